@@ -1,0 +1,680 @@
+"""Tests for polychrome.io: reading, writing, masks, hints, metadata and failure modes."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import struct
+import time
+import zlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image, ImageOps
+
+import polychrome.io as pio
+from polychrome.errors import (
+    DecodeError,
+    EmptyMaskError,
+    ImageTooLargeError,
+    InputError,
+    PolychromeError,
+    ShapeError,
+    ValueCheckError,
+)
+from polychrome.io import (
+    DEFAULT_MAX_PIXELS,
+    ImageData,
+    read_hints,
+    read_image,
+    read_mask,
+    read_metadata,
+    write_image,
+)
+
+H, W = 12, 17  # odd width, non-square: catches transposed or flipped results
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(1234)
+
+
+def _random(rng: np.random.Generator, shape: tuple[int, ...], dtype: type) -> np.ndarray:
+    return rng.integers(0, np.iinfo(dtype).max, shape, dtype=dtype, endpoint=True)
+
+
+def _smooth_rgb(height: int = 32, width: int = 48) -> np.ndarray:
+    y, x = np.mgrid[0:height, 0:width]
+    return np.stack([x * 255 // width, y * 255 // height, (x + y) * 127 // (height + width)], -1)
+
+
+def _png_chunk(kind: bytes, payload: bytes) -> bytes:
+    crc = zlib.crc32(kind + payload)
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", crc)
+
+
+def _png_bytes(samples: np.ndarray, color_type: int) -> bytes:
+    """A minimal PNG written by hand (filter 0 on every row), independent of polychrome's writer."""
+    height, width = samples.shape[:2]
+    bit_depth = 8 * samples.dtype.itemsize
+    rows = samples.astype(samples.dtype.newbyteorder(">")).view(np.uint8).reshape(height, -1)
+    raw = np.concatenate([np.zeros((height, 1), np.uint8), rows], axis=1).tobytes()
+    ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, color_type, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", ihdr)
+        + _png_chunk(b"IDAT", zlib.compress(raw))
+        + _png_chunk(b"IEND", b"")
+    )
+
+
+def _pil_bytes(image: Image.Image, fmt: str, **options: object) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+# ---------------------------------------------------------------------------------------------
+# Round trips
+
+
+LOSSLESS_CASES = [
+    (ext, dtype, mode)
+    for ext in (".png", ".tif")
+    for dtype in (np.uint8, np.uint16)
+    for mode in ("gray", "gray+alpha", "rgb", "rgba")
+]
+
+
+@pytest.mark.parametrize(("ext", "dtype", "mode"), LOSSLESS_CASES)
+def test_lossless_round_trip_is_exact(tmp_path, rng, ext, dtype, mode):
+    shape = (H, W) if mode.startswith("gray") else (H, W, 3)
+    pixels = _random(rng, shape, dtype)
+    alpha = _random(rng, (H, W), dtype) if "a" in mode.replace("gray", "") else None
+    path = tmp_path / f"out{ext}"
+
+    write_image(path, pixels, alpha=alpha)
+    image = read_image(path)
+
+    assert image.format == {".png": "PNG", ".tif": "TIFF"}[ext]
+    assert image.bit_depth == 8 * np.dtype(dtype).itemsize
+    assert image.path == str(path)
+    assert image.pixels.dtype == dtype
+    if ext == ".tif" and mode == "gray+alpha" and dtype == np.uint16:
+        # No 16-bit gray+alpha TIFF writer: written as RGBA with R = G = B.
+        np.testing.assert_array_equal(image.pixels, np.repeat(pixels[..., None], 3, axis=-1))
+    else:
+        assert image.is_gray == mode.startswith("gray")
+        np.testing.assert_array_equal(image.pixels, pixels)
+    if alpha is None:
+        assert image.alpha is None
+    else:
+        assert image.alpha is not None and image.alpha.dtype == dtype
+        np.testing.assert_array_equal(image.alpha, alpha)
+
+
+@pytest.mark.parametrize("ext", [".png", ".tif"])
+def test_16_bit_keeps_values_that_differ_only_in_the_low_byte(tmp_path, ext):
+    values = np.array([0, 1, 255, 256, 257, 32767, 32768, 65279, 65534, 65535], np.uint16)
+    rgb = np.stack([values, values[::-1], values ^ 0x00FF], axis=-1)[None]
+    write_image(tmp_path / f"a{ext}", rgb)
+    write_image(tmp_path / f"b{ext}", values[None])
+    np.testing.assert_array_equal(read_image(tmp_path / f"a{ext}").pixels, rgb)
+    np.testing.assert_array_equal(read_image(tmp_path / f"b{ext}").pixels, values[None])
+
+
+@pytest.mark.parametrize("ext", [".jpg", ".webp"])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+@pytest.mark.parametrize("gray", [True, False])
+def test_lossy_round_trip_is_close(tmp_path, ext, dtype, gray):
+    rgb8 = _smooth_rgb().astype(np.uint8)
+    pixels8 = rgb8[..., 0] if gray else rgb8
+    pixels = pixels8.astype(dtype) * (257 if dtype == np.uint16 else 1)
+    path = tmp_path / f"out{ext}"
+
+    write_image(path, pixels)
+    image = read_image(path)
+
+    assert image.bit_depth == 8 and image.pixels.dtype == np.uint8  # JPEG and WebP are 8 bit
+    if ext == ".webp" and gray:  # WebP has no gray mode: it comes back as RGB with R = G = B
+        assert image.pixels.shape == (*pixels.shape, 3)
+        got = image.pixels.astype(int).mean(axis=-1)
+    else:
+        assert image.pixels.shape == pixels.shape
+        got = image.pixels.astype(int)
+    assert np.abs(got - pixels8).mean() < 2.0
+
+
+def test_16_bit_to_jpeg_rounds_to_nearest(tmp_path):
+    # 100.498 * 257 rounds down to 100, 100.502 * 257 rounds up to 101 (flat blocks are exact).
+    low = np.full((16, 16), 100 * 257 + 128, np.uint16)
+    high = np.full((16, 16), 100 * 257 + 129, np.uint16)
+    write_image(tmp_path / "low.jpg", low)
+    write_image(tmp_path / "high.jpg", high)
+    assert set(np.unique(read_image(tmp_path / "low.jpg").pixels)) == {100}
+    assert set(np.unique(read_image(tmp_path / "high.jpg").pixels)) == {101}
+
+
+def test_webp_keeps_alpha(tmp_path, rng):
+    alpha = _random(rng, (32, 48), np.uint8)
+    write_image(tmp_path / "a.webp", _smooth_rgb().astype(np.uint8), alpha=alpha)
+    image = read_image(tmp_path / "a.webp")
+    assert image.alpha is not None
+    np.testing.assert_array_equal(image.alpha, alpha)  # WebP stores alpha losslessly
+
+
+def test_rgb_with_equal_channels_stays_rgb(tmp_path, rng):
+    gray = _random(rng, (H, W), np.uint8)
+    write_image(tmp_path / "a.png", np.repeat(gray[..., None], 3, axis=-1))
+    image = read_image(tmp_path / "a.png")
+    assert not image.is_gray and image.pixels.shape == (H, W, 3)
+
+
+# ---------------------------------------------------------------------------------------------
+# Files written by others: every mode, against Pillow's own decoding
+
+
+PIL_MODES = ["1", "L", "LA", "P", "P+transparency", "L+transparency", "RGB", "RGBA", "I;16"]
+
+
+def _pil_image(mode: str, rng: np.random.Generator) -> tuple[Image.Image, dict[str, object]]:
+    rgba = Image.fromarray(_random(rng, (H, W, 4), np.uint8), "RGBA")
+    if mode == "I;16":
+        return Image.fromarray(_random(rng, (H, W), np.uint16)), {}
+    if mode.startswith("P"):
+        image = rgba.convert("RGB").quantize(16)
+        return image, {"transparency": 3} if mode == "P+transparency" else {}
+    if mode == "L+transparency":
+        image = rgba.convert("L")
+        return image, {"transparency": int(np.asarray(image)[0, 0])}
+    return rgba.convert(mode), {}
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "TIFF"])
+@pytest.mark.parametrize("mode", PIL_MODES)
+def test_reads_every_mode_written_by_pillow(rng, fmt, mode):
+    image, options = _pil_image(mode, rng)
+    if fmt == "TIFF" and options:
+        pytest.skip("transparency is a PNG feature")
+    data = _pil_bytes(image, fmt, **options)
+
+    got = read_image(data)
+    reference = Image.open(io.BytesIO(data))
+
+    assert got.path is None and got.format == fmt
+    if mode == "I;16":
+        assert got.bit_depth == 16 and got.is_gray
+        np.testing.assert_array_equal(got.pixels, np.asarray(image))
+        return
+    has_alpha = "A" in reference.mode or "transparency" in reference.info
+    expected = np.asarray(reference.convert("LA" if mode[0] in "1L" else "RGBA"))
+    assert got.bit_depth == 8
+    assert got.is_gray == (mode[0] in "1L")  # palette images are expanded to RGB
+    np.testing.assert_array_equal(
+        got.pixels, expected[..., 0] if got.is_gray else expected[..., :3]
+    )
+    if has_alpha:
+        np.testing.assert_array_equal(got.alpha, expected[..., -1])
+    else:
+        assert got.alpha is None
+
+
+@pytest.mark.parametrize("alpha", [False, True])
+def test_reads_lossless_webp(rng, alpha):
+    rgba = _random(rng, (H, W, 4), np.uint8)
+    image = Image.fromarray(rgba, "RGBA") if alpha else Image.fromarray(rgba[..., :3])
+    got = read_image(_pil_bytes(image, "WEBP", lossless=True, exact=True))
+    assert got.format == "WEBP" and got.shape == (H, W)
+    np.testing.assert_array_equal(got.pixels, rgba[..., :3])
+    if alpha:
+        np.testing.assert_array_equal(got.alpha, rgba[..., 3])
+    else:
+        assert got.alpha is None
+
+
+def test_reads_16_bit_gray_alpha_png(rng):
+    samples = _random(rng, (H, W, 2), np.uint16)
+    got = read_image(_png_bytes(samples, color_type=4))
+    assert got.is_gray and got.bit_depth == 16
+    np.testing.assert_array_equal(got.pixels, samples[..., 0])
+    np.testing.assert_array_equal(got.alpha, samples[..., 1])
+
+
+def test_reads_16_bit_rgba_png(rng):
+    samples = _random(rng, (H, W, 4), np.uint16)
+    got = read_image(_png_bytes(samples, color_type=6))
+    assert not got.is_gray and got.bit_depth == 16
+    np.testing.assert_array_equal(got.pixels, samples[..., :3])
+    np.testing.assert_array_equal(got.alpha, samples[..., 3])
+
+
+def test_reads_cmyk_jpeg_as_rgb():
+    data = _pil_bytes(Image.new("CMYK", (16, 8), (0, 255, 255, 0)), "JPEG", quality=100)
+    got = read_image(data)
+    assert got.pixels.shape == (8, 16, 3)
+    np.testing.assert_allclose(got.pixels[4, 8], [255, 0, 0], atol=3)
+
+
+@pytest.mark.parametrize("mode", ["F", "I"])
+def test_float_and_32_bit_tiff_are_refused_by_mode(tmp_path, mode):
+    path = tmp_path / "float.tif"
+    Image.new(mode, (W, H)).save(path)
+    expected = rf"{re.escape(str(path))}: unsupported pixel mode '{mode}'"
+    with pytest.raises(DecodeError, match=expected):
+        read_image(path)
+
+
+# ---------------------------------------------------------------------------------------------
+# EXIF orientation
+
+
+def _exif(orientation: int) -> Image.Exif:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return exif
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "TIFF", "WEBP"])
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_matches_pillow(rng, fmt, orientation):
+    stored = _random(rng, (H, W, 3), np.uint8)
+    options = {"lossless": True} if fmt == "WEBP" else {}
+    data = _pil_bytes(Image.fromarray(stored), fmt, exif=_exif(orientation), **options)
+
+    got = read_image(data)
+
+    reference = ImageOps.exif_transpose(Image.open(io.BytesIO(data)).convert("RGB"))
+    np.testing.assert_array_equal(got.pixels, np.asarray(reference))
+
+
+@pytest.mark.parametrize(
+    ("orientation", "display"),
+    [
+        (1, lambda a: a),
+        (2, lambda a: a[:, ::-1]),
+        (3, lambda a: a[::-1, ::-1]),
+        (4, lambda a: a[::-1]),
+        (5, lambda a: a.swapaxes(0, 1)),
+        (6, lambda a: np.rot90(a, -1)),  # stored rotated left: turn 90 degrees clockwise
+        (7, lambda a: a[::-1, ::-1].swapaxes(0, 1)),
+        (8, lambda a: np.rot90(a, 1)),
+    ],
+)
+def test_exif_orientation_turns_pixels_and_alpha(rng, orientation, display):
+    rgba = _random(rng, (H, W, 4), np.uint8)
+    data = _pil_bytes(Image.fromarray(rgba, "RGBA"), "PNG", exif=_exif(orientation))
+    got = read_image(data)
+    np.testing.assert_array_equal(got.pixels, display(rgba[..., :3]))
+    np.testing.assert_array_equal(got.alpha, display(rgba[..., 3]))
+    assert got.pixels.flags.c_contiguous and got.alpha.flags.c_contiguous
+
+
+# ---------------------------------------------------------------------------------------------
+# Pixel limit
+
+
+def test_huge_png_header_is_refused_before_decoding():
+    ihdr = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 2, 0, 0, 0)
+    data = b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IEND", b"")
+    start = time.perf_counter()
+    with pytest.raises(ImageTooLargeError) as caught:
+        read_image(data)
+    assert time.perf_counter() - start < 1.0
+    message = str(caught.value)
+    assert "100000x100000" in message
+    assert f"{DEFAULT_MAX_PIXELS:,}" in message
+    assert "--max-pixels" in message
+
+
+@pytest.mark.parametrize("ext", [".png", ".jpg", ".tif", ".webp"])
+def test_pixel_limit_applies_to_every_format(tmp_path, rng, ext):
+    path = tmp_path / f"a{ext}"
+    write_image(path, _random(rng, (H, W, 3), np.uint8))
+    assert read_image(path, max_pixels=H * W).shape == (H, W)
+    with pytest.raises(ImageTooLargeError, match=re.escape(str(path))):
+        read_image(path, max_pixels=H * W - 1)
+
+
+def test_pixel_limit_ignores_pillows_own_bomb_limit(monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10)
+    assert read_image(_png_bytes(np.zeros((H, W), np.uint8), color_type=0)).shape == (H, W)
+
+
+# ---------------------------------------------------------------------------------------------
+# Unreadable files
+
+
+def _encoded(tmp_path: Path, ext: str, rng: np.random.Generator) -> bytes:
+    path = tmp_path / f"source{ext}"
+    write_image(path, _random(rng, (64, 96, 3), np.uint8))
+    return path.read_bytes()
+
+
+def test_empty_file(tmp_path):
+    path = tmp_path / "empty.png"
+    path.write_bytes(b"")
+    with pytest.raises(DecodeError, match=rf"{re.escape(str(path))} is empty"):
+        read_image(path)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning:PIL")  # Pillow warns about a cut TIFF directory
+@pytest.mark.parametrize("ext", [".png", ".jpg", ".tif", ".webp"])
+@pytest.mark.parametrize("keep", [0.5, 0.9])
+def test_truncated_file(tmp_path, rng, ext, keep):
+    data = _encoded(tmp_path, ext, rng)
+    path = tmp_path / f"truncated{ext}"
+    path.write_bytes(data[: int(len(data) * keep)])
+    with pytest.raises(DecodeError, match=re.escape(str(path))):
+        read_image(path)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning:PIL")
+@pytest.mark.parametrize("ext", [".png", ".jpg", ".tif", ".webp"])
+def test_truncated_header(tmp_path, rng, ext):
+    path = tmp_path / f"truncated{ext}"
+    path.write_bytes(_encoded(tmp_path, ext, rng)[:14])
+    with pytest.raises(DecodeError, match=re.escape(str(path))):
+        read_image(path)
+
+
+def test_garbage_bytes(tmp_path, rng):
+    path = tmp_path / "garbage.png"
+    path.write_bytes(rng.integers(0, 256, 1000, dtype=np.uint8).tobytes())
+    with pytest.raises(DecodeError, match=rf"{re.escape(str(path))} is not a PNG, JPEG"):
+        read_image(path)
+
+
+def test_garbage_after_a_valid_signature(tmp_path, rng):
+    path = tmp_path / "garbage.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + rng.integers(0, 256, 1000, dtype=np.uint8).tobytes())
+    with pytest.raises(DecodeError, match=re.escape(str(path))):
+        read_image(path)
+
+
+def test_missing_file(tmp_path):
+    path = tmp_path / "nope.png"
+    with pytest.raises(InputError, match=rf"no such file: {re.escape(str(path))}"):
+        read_image(path)
+
+
+def test_directory(tmp_path):
+    with pytest.raises(InputError, match=rf"{re.escape(str(tmp_path))} is a directory"):
+        read_image(tmp_path)
+
+
+def test_unsupported_format(tmp_path):
+    path = tmp_path / "a.bmp"
+    Image.new("RGB", (4, 4)).save(path)
+    with pytest.raises(DecodeError, match="not a PNG, JPEG, TIFF or WebP"):
+        read_image(path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Masks
+
+
+def test_mask_from_gray(tmp_path):
+    gray = np.zeros((H, W), np.uint8)
+    gray[2:5, 3:9] = 200
+    gray[0, 0] = 127  # just below half
+    gray[0, 1] = 128  # just above half
+    write_image(tmp_path / "m.png", gray)
+    mask = read_mask(tmp_path / "m.png", shape=(H, W))
+    assert mask.dtype == bool and mask.shape == (H, W)
+    expected = gray > 127
+    np.testing.assert_array_equal(mask, expected)
+
+
+def test_mask_from_rgb_uses_luminance(tmp_path):
+    rgb = np.zeros((H, W, 3), np.uint8)
+    rgb[1, 1] = (255, 255, 255)
+    rgb[1, 2] = (0, 0, 255)  # saturated blue is dark
+    rgb[1, 3] = (0, 255, 0)  # green is bright
+    write_image(tmp_path / "m.png", rgb)
+    mask = read_mask(tmp_path / "m.png", shape=(H, W))
+    assert mask.sum() == 2 and mask[1, 1] and mask[1, 3] and not mask[1, 2]
+
+
+def test_mask_prefers_alpha_when_it_is_not_opaque(tmp_path):
+    pixels = np.full((H, W), 255, np.uint16)  # bright everywhere: luminance would select all
+    alpha = np.zeros((H, W), np.uint16)
+    alpha[3:6, 4:10] = 65535
+    write_image(tmp_path / "m.png", pixels, alpha=alpha)
+    np.testing.assert_array_equal(read_mask(tmp_path / "m.png", shape=(H, W)), alpha > 0)
+
+
+def test_mask_with_opaque_alpha_uses_luminance(tmp_path):
+    gray = np.zeros((H, W), np.uint8)
+    gray[5, 5] = 255
+    write_image(tmp_path / "m.png", gray, alpha=np.full((H, W), 255, np.uint8))
+    mask = read_mask(tmp_path / "m.png", shape=(H, W))
+    assert mask.sum() == 1 and mask[5, 5]
+
+
+def test_mask_size_mismatch_names_both_sizes_and_file(tmp_path):
+    path = tmp_path / "m.png"
+    write_image(path, np.full((H, W), 255, np.uint8))
+    with pytest.raises(ShapeError) as caught:
+        read_mask(path, shape=(H + 1, W), name="protect mask")
+    message = str(caught.value)
+    assert str(path) in message and "protect mask" in message
+    assert f"{W}x{H}" in message and f"{W}x{H + 1}" in message
+
+
+def test_empty_mask(tmp_path):
+    path = tmp_path / "m.png"
+    write_image(path, np.full((H, W), 100, np.uint8))
+    with pytest.raises(EmptyMaskError, match=re.escape(str(path))):
+        read_mask(path, shape=(H, W))
+
+
+# ---------------------------------------------------------------------------------------------
+# Hints
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_hints(tmp_path, rng, dtype):
+    top = np.iinfo(dtype).max
+    rgb = _random(rng, (H, W, 3), dtype)
+    alpha = np.zeros((H, W), dtype)
+    alpha[2, 3] = top
+    alpha[7, 11] = top // 2 + 1
+    write_image(tmp_path / "h.png", rgb, alpha=alpha)
+
+    colors, weight = read_hints(tmp_path / "h.png", shape=(H, W))
+
+    assert colors.dtype == np.float32 and colors.shape == (H, W, 3)
+    assert weight.dtype == np.float32 and weight.shape == (H, W)
+    np.testing.assert_allclose(weight, alpha / top, atol=1e-6)
+    hinted = alpha > 0
+    np.testing.assert_allclose(colors[hinted], rgb[hinted] / top, atol=1e-6)
+    assert not colors[~hinted].any()  # colors under transparent pixels do not leak
+
+
+def test_hints_without_alpha(tmp_path, rng):
+    path = tmp_path / "h.png"
+    write_image(path, _random(rng, (H, W, 3), np.uint8))
+    with pytest.raises(ValueCheckError, match=r"no alpha channel.*transparent background"):
+        read_hints(path, shape=(H, W))
+
+
+def test_hints_size_mismatch(tmp_path, rng):
+    path = tmp_path / "h.png"
+    write_image(path, _random(rng, (H, W, 3), np.uint8), alpha=np.full((H, W), 255, np.uint8))
+    with pytest.raises(ShapeError, match=re.escape(str(path))):
+        read_hints(path, shape=(W, H))
+
+
+def test_hints_fully_transparent(tmp_path, rng):
+    path = tmp_path / "h.png"
+    write_image(path, _random(rng, (H, W, 3), np.uint8), alpha=np.zeros((H, W), np.uint8))
+    with pytest.raises(EmptyMaskError, match=re.escape(str(path))):
+        read_hints(path, shape=(H, W))
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing: validation, atomicity, metadata
+
+
+def test_write_refuses_bad_arguments(tmp_path, rng):
+    rgb = _random(rng, (H, W, 3), np.uint8)
+    with pytest.raises(ValueCheckError, match="extension"):
+        write_image(tmp_path / "a.gif", rgb)
+    with pytest.raises(ValueCheckError, match=r"JPEG cannot store alpha.*\.png"):
+        write_image(tmp_path / "a.jpg", rgb, alpha=np.zeros((H, W), np.uint8))
+    with pytest.raises(ValueCheckError, match="uint8 or uint16"):
+        write_image(tmp_path / "a.png", rgb.astype(np.float32))
+    with pytest.raises(ShapeError):
+        write_image(tmp_path / "a.png", np.zeros((H, W, 4), np.uint8))
+    with pytest.raises(ShapeError):
+        write_image(tmp_path / "a.png", rgb, alpha=np.zeros((H, W + 1), np.uint8))
+    with pytest.raises(ValueCheckError, match="dtype"):
+        write_image(tmp_path / "a.png", rgb, alpha=np.zeros((H, W), np.uint16))
+    with pytest.raises(ValueCheckError, match="compress_level"):
+        write_image(tmp_path / "a.png", rgb, compress_level=10)
+    with pytest.raises(ValueCheckError, match="JSON"):
+        write_image(tmp_path / "a.png", rgb, metadata={"x": object()})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_write_creates_parent_directories_and_replaces(tmp_path, rng):
+    path = tmp_path / "a" / "b" / "out.png"
+    first, second = _random(rng, (H, W), np.uint8), _random(rng, (H, W), np.uint8)
+    write_image(path, first)
+    write_image(path, second)
+    np.testing.assert_array_equal(read_image(path).pixels, second)
+    assert sorted(p.name for p in path.parent.iterdir()) == ["out.png"]
+
+
+@pytest.mark.parametrize("ext", [".png", ".jpg", ".tif", ".webp"])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_write_does_not_modify_inputs(tmp_path, rng, ext, dtype):
+    pixels = _random(rng, (H, W, 3), dtype)
+    alpha = None if ext == ".jpg" else _random(rng, (H, W), dtype)
+    before = (pixels.copy(), None if alpha is None else alpha.copy())
+    pixels.flags.writeable = False  # any write into them would raise
+    if alpha is not None:
+        alpha.flags.writeable = False
+    write_image(tmp_path / f"a{ext}", pixels, alpha=alpha)
+    np.testing.assert_array_equal(pixels, before[0])
+    if alpha is not None:
+        np.testing.assert_array_equal(alpha, before[1])
+
+
+def _leftovers(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir())
+
+
+def test_failed_encoding_leaves_nothing_and_keeps_the_old_file(tmp_path, rng, monkeypatch):
+    path = tmp_path / "out.png"
+    old = _random(rng, (H, W), np.uint8)
+    write_image(path, old)
+
+    def broken(*args, **kwargs):
+        raise cv2.error("encoder exploded")
+
+    monkeypatch.setattr(cv2, "imencode", broken)
+    with pytest.raises(PolychromeError, match="encoder"):
+        write_image(path, _random(rng, (H, W), np.uint8))
+    assert _leftovers(tmp_path) == ["out.png"]
+    np.testing.assert_array_equal(read_image(path).pixels, old)
+
+
+@pytest.mark.parametrize("error", [OSError(28, "No space left on device"), KeyboardInterrupt()])
+def test_failed_write_removes_the_temp_file(tmp_path, rng, monkeypatch, error):
+    path = tmp_path / "out.png"
+    old = _random(rng, (H, W), np.uint8)
+    write_image(path, old)
+    temps: list[str] = []
+
+    def failing_replace(src, dst):
+        temps.append(os.fspath(src))
+        assert os.path.exists(src)
+        raise error
+
+    monkeypatch.setattr(pio.os, "replace", failing_replace)
+    expected = InputError if isinstance(error, OSError) else KeyboardInterrupt
+    with pytest.raises(expected):
+        write_image(path, _random(rng, (H, W), np.uint8))
+
+    [temp] = temps
+    assert Path(temp).parent == tmp_path
+    assert Path(temp).name.startswith(".") and temp.endswith(".tmp")
+    assert _leftovers(tmp_path) == ["out.png"]
+    np.testing.assert_array_equal(read_image(path).pixels, old)
+
+
+def test_writing_over_a_directory_fails_cleanly(tmp_path, rng):
+    target = tmp_path / "taken.png"
+    target.mkdir()
+    with pytest.raises(InputError, match=re.escape(str(target))):
+        write_image(target, _random(rng, (H, W), np.uint8))
+    assert _leftovers(tmp_path) == ["taken.png"] and target.is_dir()
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="needs a non-root POSIX user")
+def test_unwritable_directory(tmp_path, rng):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        with pytest.raises(InputError, match="cannot write"):
+            write_image(locked / "out.png", _random(rng, (H, W), np.uint8))
+        assert _leftovers(locked) == []
+    finally:
+        locked.chmod(0o700)
+
+
+@pytest.mark.parametrize("mode", ["gray", "gray+alpha", "rgb", "rgba"])
+def test_metadata_round_trip(tmp_path, rng, mode):
+    pixels = _random(rng, (H, W) if mode.startswith("gray") else (H, W, 3), np.uint16)
+    alpha = _random(rng, (H, W), np.uint16) if mode.endswith("alpha") or mode == "rgba" else None
+    metadata = {"engine": "classic", "seed": 7, "options": {"λ": [0.5, None, True]}, "text": "é"}
+    path = tmp_path / "out.png"
+
+    write_image(path, pixels, alpha=alpha, metadata=metadata)
+
+    assert read_metadata(path) == metadata
+    with Image.open(path) as image:  # Pillow checks chunk CRCs and sees the text chunk
+        image.load()
+        assert "polychrome" in image.text
+    np.testing.assert_array_equal(read_image(path).pixels, pixels)
+    decoded = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert decoded is not None and decoded.dtype == np.uint16
+
+
+def test_metadata_absent(tmp_path, rng):
+    write_image(tmp_path / "a.png", _random(rng, (H, W), np.uint8))
+    write_image(tmp_path / "a.tif", _random(rng, (H, W), np.uint8), metadata={"ignored": 1})
+    assert read_metadata(tmp_path / "a.png") is None
+    assert read_metadata(tmp_path / "a.tif") is None
+    with pytest.raises(InputError, match="no such file"):
+        read_metadata(tmp_path / "missing.png")
+
+
+@pytest.mark.parametrize("level", [0, 1, 6, 9])
+def test_compress_levels(tmp_path, level):
+    pixels = _smooth_rgb().astype(np.uint8)
+    write_image(tmp_path / "a.png", pixels, compress_level=level)
+    np.testing.assert_array_equal(read_image(tmp_path / "a.png").pixels, pixels)
+
+
+def test_tiff_alpha_is_tagged_for_other_readers(tmp_path, rng):
+    rgb, alpha = _random(rng, (H, W, 3), np.uint8), _random(rng, (H, W), np.uint8)
+    write_image(tmp_path / "a.tif", rgb, alpha=alpha)
+    with Image.open(tmp_path / "a.tif") as image:
+        assert image.tag_v2.get(338) == (2,)  # ExtraSamples: unassociated alpha
+        np.testing.assert_array_equal(np.asarray(image), np.dstack([rgb, alpha]))
+
+
+def test_image_data_properties(rng):
+    pixels = _random(rng, (H, W, 3), np.uint16)
+    image = ImageData(pixels=pixels, alpha=None, bit_depth=16, path=None, format="PNG")
+    assert (image.height, image.width, image.shape) == (H, W, (H, W))
+    assert not image.is_gray and image.max_value == 65535
+    with pytest.raises(AttributeError):
+        image.bit_depth = 8  # type: ignore[misc]
