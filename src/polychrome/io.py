@@ -796,3 +796,8 @@ def _write_atomic(target: Path, pieces: Sequence[bytes | memoryview]) -> None:
         if isinstance(exc, OSError):
             raise InputError(f"cannot write {target}: {exc.strerror or exc}") from exc
         raise
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+    """Write a UTF-8 text file atomically (temporary file in the same folder, then rename)."""
+    _write_atomic(Path(path), [text.encode("utf-8")])

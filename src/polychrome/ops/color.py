@@ -3,7 +3,8 @@
 Conventions used throughout polychrome:
 
 - ``rgb``: float array ``(..., 3)``, gamma-encoded sRGB in ``[0, 1]``.
-- ``lab``: float array ``(..., 3)``; ``L*`` in ``[0, 100]``, ``a*`` and ``b*`` roughly ``[-128, 127]``.
+- ``lab``: float array ``(..., 3)``; ``L*`` in ``[0, 100]``, ``a*`` and ``b*`` about
+  ``[-128, 127]``.
 - ``luminance``: the ``L*`` channel alone, ``(H, W)`` float32 in ``[0, 100]``.
 - ``ab``: the chroma channels alone, ``(H, W, 2)`` float32.
 
@@ -25,9 +26,13 @@ __all__ = [
     "WHITE_D65",
     "ab_in_gamut",
     "gamut_map",
+    "gray_to_luminance",
     "lab_to_rgb",
     "lab_to_xyz",
     "linear_to_srgb",
+    "luminance_of",
+    "max_chroma_table",
+    "reduce_chroma",
     "rgb_to_lab",
     "rgb_to_luminance",
     "srgb_to_linear",
@@ -184,36 +189,40 @@ def max_chroma_table() -> np.ndarray:
 
 
 def _gamut_map_table(lab: np.ndarray) -> np.ndarray:
-    table = max_chroma_table()
-    flat = lab.reshape(-1, lab.shape[-1]) if lab.ndim != 3 else lab
-    # cv2.remap wants 2-D maps no larger than 32767 on a side: process in row blocks.
-    rows = flat if flat.ndim == 3 else flat[None]
-    for r0 in range(0, rows.shape[0], 4096):
-        blk = rows[r0 : r0 + 4096]
-        if blk.shape[1] >= 32767:
-            for c0 in range(0, blk.shape[1], 16384):
-                _gamut_map_table_block(blk[:, c0 : c0 + 16384], table)
-        else:
-            _gamut_map_table_block(blk, table)
+    flat = lab.reshape(1, -1, 3) if lab.ndim != 3 else lab
+    # cv2 wants 2-D maps smaller than 32767 on a side: process in blocks.
+    for r0 in range(0, flat.shape[0], 4096):
+        for c0 in range(0, flat.shape[1], 16384):
+            blk = flat[r0 : r0 + 4096, c0 : c0 + 16384]
+            lum = np.clip(blk[..., 0], 0.0, 100.0)
+            blk[..., 0] = lum
+            a, b = reduce_chroma(lum, blk[..., 1], blk[..., 2])
+            blk[..., 1] = a
+            blk[..., 2] = b
     return lab
 
 
-def _gamut_map_table_block(blk: np.ndarray, table: np.ndarray) -> None:
-    lum = np.clip(blk[..., 0], 0.0, 100.0)
-    blk[..., 0] = lum
-    a = np.ascontiguousarray(blk[..., 1])
-    b = np.ascontiguousarray(blk[..., 2])
+def reduce_chroma(
+    luminance: np.ndarray, a: np.ndarray, b: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fast gamut mapping on separate planes: scale ``(a, b)`` ``(H, W)`` down to the largest
+    in-gamut chroma at each pixel's ``L*`` and hue (interpolated from :func:`max_chroma_table`).
+
+    ``luminance`` must lie in ``[0, 100]`` and sides must be below 32767. Returns new float32
+    ``(a, b)``; see :func:`gamut_map` (``method="table"``) for the accuracy.
+    """
+    a = np.ascontiguousarray(a, dtype=np.float32)
+    b = np.ascontiguousarray(b, dtype=np.float32)
     chroma, hue = cv2.cartToPolar(a, b, angleInDegrees=True)
+    hue *= np.float32(1 / _TABLE_HUE_STEP)
+    row = cv2.multiply(np.ascontiguousarray(luminance, dtype=np.float32), 1 / _TABLE_L_STEP)
     cmax = cv2.remap(
-        table,
-        hue * np.float32(1 / _TABLE_HUE_STEP),
-        lum * np.float32(1 / _TABLE_L_STEP),
-        cv2.INTER_LINEAR,
-        borderMode=cv2.BORDER_REPLICATE,
+        max_chroma_table(), hue, row, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
     )
-    scale = np.minimum(1.0, cmax / np.maximum(chroma, 1e-6))
-    blk[..., 1] = a * scale
-    blk[..., 2] = b * scale
+    cv2.max(chroma, 1e-6, dst=chroma)
+    scale = cv2.divide(cmax, chroma)
+    cv2.min(scale, 1.0, dst=scale)
+    return cv2.multiply(a, scale), cv2.multiply(b, scale)
 
 
 def _gamut_map_exact(lab: np.ndarray, iterations: int) -> np.ndarray:
@@ -238,16 +247,18 @@ def _gamut_map_exact(lab: np.ndarray, iterations: int) -> np.ndarray:
     return lab
 
 
-def gamut_map(lab: np.ndarray, *, method: GamutMethod = "exact", iterations: int = 14) -> np.ndarray:
+def gamut_map(
+    lab: np.ndarray, *, method: GamutMethod = "exact", iterations: int = 14
+) -> np.ndarray:
     """Bring Lab colors inside sRGB by reducing chroma, keeping ``L*`` and hue.
 
     ``L*`` is clipped to ``[0, 100]``; gray (chroma 0) is always inside, so a solution exists.
 
     Args:
         lab: ``(..., 3)`` Lab colors.
-        method: ``"exact"`` finds, for each color outside the gamut, the largest chroma factor in
-            ``[0, 1]`` that fits, by bisection (``iterations`` steps; 14 gives a relative chroma error
-            below ``1e-4``); colors inside are unchanged. ``"table"`` scales chroma to the largest
+        method: ``"exact"`` finds, for each color outside the gamut, the largest chroma factor
+            in ``[0, 1]`` that fits, by bisection (``iterations`` steps; 14 gives a relative
+            chroma error below ``1e-4``); colors inside are unchanged. ``"table"`` scales chroma to the largest
             in-gamut chroma interpolated from :func:`max_chroma_table` (about 20x faster; near the
             gamut's cusps the result can sit slightly outside, which a final RGB clip absorbs with
             an ``L*`` change below 0.15).
@@ -296,3 +307,41 @@ def lab_to_rgb(
         return np.clip(cv2.cvtColor(lab, cv2.COLOR_Lab2RGB), 0.0, 1.0)
     rgb = linear_to_srgb(np.clip(_lab_to_linear(lab), 0.0, 1.0))
     return np.clip(rgb, 0.0, 1.0)
+
+
+@functools.cache
+def _gray_lut(max_value: int) -> np.ndarray:
+    return gray_to_luminance(np.arange(max_value + 1, dtype=np.float64) / max_value)
+
+
+@functools.cache
+def _linear_lut(max_value: int) -> np.ndarray:
+    return srgb_to_linear(np.arange(max_value + 1, dtype=np.float64) / max_value)
+
+
+def luminance_of(pixels: np.ndarray) -> np.ndarray:
+    """``L*`` ``(H, W)`` float32 of an image: uint8, uint16 or float (``[0, 1]``) pixels, gray
+    ``(H, W)`` or RGB ``(H, W, 3)``. Integer inputs go through a lookup table (fast at any size).
+
+    >>> luminance_of(np.array([[0, 255]], np.uint8)).round(2).tolist()
+    [[0.0, 100.0]]
+    """
+    pixels = np.asarray(pixels)
+    if pixels.ndim == 3 and pixels.shape[2] == 1:
+        pixels = pixels[..., 0]
+    if pixels.ndim not in (2, 3) or (pixels.ndim == 3 and pixels.shape[2] != 3):
+        raise ShapeError(f"pixels must be (H, W) or (H, W, 3), got {pixels.shape}")
+    if pixels.dtype in (np.uint8, np.uint16):
+        if pixels.ndim == 2:
+            return _gray_lut(255 if pixels.dtype == np.uint8 else 65535)[pixels]
+        lut = _linear_lut(255 if pixels.dtype == np.uint8 else 65535)
+        wr, wg, wb = _XYZ_FROM_RGB[1].astype(np.float32)
+        y = lut[pixels[..., 0]] * wr
+        y += lut[pixels[..., 1]] * wg
+        y += lut[pixels[..., 2]] * wb
+        return (116.0 * _f(y) - 16.0).astype(np.float32, copy=False)
+    if not np.issubdtype(pixels.dtype, np.floating):
+        raise ValueCheckError(f"pixels must be uint8, uint16 or float, got {pixels.dtype}")
+    if pixels.ndim == 2:
+        return gray_to_luminance(pixels)
+    return rgb_to_luminance(pixels)

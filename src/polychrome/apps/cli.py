@@ -1,0 +1,442 @@
+"""The ``polychrome`` command line.
+
+Options of ``colorize`` are generated from :class:`polychrome.options.ColorizeOptions`, the one
+schema every surface shares. Library errors become one-line messages with the error's exit code
+(2: bad input, 3: missing extra or weights) here, at the edge, and nowhere else.
+
+Nothing heavy (numpy, OpenCV, onnxruntime, torch) is imported at module level, so ``--version``
+and ``engines`` answer instantly.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from polychrome import __version__
+from polychrome.errors import InputError, PolychromeError, ValueCheckError
+from polychrome.options import ColorizeOptions, option_specs
+
+app = typer.Typer(
+    name="polychrome",
+    help="Colorize grayscale photos, comics, image sequences and video, offline.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp")
+OUTPUT_FORMATS = ("png", "jpg", "tif", "webp")
+
+
+def _err(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+
+
+def _fail(exc: PolychromeError) -> typer.Exit:
+    _err(str(exc))
+    return typer.Exit(exc.exit_code)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"polychrome {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_callback(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version_callback, is_eager=True, help="Show the version."
+        ),
+    ] = False,
+) -> None:
+    """Colorize grayscale photos, comics, image sequences and video, offline."""
+
+
+# --------------------------------------------------------------------------- options from schema
+
+
+def _schema_parameters() -> list[inspect.Parameter]:
+    """One keyword-only CLI parameter per field of the options schema."""
+    params = []
+    for spec in option_specs():
+        help_text = spec.help
+        if spec.choices:
+            help_text += f" [{'|'.join(spec.choices)}]"
+        option = typer.Option(spec.flag, help=help_text, envvar=spec.env, show_default=True)
+        params.append(
+            inspect.Parameter(
+                spec.name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=spec.default,
+                annotation=Annotated[spec.type, option],
+            )
+        )
+    return params
+
+
+def with_schema_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Add the schema's options to a command; the command receives them as ``options``."""
+    names = [s.name for s in option_specs()]
+    sig = inspect.signature(func, eval_str=True)
+    own = [p for p in sig.parameters.values() if p.name != "options"]
+
+    def wrapper(**kwargs: Any) -> Any:
+        values = {n: kwargs.pop(n) for n in names}
+        try:
+            options = ColorizeOptions(**values)
+        except PolychromeError as exc:
+            raise _fail(exc) from None
+        return func(options=options, **kwargs)
+
+    wrapper.__name__ = func.__name__
+    wrapper.__doc__ = func.__doc__
+    new_sig = sig.replace(parameters=own + _schema_parameters())
+    wrapper.__signature__ = new_sig  # type: ignore[attr-defined]
+    return wrapper
+
+
+# --------------------------------------------------------------------------- engines
+
+
+@app.command("engines")
+def engines_command(
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List engines, whether each can run here, and its options."""
+    import dataclasses
+    import importlib
+
+    from polychrome.engines.base import ENGINES
+
+    rows = []
+    for spec in ENGINES.values():
+        options: list[dict[str, Any]] = []
+        module_name, _, cls_name = spec.target.partition(":")
+        module = importlib.import_module(module_name)  # engine modules import their deps lazily
+        opts_cls = getattr(module, cls_name).Options
+        for f in dataclasses.fields(opts_cls):
+            options.append(
+                {"name": f.name, "default": f.default, "help": f.metadata.get("help", "")}
+            )
+        rows.append(
+            {
+                "name": spec.name,
+                "available": spec.available,
+                "missing": spec.missing(),
+                "extra": spec.extra,
+                "summary": spec.summary,
+                "weights": spec.weights,
+                "options": options,
+            }
+        )
+    if json_output:
+        typer.echo(json.dumps(rows, indent=2, default=str))
+        return
+    for row in rows:
+        state = (
+            "available"
+            if row["available"]
+            else (
+                f"unavailable: pip install 'polychrome[{row['extra']}]'"
+                if row["extra"]
+                else "unavailable: missing " + ", ".join(row["missing"])
+            )
+        )
+        typer.echo(f"{row['name']:<10} {state}")
+        typer.echo(f"{'':<10} {row['summary']}")
+        if row["weights"]:
+            typer.echo(f"{'':<10} weights: {row['weights']}")
+        for opt in row["options"]:
+            typer.echo(
+                f"{'':<10} --engine-option {opt['name']}=...  "
+                f"(default {opt['default']!r}) {opt['help']}"
+            )
+
+
+# --------------------------------------------------------------------------- colorize
+
+
+def _parse_pairs(values: list[str], what: str) -> list[tuple[str, str]]:
+    out = []
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ValueCheckError(f"{what} must look like KEY=VALUE, got {item!r}")
+        out.append((key.strip(), value.strip()))
+    return out
+
+
+def _collect_inputs(inputs: list[Path]) -> tuple[list[Path], bool]:
+    """Expand folders; returns (files, batch) where batch means the output is a folder."""
+    files: list[Path] = []
+    batch = len(inputs) > 1
+    for item in inputs:
+        if item.is_dir():
+            batch = True
+            found = sorted(p for p in item.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            files.extend(p for p in found if p.is_file())
+        elif item.exists():
+            files.append(item)
+        else:
+            raise InputError(f"no such file or folder: {item}")
+    if not files:
+        raise InputError("no input images found (" + ", ".join(IMAGE_SUFFIXES) + ")")
+    return files, batch
+
+
+def _find_hints(hints_dir: Path, stem: str) -> Path | None:
+    for suffix in IMAGE_SUFFIXES:
+        candidate = hints_dir / f"{stem}{suffix}"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve() or (b.exists() and os.path.samefile(a, b))
+    except OSError:
+        return False
+
+
+@app.command("colorize")
+@with_schema_options
+def colorize_command(
+    inputs: Annotated[
+        list[Path], typer.Argument(help="Image files or folders of images.", show_default=False)
+    ],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output", "-o", help="Output file (one input) or folder (several inputs or a folder)."
+        ),
+    ],
+    hints: Annotated[
+        Path | None,
+        typer.Option(
+            "--hints",
+            help="RGBA hint image of the input's size: every pixel with alpha > 0 asks for "
+            "its color.",
+        ),
+    ] = None,
+    hints_dir: Annotated[
+        Path | None,
+        typer.Option("--hints-dir", help="Folder of hint images paired with inputs by file stem."),
+    ] = None,
+    region: Annotated[
+        list[str],
+        typer.Option(
+            "--region",
+            help="MASK=PHRASE: fill the white (or opaque) pixels of MASK with the named "
+            "color, e.g. car.png='dark green'. Repeatable; later regions lie on top.",
+        ),
+    ] = [],  # noqa: B006
+    engine_option: Annotated[
+        list[str],
+        typer.Option(
+            "--engine-option",
+            help="KEY=VALUE option of the engine (see `polychrome engines`). Repeatable.",
+        ),
+    ] = [],  # noqa: B006
+    skip_existing: Annotated[
+        bool,
+        typer.Option(
+            "--skip-existing", help="Leave outputs that already exist alone (resume a batch)."
+        ),
+    ] = False,
+    output_format: Annotated[
+        str, typer.Option("--format", help="Output format in folder mode: png, jpg, tif or webp.")
+    ] = "png",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    *,
+    options: ColorizeOptions,
+) -> None:
+    """Colorize images with hints, color regions and an engine's automatic colors."""
+    try:
+        files, batch = _collect_inputs(inputs)
+        regions = _parse_pairs(region, "--region")
+        engine_options = dict(_parse_pairs(engine_option, "--engine-option"))
+        from polychrome.engines.base import engine_spec, load_engine
+
+        engine_spec(options.engine)
+        load_engine(options.engine).Options.from_mapping(engine_options)
+        if output_format not in OUTPUT_FORMATS:
+            raise ValueCheckError(f"--format must be one of {', '.join(OUTPUT_FORMATS)}")
+        if hints is not None and batch:
+            raise ValueCheckError(
+                "--hints is for one input; use --hints-dir to pair hints with a folder"
+            )
+        if hints_dir is not None and not hints_dir.is_dir():
+            raise InputError(f"--hints-dir {hints_dir} is not a folder")
+        if batch:
+            if output.exists() and not output.is_dir():
+                raise ValueCheckError(
+                    f"with several inputs, -o must be a folder; {output} is a file"
+                )
+            targets = [output / f"{f.stem}.{output_format}" for f in files]
+            if len({t.name for t in targets}) != len(targets):
+                raise ValueCheckError("two inputs share a file stem; their outputs would collide")
+        else:
+            if output.is_dir():
+                output = output / f"{files[0].stem}.{output_format}"
+            if output.suffix.lower() not in IMAGE_SUFFIXES:
+                raise ValueCheckError(
+                    f"-o {output}: unknown image extension; use one of {', '.join(IMAGE_SUFFIXES)}"
+                )
+            targets = [output]
+        for t in targets:
+            if any(_same_file(t, src) for src in files):
+                raise ValueCheckError(f"refusing to overwrite the input {t} with its own result")
+    except PolychromeError as exc:
+        raise _fail(exc) from None
+
+    from polychrome.apps.jobs import ColorizeJob, run_jobs
+
+    jobs = [
+        ColorizeJob(
+            source=f,
+            target=t,
+            hints=hints if not batch else (_find_hints(hints_dir, f.stem) if hints_dir else None),
+            regions=regions,
+        )
+        for f, t in zip(files, targets, strict=True)
+    ]
+    summary = run_jobs(
+        jobs,
+        options=options,
+        engine_options=engine_options,
+        skip_existing=skip_existing,
+        progress=batch and not quiet,
+    )
+    if summary.failures:
+        for job, message in summary.failures:
+            _err(f"{job.source}: {message}")
+        if batch:
+            _err(
+                f"{len(summary.failures)} of {len(jobs)} images failed; "
+                f"{summary.done} written, {summary.skipped} skipped"
+            )
+        raise typer.Exit(max(code for code in summary.codes))
+    if batch and not quiet:
+        typer.echo(f"{summary.done} written, {summary.skipped} skipped -> {output}")
+
+
+# --------------------------------------------------------------------------- eval
+
+
+@app.command("eval")
+def eval_command(
+    folder: Annotated[Path, typer.Argument(help="Folder of color originals.")],
+    protocol: Annotated[str, typer.Option("--protocol", help="Protocol: points.")] = "points",
+    points: Annotated[
+        str, typer.Option("--points", help="Comma-separated hint counts.")
+    ] = "10,100,1000",
+    engine: Annotated[
+        list[str], typer.Option("--engine", help="Engine(s) to evaluate. Repeatable.")
+    ] = ["none"],  # noqa: B006
+    max_side: Annotated[
+        int, typer.Option("--max-side", help="Resize originals to at most this side.", min=16)
+    ] = 256,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the point sampling.", min=0)] = 0,
+    json_path: Annotated[
+        Path | None,
+        typer.Option("--json", help="Write the full report (per image too) as JSON."),
+    ] = None,
+) -> None:
+    """Evaluate against color originals and print a table of metrics beside the gray baseline."""
+    try:
+        if protocol != "points":
+            raise ValueCheckError(f"unknown protocol {protocol!r}; available: points")
+        try:
+            counts = [int(p) for p in points.split(",") if p.strip()]
+        except ValueError:
+            raise ValueCheckError(
+                f"--points must be comma-separated integers, got {points!r}"
+            ) from None
+        if not counts or min(counts) < 1:
+            raise ValueCheckError("--points needs at least one positive count")
+        from polychrome.engines.base import engine_spec
+
+        for name in engine:
+            engine_spec(name)
+        from polychrome.eval.protocols import points_protocol
+        from polychrome.eval.report import format_table
+
+        with _progress_bar("evaluating") as advance:
+            report = points_protocol(
+                folder,
+                points=counts,
+                engines=engine,
+                max_side=max_side,
+                seed=seed,
+                progress=advance,
+            )
+    except PolychromeError as exc:
+        raise _fail(exc) from None
+    typer.echo(format_table(report))
+    if json_path is not None:
+        from polychrome.io import atomic_write_text
+
+        atomic_write_text(json_path, json.dumps(report.to_dict(), indent=2))
+
+
+class _progress_bar:
+    """A rich progress bar as a context manager yielding ``advance(done, total)``."""
+
+    def __init__(self, label: str, *, enabled: bool = True):
+        self.label = label
+        self.enabled = enabled and sys.stderr.isatty()
+
+    def __enter__(self) -> Callable[[int, int], None]:
+        if not self.enabled:
+            return lambda done, total: None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        self._progress = Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            transient=True,
+        )
+        self._progress.start()
+        self._task = self._progress.add_task(self.label, total=None)
+
+        def advance(done: int, total: int) -> None:
+            self._progress.update(self._task, completed=done, total=total)
+
+        return advance
+
+    def __exit__(self, *exc: object) -> None:
+        if self.enabled:
+            self._progress.stop()
+
+
+def main() -> None:
+    """Entry point: run the app; unexpected errors print one line (set POLYCHROME_DEBUG=1 for the
+    traceback)."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        _err("interrupted")
+        sys.exit(130)
+    except PolychromeError as exc:  # raised outside a command's own handling
+        _err(str(exc))
+        sys.exit(exc.exit_code)
+    except Exception as exc:
+        if os.environ.get("POLYCHROME_DEBUG"):
+            raise
+        _err(f"internal error: {type(exc).__name__}: {exc} (set POLYCHROME_DEBUG=1 for details)")
+        sys.exit(1)

@@ -1,0 +1,142 @@
+"""Running colorize jobs from files: building guidance from hint images and region masks,
+writing results atomically, skipping finished work, and going on past bad files."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from polychrome.errors import PolychromeError
+from polychrome.options import ColorizeOptions
+
+__all__ = ["ColorizeJob", "JobSummary", "build_guidance", "run_job", "run_jobs"]
+
+
+@dataclass(frozen=True)
+class ColorizeJob:
+    """One input file, where its result goes, and the guidance files that go with it."""
+
+    source: Path
+    target: Path
+    hints: Path | None = None
+    regions: Sequence[tuple[str, str]] = ()
+    """``(mask path, color phrase)`` pairs, bottom to top."""
+
+
+@dataclass
+class JobSummary:
+    done: int = 0
+    skipped: int = 0
+    failures: list[tuple[ColorizeJob, str]] = field(default_factory=list)
+    codes: list[int] = field(default_factory=list)
+
+
+def build_guidance(job: ColorizeJob, shape: tuple[int, int], *, max_pixels: int):
+    """Read the job's hint image and region masks into a :class:`Guidance` for ``shape``."""
+    import numpy as np
+
+    from polychrome.guidance.hints import Guidance, Instance, PointHints
+    from polychrome.guidance.palette import parse_color_phrase
+    from polychrome.io import read_hints, read_mask
+
+    points = []
+    if job.hints is not None:
+        rgb, weight = read_hints(job.hints, shape=shape, max_pixels=max_pixels)
+        points.append(PointHints.from_image(rgb, weight, source=Path(job.hints).name))
+    instances = []
+    for mask_path, phrase in job.regions:
+        color = parse_color_phrase(phrase).color
+        mask = read_mask(mask_path, shape=shape, name="region mask", max_pixels=max_pixels)
+        instances.append(
+            Instance(
+                mask=mask,
+                ab=np.asarray(color.ab, dtype=np.float32),
+                label=phrase,
+                source=Path(mask_path).name,
+            )
+        )
+    return Guidance(points=tuple(points), instances=tuple(instances))
+
+
+def run_job(
+    job: ColorizeJob, *, options: ColorizeOptions, engine_options: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Colorize one file and write its result atomically; returns the result's metadata."""
+    from polychrome.io import read_image
+    from polychrome.pipeline import colorize
+
+    image = read_image(job.source, max_pixels=options.max_pixels)
+    guidance = build_guidance(job, image.shape, max_pixels=options.max_pixels)
+    result = colorize(image, guidance=guidance, options=options, engine_options=engine_options)
+    result.save(job.target)
+    return result.metadata
+
+
+def run_jobs(
+    jobs: Sequence[ColorizeJob],
+    *,
+    options: ColorizeOptions,
+    engine_options: dict[str, Any] | None = None,
+    skip_existing: bool = False,
+    progress: bool = False,
+) -> JobSummary:
+    """Run jobs in order; a failing job is recorded and the others go on."""
+    summary = JobSummary()
+    bar = _Bar(len(jobs)) if progress and sys.stderr.isatty() else None
+    try:
+        for job in jobs:
+            if bar:
+                bar.describe(job.source.name)
+            if skip_existing and job.target.exists():
+                summary.skipped += 1
+            else:
+                try:
+                    run_job(job, options=options, engine_options=engine_options)
+                    summary.done += 1
+                except PolychromeError as exc:
+                    summary.failures.append((job, str(exc)))
+                    summary.codes.append(exc.exit_code)
+                except MemoryError:
+                    summary.failures.append((job, "out of memory (try a smaller --max-pixels)"))
+                    summary.codes.append(1)
+            if bar:
+                bar.advance()
+    finally:
+        if bar:
+            bar.stop()
+    return summary
+
+
+class _Bar:
+    """A rich progress bar with images per second."""
+
+    def __init__(self, total: int):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        self._start = time.perf_counter()
+        self._done = 0
+        self._progress = Progress(
+            "{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            "{task.fields[rate]}",
+            TimeRemainingColumn(),
+            transient=False,
+        )
+        self._progress.start()
+        self._task = self._progress.add_task("colorizing", total=total, rate="")
+
+    def describe(self, name: str) -> None:
+        self._progress.update(self._task, description=name[:30].ljust(30))
+
+    def advance(self) -> None:
+        self._done += 1
+        rate = self._done / max(time.perf_counter() - self._start, 1e-9)
+        self._progress.update(self._task, advance=1, rate=f"{rate:.2f} img/s")
+
+    def stop(self) -> None:
+        self._progress.stop()

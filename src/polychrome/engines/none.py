@@ -1,0 +1,25 @@
+"""The ``none`` engine: proposes nothing, so hints, regions and references alone decide colors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from polychrome.engines.base import EngineOptions, Proposal
+
+
+@dataclass(frozen=True)
+class NoneOptions(EngineOptions):
+    """The ``none`` engine takes no options."""
+
+
+class NoneEngine:
+    name: ClassVar[str] = "none"
+    Options: ClassVar[type[EngineOptions]] = NoneOptions
+
+    def propose(
+        self, luminance: np.ndarray, *, options: EngineOptions, seed: int
+    ) -> Proposal | None:
+        return None

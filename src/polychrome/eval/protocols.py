@@ -1,0 +1,164 @@
+"""Evaluation protocols on a folder of color originals.
+
+Every original is resized so its longer side is at most ``max_side`` (area filter), its grayscale
+input is its CIE L* channel (rendered as neutral sRGB gray, so the pipeline sees exactly that L*),
+and results are compared with the original.
+
+- ``points``: N pixels sampled uniformly without replacement (a fixed seed per image and N) give
+  their true colors as hints; reported for each engine and N, beside the gray baseline (ab = 0).
+
+Metrics: PSNR (RGB, 8 bit), SSIM (RGB), colorfulness (Hasler & Suesstrunk) and its absolute gap to
+the original's, and mean CIEDE2000.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from polychrome.errors import InputError, ValueCheckError
+from polychrome.guidance.hints import Guidance, PointHints
+from polychrome.io import read_image
+from polychrome.ops.color import lab_to_rgb, luminance_of
+from polychrome.ops.metrics import colorfulness, deltae_image, psnr, ssim
+from polychrome.pipeline import colorize
+
+__all__ = ["EvalReport", "EvalRow", "load_originals", "points_protocol", "score"]
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp")
+
+
+@dataclass(frozen=True)
+class Original:
+    name: str
+    rgb: np.ndarray  # (H, W, 3) uint8
+    gray: np.ndarray  # (H, W) float32 sRGB gray whose L* is the original's
+
+
+@dataclass
+class EvalRow:
+    """Mean metrics of one method over the images."""
+
+    method: str
+    points: int | None
+    psnr: float
+    ssim: float
+    colorfulness: float
+    colorfulness_gap: float
+    ciede2000: float
+    images: int
+
+
+@dataclass
+class EvalReport:
+    protocol: str
+    dataset: str
+    max_side: int
+    seed: int
+    reference_colorfulness: float
+    rows: list[EvalRow] = field(default_factory=list)
+    per_image: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def load_originals(folder: str | Path, *, max_side: int) -> list[Original]:
+    """Read every image of ``folder`` (sorted by name), resized to at most ``max_side``."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"no such folder: {folder}")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise InputError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
+    out = []
+    for path in files:
+        data = read_image(path)
+        rgb = data.pixels
+        if data.bit_depth == 16:
+            rgb = np.round(rgb / 257.0).astype(np.uint8)
+        if rgb.ndim == 2:
+            rgb = np.repeat(rgb[..., None], 3, axis=2)
+        h, w = rgb.shape[:2]
+        if max(h, w) > max_side:
+            s = max_side / max(h, w)
+            rgb = cv2.resize(rgb, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+        lum = luminance_of(rgb)
+        gray = lab_to_rgb(np.dstack([lum, np.zeros_like(lum), np.zeros_like(lum)]))[..., 0]
+        out.append(Original(path.name, rgb, gray))
+    return out
+
+
+def score(result: np.ndarray, original: np.ndarray) -> dict[str, float]:
+    """Metrics of an 8-bit RGB ``result`` against the 8-bit RGB ``original``."""
+    cf = colorfulness(result / 255.0)
+    return {
+        "psnr": psnr(result, original, data_range=255),
+        "ssim": ssim(result, original, data_range=255),
+        "colorfulness": cf,
+        "colorfulness_gap": abs(cf - colorfulness(original / 255.0)),
+        "ciede2000": deltae_image(result / 255.0, original / 255.0),
+    }
+
+
+def sample_points(original: Original, n: int, seed: int) -> Guidance:
+    """``n`` hint points drawn uniformly without replacement, with the original's colors."""
+    h, w = original.gray.shape
+    if n > h * w:
+        raise ValueCheckError(f"{n} points asked but {original.name} has only {h * w} pixels")
+    rng = np.random.default_rng([seed, n, zlib.crc32(original.name.encode())])
+    flat = rng.choice(h * w, size=n, replace=False)
+    yx = np.stack([flat // w, flat % w], axis=1)
+    rgb = original.rgb[yx[:, 0], yx[:, 1]] / 255.0
+    return Guidance(points=(PointHints.from_rgb(yx, rgb, source=f"{n} points"),))
+
+
+def _mean_row(method: str, points: int | None, scores: list[dict[str, float]]) -> EvalRow:
+    keys = ("psnr", "ssim", "colorfulness", "colorfulness_gap", "ciede2000")
+    means = {k: float(np.mean([s[k] for s in scores])) for k in keys}
+    return EvalRow(method=method, points=points, images=len(scores), **means)
+
+
+def points_protocol(
+    folder: str | Path,
+    *,
+    points: Sequence[int] = (10, 100, 1000),
+    engines: Sequence[str] = ("none",),
+    max_side: int = 256,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> EvalReport:
+    """Run the random ground-truth points protocol; see the module docstring."""
+    originals = load_originals(folder, max_side=max_side)
+    ref_cf = float(np.mean([colorfulness(o.rgb / 255.0) for o in originals]))
+    report = EvalReport("points", str(folder), max_side, seed, ref_cf)
+    total = len(originals) * (1 + len(points) * len(engines))
+    done = 0
+    gray_scores = []
+    for o in originals:
+        gray = np.repeat(np.round(o.gray * 255).astype(np.uint8)[..., None], 3, axis=2)
+        s = score(gray, o.rgb)
+        gray_scores.append(s)
+        report.per_image.append({"image": o.name, "method": "gray", "points": None, **s})
+        done += 1
+        if progress:
+            progress(done, total)
+    report.rows.append(_mean_row("gray baseline", None, gray_scores))
+    for engine in engines:
+        for n in points:
+            scores = []
+            for o in originals:
+                result = colorize(o.gray, guidance=sample_points(o, n, seed), engine=engine)
+                s = score(result.image, o.rgb)
+                scores.append(s)
+                report.per_image.append({"image": o.name, "method": engine, "points": n, **s})
+                done += 1
+                if progress:
+                    progress(done, total)
+            report.rows.append(_mean_row(engine, n, scores))
+    return report

@@ -1,0 +1,28 @@
+"""Formatting evaluation reports."""
+
+from __future__ import annotations
+
+from polychrome.eval.protocols import EvalReport
+
+__all__ = ["format_table"]
+
+
+def format_table(report: EvalReport) -> str:
+    """A plain-text table of a report's rows (means over images)."""
+    head = (
+        f"{'method':<16}{'points':>7}{'PSNR':>8}{'SSIM':>8}{'colorful':>10}{'gap':>7}{'dE2000':>8}"
+    )
+    lines = [
+        f"protocol {report.protocol} on {report.dataset} ({report.rows[0].images} images, "
+        f"max side {report.max_side}, seed {report.seed}); ground-truth colorfulness "
+        f"{report.reference_colorfulness:.1f}",
+        head,
+        "-" * len(head),
+    ]
+    for r in report.rows:
+        pts = "-" if r.points is None else str(r.points)
+        lines.append(
+            f"{r.method:<16}{pts:>7}{r.psnr:>8.2f}{r.ssim:>8.4f}{r.colorfulness:>10.1f}"
+            f"{r.colorfulness_gap:>7.1f}{r.ciede2000:>8.2f}"
+        )
+    return "\n".join(lines)

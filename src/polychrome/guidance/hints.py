@@ -1,0 +1,153 @@
+"""Typed constraints: what every kind of user guidance becomes before the solver sees it.
+
+- :class:`PointHints`: chroma asked for at individual pixels (clicked points, painted strokes).
+- :class:`Instance`: a region (mask) with a target chroma that fills it and must not leak out.
+- :class:`Guidance`: everything for one image, in the image's full-resolution coordinates.
+
+Each constraint carries a ``source`` string so results can say where every constraint came from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from polychrome.errors import EmptyMaskError, ShapeError, ValueCheckError
+from polychrome.ops.color import rgb_to_lab
+
+__all__ = ["Guidance", "Instance", "PointHints"]
+
+
+@dataclass(frozen=True)
+class PointHints:
+    """Chroma targets at individual pixels.
+
+    Attributes:
+        yx: ``(N, 2)`` int32 row, column of each hint pixel.
+        ab: ``(N, 2)`` float32 target chroma.
+        weight: ``(N,)`` float32 in ``(0, 1]``: how firmly each target holds.
+        source: where the hints came from (a file name, ``"points"``).
+    """
+
+    yx: np.ndarray
+    ab: np.ndarray
+    weight: np.ndarray
+    source: str = "points"
+
+    def __post_init__(self) -> None:
+        n = len(self.yx)
+        if self.yx.shape != (n, 2) or self.ab.shape != (n, 2) or self.weight.shape != (n,):
+            raise ShapeError(
+                f"PointHints wants yx (N, 2), ab (N, 2), weight (N,); got {self.yx.shape}, "
+                f"{self.ab.shape}, {self.weight.shape}"
+            )
+
+    def __len__(self) -> int:
+        return len(self.yx)
+
+    @classmethod
+    def from_rgb(
+        cls,
+        yx: np.ndarray,
+        rgb: np.ndarray,
+        *,
+        weight: np.ndarray | float = 1.0,
+        source: str = "points",
+    ) -> PointHints:
+        """Hints from sRGB colors ``(N, 3)`` in ``[0, 1]`` at ``yx`` ``(N, 2)``; only their
+        chroma is used (the image keeps its own luminance)."""
+        yx = np.asarray(yx, dtype=np.int32).reshape(-1, 2)
+        rgb = np.asarray(rgb, dtype=np.float32).reshape(-1, 3)
+        if len(rgb) != len(yx):
+            raise ShapeError(f"{len(yx)} positions but {len(rgb)} colors")
+        w = np.broadcast_to(np.asarray(weight, dtype=np.float32), (len(yx),)).copy()
+        return cls(yx=yx, ab=rgb_to_lab(rgb)[:, 1:].copy(), weight=w, source=source)
+
+    @classmethod
+    def from_image(cls, rgb: np.ndarray, weight: np.ndarray, *, source: str) -> PointHints:
+        """Hints from a hint image: ``rgb`` ``(H, W, 3)`` in ``[0, 1]``, ``weight`` ``(H, W)``;
+        every pixel with ``weight > 0`` is a hint."""
+        ys, xs = np.nonzero(weight > 0)
+        yx = np.stack([ys, xs], axis=1)
+        return cls.from_rgb(yx, rgb[ys, xs], weight=weight[ys, xs], source=source)
+
+    def check_bounds(self, shape: tuple[int, int]) -> None:
+        if len(self) and (
+            self.yx.min() < 0 or self.yx[:, 0].max() >= shape[0] or self.yx[:, 1].max() >= shape[1]
+        ):
+            raise ShapeError(f"hint positions from {self.source} fall outside the image {shape}")
+
+
+@dataclass(frozen=True)
+class Instance:
+    """A region whose pixels all take one target chroma, with no bleeding across its boundary.
+
+    Attributes:
+        mask: ``(H, W)`` bool, full resolution.
+        ab: ``(2,)`` target chroma.
+        label: what the user said (``"a dark green car"``).
+        source: where the mask came from (a file name).
+        strength: how firmly the color holds against other evidence inside the mask, ``(0, 1]``.
+    """
+
+    mask: np.ndarray
+    ab: np.ndarray
+    label: str
+    source: str = "mask"
+    strength: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.mask.ndim != 2 or self.mask.dtype != bool:
+            raise ShapeError(f"instance mask must be a (H, W) bool array, got {self.mask.shape}")
+        if not self.mask.any():
+            raise EmptyMaskError(f"the mask for {self.label!r} ({self.source}) selects no pixel")
+        if np.shape(self.ab) != (2,):
+            raise ShapeError(f"instance ab must have shape (2,), got {np.shape(self.ab)}")
+        if not 0 < self.strength <= 1:
+            raise ValueCheckError(f"instance strength must be in (0, 1], got {self.strength}")
+
+
+@dataclass(frozen=True)
+class Guidance:
+    """All constraints for one image. Instances are listed bottom to top: where masks overlap,
+    the later instance owns the pixel."""
+
+    points: Sequence[PointHints] = field(default_factory=tuple)
+    instances: Sequence[Instance] = field(default_factory=tuple)
+
+    def check(self, shape: tuple[int, int]) -> None:
+        """Raise a typed error if any constraint does not fit an image of ``shape``."""
+        for p in self.points:
+            p.check_bounds(shape)
+        for inst in self.instances:
+            if inst.mask.shape != shape:
+                raise ShapeError(
+                    f"the mask for {inst.label!r} ({inst.source}) is {inst.mask.shape[1]}x"
+                    f"{inst.mask.shape[0]} but the image is {shape[1]}x{shape[0]}"
+                )
+
+    def owner(self, shape: tuple[int, int]) -> np.ndarray:
+        """``(H, W)`` int16: 0 for background, ``k + 1`` where instance ``k`` owns the pixel."""
+        out = np.zeros(shape, np.int16)
+        for k, inst in enumerate(self.instances):
+            out[inst.mask] = k + 1
+        return out
+
+    def describe(self) -> list[dict[str, object]]:
+        """A JSON-able summary for result metadata."""
+        rows: list[dict[str, object]] = [
+            {"kind": "points", "source": p.source, "count": len(p)} for p in self.points
+        ]
+        rows += [
+            {
+                "kind": "instance",
+                "label": inst.label,
+                "source": inst.source,
+                "pixels": int(inst.mask.sum()),
+                "ab": [round(float(v), 2) for v in inst.ab],
+            }
+            for inst in self.instances
+        ]
+        return rows

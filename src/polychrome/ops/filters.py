@@ -1,0 +1,227 @@
+"""Image filters used by the solver and the upsampler: resizing, luminance-guided upsampling, and
+edge-aware spreading of sparse values.
+
+Arrays follow the vocabulary of :mod:`polychrome.ops.color`: ``luminance`` is ``(H, W)`` float32 in
+``[0, 100]``; ``ab`` is ``(H, W, 2)`` float32; ``weight`` is ``(H, W)`` float32 ``>= 0``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import cv2
+import numpy as np
+from scipy import ndimage
+
+from polychrome.errors import ShapeError, ValueCheckError
+
+__all__ = [
+    "bilateral_regression",
+    "domain_transform_spread",
+    "guided_upsample",
+    "resize",
+    "working_shape",
+]
+
+ResizeMode = Literal["area", "linear", "nearest"]
+_CV2_MODES = {"area": cv2.INTER_AREA, "linear": cv2.INTER_LINEAR, "nearest": cv2.INTER_NEAREST}
+_CV2_MAX_SIDE = 32766
+
+
+def working_shape(shape: tuple[int, int], max_pixels: int) -> tuple[int, int]:
+    """The largest ``(h, w)`` with the aspect ratio of ``shape`` and at most ``max_pixels`` pixels.
+
+    Returns ``shape`` itself when it is already small enough.
+
+    >>> working_shape((3000, 4000), 250_000)
+    (433, 577)
+    >>> working_shape((100, 50), 250_000)
+    (100, 50)
+    """
+    h, w = shape
+    if h * w <= max_pixels:
+        return (h, w)
+    scale = (max_pixels / (h * w)) ** 0.5
+    return (max(1, int(h * scale)), max(1, int(w * scale)))
+
+
+def resize(image: np.ndarray, shape: tuple[int, int], *, mode: ResizeMode = "area") -> np.ndarray:
+    """Resize ``(H, W)`` or ``(H, W, C)`` to ``shape = (h, w)``.
+
+    ``"area"`` averages (for shrinking), ``"linear"`` interpolates bilinearly with pixel centers
+    aligned (for enlarging), ``"nearest"`` picks. float32 in, float32 out.
+    """
+    if mode not in _CV2_MODES:
+        raise ValueCheckError(f"mode must be one of {sorted(_CV2_MODES)}, got {mode!r}")
+    h, w = shape
+    if image.shape[:2] == (h, w):
+        return image.astype(np.float32, copy=True)
+    src = np.ascontiguousarray(image, dtype=np.float32)
+    if max(h, w, *src.shape[:2]) > _CV2_MAX_SIDE or (src.ndim == 3 and src.shape[2] > 4):
+        zoom = (h / src.shape[0], w / src.shape[1]) + ((1,) if src.ndim == 3 else ())
+        order = {"area": 1, "linear": 1, "nearest": 0}[mode]
+        return ndimage.zoom(src, zoom, order=order, grid_mode=True, mode="nearest")
+    return cv2.resize(src, (w, h), interpolation=_CV2_MODES[mode])
+
+
+def _box(x: np.ndarray, radius: int) -> np.ndarray:
+    k = 2 * radius + 1
+    return cv2.blur(x, (k, k), borderType=cv2.BORDER_REFLECT)
+
+
+def guided_upsample(
+    ab: np.ndarray,
+    luminance_low: np.ndarray,
+    luminance: np.ndarray,
+    *,
+    radius: int = 2,
+    eps: float = 25.0,
+    max_gain: float = 0.5,
+) -> np.ndarray:
+    """Upsample chroma to full resolution, guided by the full-resolution luminance.
+
+    Fits, in every ``(2 radius + 1)^2`` window of the low-resolution images, the linear model
+    ``ab = gain * L + offset`` (He et al.'s guided filter), upsamples the coefficients bilinearly
+    and applies them to the full-resolution luminance. Chroma edges therefore snap to luminance
+    edges at full resolution, while only coefficient maps are ever held at full size.
+
+    Args:
+        ab: ``(h, w, 2)`` chroma at working resolution.
+        luminance_low: ``(h, w)`` luminance at working resolution.
+        luminance: ``(H, W)`` full-resolution luminance (``H >= h``).
+        radius: window radius at working resolution.
+        eps: regularizer in ``L*`` units squared; larger means smoother (less edge snapping).
+        max_gain: clamp of ``|gain|`` (ab units per ``L*`` unit), so that fine texture in the
+            luminance cannot create chroma noise.
+
+    Returns:
+        ``(H, W, 2)`` float32 chroma.
+    """
+    if ab.ndim != 3 or ab.shape[2] != 2 or ab.shape[:2] != luminance_low.shape:
+        raise ShapeError(
+            f"ab must be (h, w, 2) matching luminance_low {luminance_low.shape}, got {ab.shape}"
+        )
+    guide = luminance_low.astype(np.float32)
+    mean_l = _box(guide, radius)
+    var_l = np.maximum(_box(guide * guide, radius) - mean_l * mean_l, 0.0)
+    coef = np.empty((*ab.shape[:2], 4), np.float32)
+    for c in range(2):
+        p = np.ascontiguousarray(ab[..., c], dtype=np.float32)
+        mean_p = _box(p, radius)
+        cov = _box(guide * p, radius) - mean_l * mean_p
+        gain = np.clip(cov / (var_l + eps), -max_gain, max_gain)
+        coef[..., 2 * c] = gain
+        coef[..., 2 * c + 1] = mean_p - gain * mean_l
+    coef = cv2.blur(coef, (2 * radius + 1, 2 * radius + 1), borderType=cv2.BORDER_REFLECT)
+    full = resize(coef, luminance.shape, mode="linear")
+    out = np.empty((*luminance.shape, 2), np.float32)
+    lum = luminance.astype(np.float32, copy=False)
+    for c in range(2):
+        np.multiply(full[..., 2 * c], lum, out=out[..., c])
+        out[..., c] += full[..., 2 * c + 1]
+    return out
+
+
+def domain_transform_spread(
+    luminance: np.ndarray,
+    values: np.ndarray,
+    weight: np.ndarray,
+    *,
+    sigma_spatial: float,
+    sigma_range: float,
+    iterations: int = 3,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Edge-aware normalized convolution of sparse values (Gastal & Oliveira's domain transform).
+
+    Spreads ``values`` from the pixels where ``weight > 0`` along paths of similar luminance.
+
+    Args:
+        luminance: ``(H, W)`` guide.
+        values: ``(H, W, C)`` values, ``C <= 3``; only read where ``weight > 0``.
+        weight: ``(H, W)`` weights of the values.
+        sigma_spatial: reach in pixels.
+        sigma_range: luminance difference (``L*`` units) that stops spreading.
+        iterations: filter passes (3 is near-isotropic).
+
+    Returns:
+        ``(mean, density)``: ``(H, W, C)`` weighted mean of nearby values, and ``(H, W)`` the
+        filtered weight (how much evidence each pixel received).
+    """
+    c = values.shape[2]
+    if c > 3:
+        raise ShapeError(f"values must have at most 3 channels, got {values.shape}")
+    stack = np.zeros((*weight.shape, c + 1), np.float32)
+    stack[..., :c] = values * weight[..., None]
+    stack[..., c] = weight
+    out = cv2.ximgproc.dtFilter(
+        luminance.astype(np.float32),
+        stack,
+        float(sigma_spatial),
+        float(sigma_range),
+        mode=cv2.ximgproc.DTF_RF,
+        numIters=iterations,
+    )
+    density = out[..., c]
+    mean = out[..., :c] / np.maximum(density, 1e-12)[..., None]
+    return mean, density
+
+
+def bilateral_regression(
+    luminance: np.ndarray,
+    yx: np.ndarray,
+    values: np.ndarray,
+    weight: np.ndarray,
+    *,
+    sigma_spatial: float,
+    sigma_range: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Kernel regression of sparse values over (position, luminance), on a bilateral grid.
+
+    Every pixel gets the weighted mean of the samples, with weights
+    ``exp(-|p - q|^2 / 2 sigma_spatial^2 - (L_p - L_q)^2 / 2 sigma_range^2)``: pixels far apart
+    but of similar luminance share values. Samples are splatted into a grid of cells of size
+    ``sigma_spatial`` x ``sigma_spatial`` x ``sigma_range``, blurred, and sliced back trilinearly,
+    so the cost is linear in the number of pixels.
+
+    Args:
+        luminance: ``(H, W)``.
+        yx: ``(N, 2)`` integer sample positions.
+        values: ``(N, C)`` sample values.
+        weight: ``(N,)`` sample weights.
+        sigma_spatial: spatial reach in pixels.
+        sigma_range: luminance reach in ``L*`` units.
+
+    Returns:
+        ``(mean, density)``: ``(H, W, C)`` and ``(H, W)`` (the summed kernel weight).
+    """
+    h, w = luminance.shape
+    cell = np.array([sigma_spatial, sigma_spatial, sigma_range], np.float64)
+    dims = (np.array([h, w, 100.0]) / cell).astype(int) + 4
+    lum = np.clip(luminance, 0.0, 100.0)
+
+    def coords(y: np.ndarray, x: np.ndarray, lv: np.ndarray) -> np.ndarray:
+        return np.stack([y / cell[0] + 1.5, x / cell[1] + 1.5, lv / cell[2] + 1.5])
+
+    c = values.shape[1]
+    grid = np.zeros((c + 1, *dims), np.float64)
+    pts = coords(yx[:, 0], yx[:, 1], lum[yx[:, 0], yx[:, 1]])
+    base = np.floor(pts).astype(int)
+    frac = pts - base
+    payload = np.concatenate([values * weight[:, None], weight[:, None]], axis=1).T
+    for corner in range(8):
+        offs = [(corner >> k) & 1 for k in range(3)]
+        wgt = np.prod([frac[k] if offs[k] else 1 - frac[k] for k in range(3)], axis=0)
+        idx = tuple(base[k] + offs[k] for k in range(3))
+        for ch in range(c + 1):
+            np.add.at(grid[ch], idx, payload[ch] * wgt)
+    for ch in range(c + 1):
+        grid[ch] = ndimage.gaussian_filter(grid[ch], sigma=1.0, mode="constant")
+    yy, xx = np.mgrid[0:h, 0:w]
+    where = coords(yy.ravel(), xx.ravel(), lum.ravel())
+    sliced = np.stack(
+        [ndimage.map_coordinates(grid[ch], where, order=1, mode="nearest") for ch in range(c + 1)],
+        axis=-1,
+    ).reshape(h, w, c + 1)
+    density = sliced[..., c]
+    mean = sliced[..., :c] / np.maximum(density, 1e-300)[..., None]
+    return mean.astype(np.float32), density.astype(np.float32)

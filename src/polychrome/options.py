@@ -1,0 +1,147 @@
+"""The one options schema. CLI flags, HTTP form fields and the web page are generated from it, so a
+default or a limit is declared exactly once.
+
+Each field of :class:`ColorizeOptions` carries its help text, its allowed values and, optionally,
+the environment variable that sets it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from polychrome.errors import ValueCheckError
+
+__all__ = ["ColorizeOptions", "OptionSpec", "option_specs"]
+
+
+def _opt(
+    default: Any,
+    help: str,
+    *,
+    choices: tuple[str, ...] | None = None,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    env: str | None = None,
+) -> Any:
+    meta = {"help": help, "choices": choices, "min": minimum, "max": maximum, "env": env}
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class ColorizeOptions:
+    """Settings of one colorization, shared by the API, the CLI and the HTTP service."""
+
+    engine: str = _opt(
+        "none",
+        "Engine that proposes automatic colors; `polychrome engines` lists them.",
+        env="POLYCHROME_ENGINE",
+    )
+    seed: int = _opt(0, "Seed of every random choice (same seed, same result).", minimum=0)
+    method: str = _opt(
+        "auto",
+        "Solver path: 'exact' solves at full resolution; 'fast' solves at working resolution "
+        "and upsamples guided by the full-resolution luminance; 'auto' is exact for images of at "
+        "most --working-pixels pixels, fast otherwise.",
+        choices=("auto", "fast", "exact"),
+    )
+    working_pixels: int = _opt(
+        250_000,
+        "Pixel count of the working resolution used by engines and the fast solver path.",
+        minimum=4096,
+        maximum=4_000_000,
+    )
+    upsample: str = _opt(
+        "guided",
+        "How chroma returns to full resolution: 'guided' by the luminance, or plain 'linear'.",
+        choices=("guided", "linear"),
+    )
+    max_pixels: int = _opt(
+        100_000_000,
+        "Refuse images with more pixels than this (checked before decoding).",
+        minimum=1,
+        env="POLYCHROME_MAX_PIXELS",
+    )
+
+    def __post_init__(self) -> None:
+        for spec in option_specs():
+            value = getattr(self, spec.name)
+            if spec.type is int and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ValueCheckError(f"{spec.flag} must be an integer, got {value!r}")
+            if spec.choices and value not in spec.choices:
+                raise ValueCheckError(
+                    f"{spec.flag} must be one of {', '.join(spec.choices)}; got {value!r}"
+                )
+            if spec.min is not None and value < spec.min:
+                raise ValueCheckError(f"{spec.flag} must be >= {spec.min:g}, got {value}")
+            if spec.max is not None and value > spec.max:
+                raise ValueCheckError(f"{spec.flag} must be <= {spec.max:g}, got {value}")
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any] | None = None, *, env: bool = True):
+        """Build from a mapping (e.g. parsed form fields); unknown keys are refused; fields not
+        given fall back to their environment variable (when ``env``), then to the default."""
+        values = dict(values or {})
+        specs = {s.name: s for s in option_specs()}
+        unknown = sorted(set(values) - set(specs))
+        if unknown:
+            raise ValueCheckError(
+                f"unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(specs))}"
+            )
+        out: dict[str, Any] = {}
+        for name, spec in specs.items():
+            raw = values.get(name)
+            if raw is None and env and spec.env and os.environ.get(spec.env):
+                raw = os.environ[spec.env]
+            if raw is None:
+                continue
+            out[name] = spec.convert(raw)
+        return cls(**out)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """One option as every surface sees it."""
+
+    name: str
+    type: type
+    default: Any
+    help: str
+    choices: tuple[str, ...] | None
+    min: float | None
+    max: float | None
+    env: str | None
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    def convert(self, raw: Any) -> Any:
+        if isinstance(raw, self.type) and not isinstance(raw, bool):
+            return raw
+        try:
+            return self.type(raw)
+        except (TypeError, ValueError):
+            raise ValueCheckError(
+                f"{self.flag} must be {self.type.__name__}, got {raw!r}"
+            ) from None
+
+
+def option_specs() -> list[OptionSpec]:
+    """The options of :class:`ColorizeOptions`, in declaration order."""
+    types = {"str": str, "int": int, "float": float, "bool": bool}
+    out = []
+    for f in dataclasses.fields(ColorizeOptions):
+        kind = f.type if isinstance(f.type, type) else types[str(f.type)]
+        m = f.metadata
+        out.append(
+            OptionSpec(
+                f.name, kind, f.default, m["help"], m["choices"], m["min"], m["max"], m["env"]
+            )
+        )
+    return out

@@ -1,0 +1,236 @@
+"""``colorize()``: the pipeline of DESIGN.md, one step per function.
+
+1. prepare:   decode and validate; full-resolution luminance and a working-resolution copy.
+2. guidance:  every user constraint as typed hints (:mod:`polychrome.guidance.hints`).
+3. priors:    the engine's chroma proposal at working resolution.
+4. solve:     one edge-aware optimization fuses priors and hints.
+5. upsample:  chroma to full resolution, guided by the full-resolution luminance.
+6. output:    Lab -> RGB keeping L* exactly (gamut handled by reducing chroma), with metadata.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from polychrome import __version__
+from polychrome.engines.base import engine_spec, load_engine
+from polychrome.errors import ShapeError, ValueCheckError
+from polychrome.guidance.hints import Guidance
+from polychrome.io import ImageData, read_image, write_image
+from polychrome.ops.color import lab_to_rgb, luminance_of, reduce_chroma
+from polychrome.ops.filters import resize, working_shape
+from polychrome.options import ColorizeOptions
+from polychrome.solve.propagate import Prior, SolveSettings, solve_chroma
+from polychrome.solve.upsample import compose_chroma
+
+__all__ = ["ColorizeResult", "Prepared", "colorize", "prepare"]
+
+ImageInput = str | os.PathLike[str] | bytes | ImageData | np.ndarray
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """The input, decoded and split into what the rest of the pipeline needs."""
+
+    luminance: np.ndarray
+    """``(H, W)`` float32 L* at full resolution: kept exactly in the output."""
+    work_luminance: np.ndarray
+    """``(h, w)`` float32 L* at working resolution."""
+    alpha: np.ndarray | None
+    """``(H, W)`` alpha of the input (carried to the output), or None."""
+    bit_depth: int
+    """8 or 16: the output's bit depth."""
+    path: str | None = None
+
+
+@dataclass(frozen=True)
+class ColorizeResult:
+    """A colorized image and how it was made."""
+
+    image: np.ndarray
+    """``(H, W, 3)`` RGB, uint8 or uint16 (the input's bit depth)."""
+    alpha: np.ndarray | None
+    """``(H, W)`` alpha copied from the input, or None."""
+    ab: np.ndarray
+    """``(H, W, 2)`` float32 chroma as solved (before gamut mapping)."""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    """Engine, options, seed, guidance, versions and step timings (JSON-able)."""
+
+    @property
+    def bit_depth(self) -> int:
+        return 16 if self.image.dtype == np.uint16 else 8
+
+    def save(self, path: str | os.PathLike[str], *, compress_level: int = 1) -> None:
+        """Write atomically (temporary file, then rename), with the metadata embedded in PNGs."""
+        write_image(
+            path,
+            self.image,
+            alpha=self.alpha,
+            metadata=self.metadata,
+            compress_level=compress_level,
+        )
+
+
+def prepare(image: ImageInput, *, options: ColorizeOptions, exact: bool) -> Prepared:
+    """Step 1: decode, validate, and compute the full- and working-resolution luminance.
+
+    ``image`` may be a path, encoded bytes, an :class:`~polychrome.io.ImageData`, or an array:
+    uint8/uint16/float (``[0, 1]``) gray ``(H, W)``, RGB ``(H, W, 3)`` or RGBA ``(H, W, 4)``.
+    Color inputs are recolored: only their luminance is used.
+    """
+    path = None
+    if isinstance(image, (str, os.PathLike, bytes)):
+        path = None if isinstance(image, bytes) else os.fspath(image)
+        image = read_image(image, max_pixels=options.max_pixels)
+    if isinstance(image, ImageData):
+        pixels, alpha, bit_depth = image.pixels, image.alpha, image.bit_depth
+        path = path or image.path
+    else:
+        pixels, alpha, bit_depth = _split_array(np.asarray(image), options.max_pixels)
+    luminance = luminance_of(pixels)
+    shape = luminance.shape
+    work = shape if exact else working_shape(shape, options.working_pixels)
+    work_luminance = luminance if work == shape else resize(luminance, work, mode="area")
+    return Prepared(luminance, work_luminance, alpha, bit_depth, path)
+
+
+def _split_array(array: np.ndarray, max_pixels: int) -> tuple[np.ndarray, np.ndarray | None, int]:
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (1, 3, 4)):
+        raise ShapeError(f"image must be (H, W), (H, W, 3) or (H, W, 4), got {array.shape}")
+    if array.shape[0] * array.shape[1] > max_pixels:
+        raise ValueCheckError(
+            f"image has {array.shape[0] * array.shape[1]} pixels, more than max_pixels={max_pixels}"
+        )
+    if array.dtype not in (np.uint8, np.uint16) and not np.issubdtype(array.dtype, np.floating):
+        raise ValueCheckError(f"image dtype must be uint8, uint16 or float, got {array.dtype}")
+    if np.issubdtype(array.dtype, np.floating) and (
+        not np.isfinite(array).all() or array.min() < 0 or array.max() > 1
+    ):
+        raise ValueCheckError("float images must hold finite values in [0, 1]")
+    alpha = None
+    if array.ndim == 3 and array.shape[2] == 4:
+        array, alpha = array[..., :3], array[..., 3].copy()
+    elif array.ndim == 3 and array.shape[2] == 1:
+        array = array[..., 0]
+    bit_depth = 16 if array.dtype == np.uint16 else 8
+    if alpha is not None and np.issubdtype(alpha.dtype, np.floating):
+        alpha = np.round(alpha * 255).astype(np.uint8)
+    return array, alpha, bit_depth
+
+
+def propose(prepared: Prepared, *, options: ColorizeOptions, engine_options=None) -> list[Prior]:
+    """Step 3: the engine's proposal at working resolution, as solver priors."""
+    engine = load_engine(options.engine)
+    opts = engine.Options.from_mapping(engine_options)
+    proposal = engine.propose(prepared.work_luminance, options=opts, seed=options.seed)
+    if proposal is None:
+        return []
+    return [Prior(proposal.ab, proposal.confidence, name=options.engine)]
+
+
+def render(prepared: Prepared, ab: np.ndarray) -> np.ndarray:
+    """Step 6: Lab -> RGB at the output bit depth, L* kept, out-of-gamut chroma reduced."""
+    lum = prepared.luminance
+    if prepared.bit_depth == 16 or max(lum.shape) >= 32767:
+        lab = np.concatenate([lum[..., None], ab], axis=2)
+        rgb = lab_to_rgb(lab, precise=True)
+        if prepared.bit_depth == 16:
+            return np.round(rgb * 65535.0).astype(np.uint16)
+        return np.round(rgb * 255.0).astype(np.uint8)
+    a, b = reduce_chroma(lum, ab[..., 0], ab[..., 1])
+    rgb = cv2.cvtColor(cv2.merge([lum, a, b]), cv2.COLOR_Lab2RGB)
+    return cv2.convertScaleAbs(rgb, alpha=255.0)
+
+
+def colorize(
+    image: ImageInput,
+    *,
+    guidance: Guidance | None = None,
+    options: ColorizeOptions | None = None,
+    engine_options: Mapping[str, Any] | None = None,
+    solver: SolveSettings | None = None,
+    **overrides: Any,
+) -> ColorizeResult:
+    """Colorize one image.
+
+    Args:
+        image: a path, encoded bytes, an :class:`~polychrome.io.ImageData` or an array (see
+            :func:`prepare`).
+        guidance: hints and instances (:class:`~polychrome.guidance.hints.Guidance`).
+        options: :class:`~polychrome.options.ColorizeOptions`; keyword ``overrides`` may set its
+            fields directly (``colorize(img, engine="none", seed=3)``).
+        engine_options: options of the chosen engine (its ``Options`` schema).
+        solver: advanced solver parameters.
+
+    Returns:
+        A :class:`ColorizeResult` whose luminance equals the input's at full resolution.
+    """
+    if options is None:
+        options = ColorizeOptions.from_mapping(overrides)
+    elif overrides:
+        options = ColorizeOptions(**{**options.to_dict(), **overrides})
+    engine_spec(options.engine)  # unknown engine: fail before decoding anything
+    guidance = guidance or Guidance()
+    solver = solver or SolveSettings()
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(step: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[step] = round(now - clock, 4)
+        clock = now
+
+    # 1. Prepare
+    prepared = prepare(image, options=options, exact=options.method == "exact")
+    exact = options.method != "fast" and prepared.work_luminance is prepared.luminance
+    lap("prepare")
+    # 2. Guidance -> hints
+    guidance.check(prepared.luminance.shape)
+    lap("guidance")
+    # 3. Priors
+    priors = propose(prepared, options=options, engine_options=engine_options)
+    lap("priors")
+    # 4. Solve
+    solution = solve_chroma(
+        prepared.work_luminance,
+        guidance,
+        full_shape=prepared.luminance.shape,
+        priors=tuple(priors),
+        settings=solver,
+        method="direct" if exact else "multiscale",
+    )
+    lap("solve")
+    # 5. Upsample
+    ab = compose_chroma(
+        solution, guidance, prepared.work_luminance, prepared.luminance, mode=options.upsample
+    )
+    lap("upsample")
+    # 6. Output
+    rgb = render(prepared, ab)
+    lap("output")
+    metadata = {
+        "software": f"polychrome {__version__}",
+        "input": {
+            "path": Path(prepared.path).name if prepared.path else None,
+            "size": [prepared.luminance.shape[1], prepared.luminance.shape[0]],
+            "bit_depth": prepared.bit_depth,
+        },
+        "engine": options.engine,
+        "engine_options": dict(engine_options or {}),
+        "options": options.to_dict(),
+        "seed": options.seed,
+        "path": "exact" if exact else "fast",
+        "working_size": [prepared.work_luminance.shape[1], prepared.work_luminance.shape[0]],
+        "guidance": guidance.describe(),
+        "timings": timings,
+    }
+    return ColorizeResult(rgb, prepared.alpha, ab, metadata)

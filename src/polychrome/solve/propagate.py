@@ -1,0 +1,392 @@
+"""The solver: one edge-aware optimization that fuses every prior and hint into dense chroma.
+
+For each chroma channel it minimizes, over the pixels of the working resolution,
+
+    sum_i c_i (x_i - t_i)^2  +  sum_(i,j) w_ij (x_i - x_j)^2  +  neutral * sum_i x_i^2
+
+- data terms ``c_i, t_i``: user hints (strong), each hint's edge-aware footprint (a point
+  hint also speaks, more softly, for the similar pixels around it), a non-local regression of the
+  hints over (position, luminance) (weak, everywhere), and the engines' proposals weighted by their
+  confidence;
+- smoothness ``w_ij`` between 4-neighbours from luminance similarity
+  (:mod:`polychrome.ops.affinity`);
+- a tiny pull to neutral that keeps the system well posed where nothing is known.
+
+Instances are solved apart: the background problem is the whole image without them (so adding an
+instance never changes a pixel outside it), and each instance is a problem on its own pixels only,
+with no edge to the rest, so its color cannot bleed into the background or into another instance.
+
+Two ways to solve each problem (``method``): ``"direct"`` factorizes the sparse system (exact; for
+up to a few hundred thousand pixels), ``"multiscale"`` solves a 2x smaller problem (recursively)
+and refines its upsampled solution with preconditioned conjugate gradients (fast for any size).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spl
+from scipy import ndimage
+
+from polychrome.errors import ShapeError, ValueCheckError
+from polychrome.guidance.hints import Guidance, Instance, PointHints
+from polychrome.ops.affinity import edge_weights, laplacian
+from polychrome.ops.filters import (
+    bilateral_regression,
+    domain_transform_spread,
+    guided_upsample,
+    resize,
+)
+
+__all__ = ["Prior", "SolveSettings", "solve_chroma"]
+
+SolveMethod = Literal["auto", "direct", "multiscale"]
+
+
+@dataclass(frozen=True)
+class Prior:
+    """An engine's proposal at working resolution: chroma ``ab`` ``(h, w, 2)`` and a per-pixel
+    ``confidence`` ``(h, w)`` in ``[0, 1]``."""
+
+    ab: np.ndarray
+    confidence: np.ndarray
+    name: str = "engine"
+
+
+@dataclass(frozen=True)
+class SolveSettings:
+    """Parameters of the solver (defaults tuned on the points protocol, see docs/solver.md)."""
+
+    contrast: float = 0.3
+    """Edge sensitivity: Gaussian scale on luminance differences relative to the image's mean."""
+    hint_weight: float = 100.0
+    """Data weight of a user hint pixel (smoothness weights are at most 1 per edge)."""
+    footprint_weight: float = 3.0
+    """Peak data weight of the edge-aware footprint around point hints."""
+    footprint_radius: float = 1.0
+    """Footprint reach, in units of the mean spacing between hints."""
+    footprint_range: float = 10.0
+    """Luminance difference (L*) that stops a footprint."""
+    nonlocal_weight: float = 1e-3
+    """Data weight of the non-local regression of hints over (position, luminance)."""
+    nonlocal_radius: float = 0.2
+    """Spatial reach of the non-local regression, as a fraction of the longer side."""
+    nonlocal_range: float = 4.0
+    """Luminance reach (L*) of the non-local regression."""
+    prior_weight: float = 1.0
+    """Data weight of an engine proposal with confidence 1."""
+    instance_weight: float = 1.0
+    """Data weight, per pixel, of an instance's color inside its mask (times its strength)."""
+    shading_offset: float | None = None
+    """If set, interpolate ``ab / g(L)`` with ``g(L) = (L + offset) / (50 + offset)`` instead of
+    ``ab``: chroma that scales with lightness, as a surface's chroma does under shading."""
+    neutral: float = 1e-6
+    """Pull towards gray everywhere (keeps the problem well posed)."""
+    coarse_weight: float = 0.01
+    """Data weight of the half-size solution in an exact solve (coarse-to-fine prior)."""
+    coarse_levels: int = 2
+    """How many halvings the coarse-to-fine prior of an exact solve goes down."""
+    direct_limit: int = 300_000
+    """Largest problem solved by factorization when ``method="auto"``."""
+    cg_iterations: int = 20
+    """Conjugate-gradient iterations at each level above ``direct_limit`` (multiscale method)."""
+
+    def __post_init__(self) -> None:
+        for name in ("contrast", "hint_weight", "footprint_radius", "nonlocal_radius"):
+            if getattr(self, name) <= 0:
+                raise ValueCheckError(f"{name} must be > 0, got {getattr(self, name)}")
+        for name in ("footprint_weight", "nonlocal_weight", "prior_weight", "neutral"):
+            if getattr(self, name) < 0:
+                raise ValueCheckError(f"{name} must be >= 0, got {getattr(self, name)}")
+
+
+@dataclass
+class _Data:
+    """Accumulated data terms: ``weight`` ``(h, w)`` and ``weighted`` ``(h, w, 2)`` = sum c*t."""
+
+    weight: np.ndarray
+    weighted: np.ndarray
+
+    @classmethod
+    def empty(cls, shape: tuple[int, int]) -> _Data:
+        return cls(np.zeros(shape, np.float64), np.zeros((*shape, 2), np.float64))
+
+    def add(self, weight: np.ndarray, target: np.ndarray) -> None:
+        self.weight += weight
+        self.weighted += weight[..., None] * target
+
+
+def _rasterize(points: list[PointHints], full: tuple[int, int], shape: tuple[int, int]):
+    """Point hints at full resolution -> per working pixel: positions ``(M, 2)``, mean ``ab``
+    ``(M, 2)`` and weight ``(M,)`` (the firmest hint in the cell)."""
+    if not points:
+        return np.zeros((0, 2), np.int64), np.zeros((0, 2)), np.zeros(0)
+    yx = np.concatenate([p.yx for p in points]).astype(np.int64)
+    ab = np.concatenate([p.ab for p in points]).astype(np.float64)
+    wt = np.concatenate([p.weight for p in points]).astype(np.float64)
+    y = yx[:, 0] * shape[0] // full[0]
+    x = yx[:, 1] * shape[1] // full[1]
+    flat = y * shape[1] + x
+    cells, inverse = np.unique(flat, return_inverse=True)
+    wsum = np.bincount(inverse, wt, len(cells))
+    mean = np.stack([np.bincount(inverse, wt * ab[:, c], len(cells)) for c in range(2)], 1)
+    mean /= np.maximum(wsum, 1e-12)[:, None]
+    wmax = np.zeros(len(cells))
+    np.maximum.at(wmax, inverse, wt)
+    return np.stack([cells // shape[1], cells % shape[1]], 1), mean, wmax
+
+
+def _hint_terms(
+    luminance: np.ndarray,
+    yx: np.ndarray,
+    ab: np.ndarray,
+    weight: np.ndarray,
+    settings: SolveSettings,
+    data: _Data,
+) -> None:
+    """Add the data terms of rasterized point hints: the hints, their footprints, and the
+    non-local regression."""
+    if len(yx) == 0:
+        return
+    h, w = luminance.shape
+    if settings.footprint_weight > 0:
+        values = np.zeros((h, w, 2), np.float32)
+        wmap = np.zeros((h, w), np.float32)
+        values[yx[:, 0], yx[:, 1]] = ab
+        wmap[yx[:, 0], yx[:, 1]] = weight
+        spacing = (h * w / len(yx)) ** 0.5
+        mean, density = domain_transform_spread(
+            luminance,
+            values,
+            wmap,
+            sigma_spatial=settings.footprint_radius * spacing,
+            sigma_range=settings.footprint_range,
+        )
+        data.add(settings.footprint_weight * density / max(float(density.max()), 1e-12), mean)
+    if settings.nonlocal_weight > 0:
+        mean, _ = bilateral_regression(
+            luminance,
+            yx,
+            ab,
+            weight,
+            sigma_spatial=settings.nonlocal_radius * max(h, w),
+            sigma_range=settings.nonlocal_range,
+        )
+        data.add(np.full((h, w), settings.nonlocal_weight), mean)
+    hint = np.zeros((h, w))
+    target = np.zeros((h, w, 2))
+    hint[yx[:, 0], yx[:, 1]] = settings.hint_weight * weight
+    target[yx[:, 0], yx[:, 1]] = ab
+    data.add(hint, target)
+
+
+def _pcg(a: sp.csr_matrix, b: np.ndarray, x0: np.ndarray, iterations: int) -> np.ndarray:
+    """Jacobi-preconditioned conjugate gradients for ``a x = b`` with several right-hand sides
+    ``(n, k)`` at once (``a`` symmetric positive definite)."""
+    inv_diag = 1.0 / a.diagonal()
+    x = x0.copy()
+    r = b - a @ x
+    z = r * inv_diag[:, None]
+    p = z.copy()
+    rz = np.einsum("ij,ij->j", r, z)
+    for _ in range(iterations):
+        ap = a @ p
+        alpha = rz / np.maximum(np.einsum("ij,ij->j", p, ap), 1e-300)
+        x += p * alpha
+        r -= ap * alpha
+        z = r * inv_diag[:, None]
+        rz_new = np.einsum("ij,ij->j", r, z)
+        p = z + p * (rz_new / np.maximum(rz, 1e-300))
+        rz = rz_new
+    return x
+
+
+def _system(luminance: np.ndarray, data: _Data, settings: SolveSettings, keep=None):
+    """The sparse system of one problem; ``keep`` (bool ``(h, w)``) restricts it to a subset."""
+    h, w = luminance.shape
+    i, j, wt = edge_weights(luminance, contrast=settings.contrast)
+    diag = data.weight.ravel() + settings.neutral
+    rhs = data.weighted.reshape(-1, 2)
+    lap = laplacian(h * w, i, j, wt)
+    a = (lap + sp.diags(diag)).tocsr()
+    if keep is None:
+        return a, rhs
+    idx = np.flatnonzero(keep.ravel())
+    sub = a[idx][:, idx]
+    # Edges to pixels outside the subset are cut: remove their weight from the diagonal.
+    outside = np.asarray(lap[idx].sum(axis=1)).ravel()
+    sub = (sub - sp.diags(outside)).tocsr()
+    return sub, rhs[idx]
+
+
+def _coarsen(luminance: np.ndarray, data: _Data) -> tuple[np.ndarray, _Data]:
+    """The same problem at half size: luminance averaged, data weights summed per 2x2 cell."""
+    h, w = luminance.shape
+    shape = ((h + 1) // 2, (w + 1) // 2)
+    area = (h * w) / (shape[0] * shape[1])
+    weight = resize(data.weight.astype(np.float32), shape, mode="area") * area
+    weighted = resize(data.weighted.astype(np.float32), shape, mode="area") * area
+    coarse = _Data(weight.astype(np.float64), weighted.astype(np.float64))
+    return resize(luminance, shape, mode="area"), coarse
+
+
+def _solve_problem(
+    luminance: np.ndarray,
+    data: _Data,
+    settings: SolveSettings,
+    method: SolveMethod,
+    depth: int = 0,
+) -> np.ndarray:
+    """Solve one (background) problem, coarse to fine.
+
+    The problem is first solved at half size (recursively). With ``method="multiscale"`` that
+    solution, upsampled, starts conjugate gradients at this size; with ``"direct"`` it becomes a
+    weak prior (``settings.coarse_weight``) for the exact solve, which carries sparse hints
+    further than the fine grid alone.
+    """
+    h, w = luminance.shape
+    if method == "auto":
+        method = "direct" if h * w <= settings.direct_limit else "multiscale"
+    wants_coarse = method == "multiscale" or (
+        settings.coarse_weight > 0 and depth < settings.coarse_levels
+    )
+    x0 = None
+    if wants_coarse and min(h, w) >= 32:
+        coarse_lum, coarse_data = _coarsen(luminance, data)
+        coarse_method = "auto" if method == "multiscale" else "direct"
+        x_coarse = _solve_problem(coarse_lum, coarse_data, settings, coarse_method, depth + 1)
+        x0 = guided_upsample(x_coarse.astype(np.float32), coarse_lum, luminance)
+        if method == "direct":
+            data = _Data(data.weight.copy(), data.weighted.copy())
+            data.add(np.full((h, w), settings.coarse_weight), x0)
+    a, rhs = _system(luminance, data, settings)
+    if method == "direct" or x0 is None:
+        x = spl.splu(a.tocsc(), permc_spec="MMD_AT_PLUS_A").solve(rhs)
+        return x.reshape(h, w, 2)
+    x = _pcg(a, rhs, x0.reshape(-1, 2).astype(np.float64), settings.cg_iterations)
+    return x.reshape(h, w, 2)
+
+
+def _solve_instance(
+    luminance: np.ndarray,
+    owned: np.ndarray,
+    instance: Instance,
+    data: _Data,
+    gain: np.ndarray,
+    settings: SolveSettings,
+) -> np.ndarray:
+    """Solve one instance's problem on its own pixels; returns ``(h, w, 2)`` with the pixels
+    outside ``owned`` filled from their nearest owned pixel (for upsampling)."""
+    h, w = luminance.shape
+    data = _Data(data.weight.copy(), data.weighted.copy())
+    target = np.asarray(instance.ab, np.float64) / gain[..., None]
+    data.add(np.full((h, w), settings.instance_weight * instance.strength), target)
+    a, rhs = _system(luminance, data, settings, keep=owned)
+    if a.shape[0] <= settings.direct_limit:
+        x = spl.splu(a.tocsc(), permc_spec="MMD_AT_PLUS_A").solve(rhs)
+    else:  # every pixel has a data term: well conditioned, CG converges fast
+        x0 = target.reshape(-1, 2)[owned.ravel()]
+        x = _pcg(a, rhs, x0, 4 * settings.cg_iterations)
+    field = np.zeros((h, w, 2))
+    field[owned] = x * gain[owned][:, None]
+    if not owned.all():
+        _, (iy, ix) = ndimage.distance_transform_edt(~owned, return_indices=True)
+        field = field[iy, ix]
+    return field
+
+
+@dataclass(frozen=True)
+class Solution:
+    """The solver's output at working resolution."""
+
+    background: np.ndarray
+    """``(h, w, 2)`` float32 chroma of the problem without instances."""
+    instances: tuple[np.ndarray | None, ...]
+    """Per instance, ``(h, w, 2)`` float32 chroma valid inside its mask (None: not visible at
+    working resolution; use the instance's own color)."""
+
+
+def solve_chroma(
+    luminance: np.ndarray,
+    guidance: Guidance,
+    *,
+    full_shape: tuple[int, int] | None = None,
+    priors: tuple[Prior, ...] = (),
+    settings: SolveSettings | None = None,
+    method: SolveMethod = "auto",
+) -> Solution:
+    """Fuse hints and priors into chroma at working resolution.
+
+    Args:
+        luminance: ``(h, w)`` working-resolution luminance in ``[0, 100]``.
+        guidance: constraints in full-resolution coordinates (``full_shape``).
+        full_shape: the full-resolution ``(H, W)``; defaults to ``luminance.shape``.
+        priors: engine proposals at working resolution.
+        settings: solver parameters.
+        method: ``"direct"``, ``"multiscale"`` or ``"auto"`` (direct up to
+            ``settings.direct_limit`` pixels).
+
+    Returns:
+        A :class:`Solution` with the background chroma and one chroma field per instance.
+    """
+    settings = settings or SolveSettings()
+    if luminance.ndim != 2:
+        raise ShapeError(f"luminance must be (h, w), got {luminance.shape}")
+    if method not in ("auto", "direct", "multiscale"):
+        raise ValueCheckError(f"method must be 'auto', 'direct' or 'multiscale', got {method!r}")
+    shape = luminance.shape
+    full_shape = full_shape or shape
+    guidance.check(full_shape)
+
+    if settings.shading_offset is None:
+        gain = np.ones(shape)
+    else:
+        gain = (luminance.astype(np.float64) + settings.shading_offset) / (
+            50.0 + settings.shading_offset
+        )
+    prior_data = _Data.empty(shape)
+    for prior in priors:
+        if prior.ab.shape != (*shape, 2) or prior.confidence.shape != shape:
+            raise ShapeError(
+                f"prior {prior.name!r} must be ab {(*shape, 2)} and confidence {shape}, got "
+                f"{prior.ab.shape} and {prior.confidence.shape}"
+            )
+        prior_data.add(
+            settings.prior_weight * prior.confidence.astype(np.float64),
+            prior.ab / gain[..., None],
+        )
+
+    # Which instance owns each hint: hints inside an instance belong to it alone.
+    owner_full = guidance.owner(full_shape) if guidance.instances else None
+    groups: list[list[PointHints]] = [[] for _ in range(len(guidance.instances) + 1)]
+    for p in guidance.points:
+        if owner_full is None:
+            groups[0].append(p)
+            continue
+        who = owner_full[p.yx[:, 0], p.yx[:, 1]]
+        for k in np.unique(who):
+            sel = who == k
+            groups[int(k)].append(PointHints(p.yx[sel], p.ab[sel], p.weight[sel], p.source))
+
+    def data_for(points: list[PointHints]) -> _Data:
+        data = _Data(prior_data.weight.copy(), prior_data.weighted.copy())
+        yx, ab, weight = _rasterize(points, full_shape, shape)
+        ab = ab / gain[yx[:, 0], yx[:, 1], None]
+        _hint_terms(luminance, yx, ab, weight, settings, data)
+        return data
+
+    background = _solve_problem(luminance, data_for(groups[0]), settings, method) * gain[..., None]
+    fields: list[np.ndarray | None] = []
+    if guidance.instances:
+        owner = resize(owner_full.astype(np.float32), shape, mode="nearest").astype(np.int16)
+        for k, inst in enumerate(guidance.instances):
+            owned = owner == k + 1
+            if not owned.any():
+                fields.append(None)
+                continue
+            field = _solve_instance(luminance, owned, inst, data_for(groups[k + 1]), gain, settings)
+            fields.append(field.astype(np.float32))
+    return Solution(background.astype(np.float32), tuple(fields))
