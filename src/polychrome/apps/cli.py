@@ -281,9 +281,11 @@ def colorize_command(
         if hints_dir is not None and not hints_dir.is_dir():
             raise InputError(f"--hints-dir {hints_dir} is not a folder")
         if batch:
-            if output.exists() and not output.is_dir():
+            if (output.exists() and not output.is_dir()) or (
+                not output.exists() and output.suffix.lower() in IMAGE_SUFFIXES
+            ):
                 raise ValueCheckError(
-                    f"with several inputs, -o must be a folder; {output} is a file"
+                    f"with several inputs, -o must be a folder; {output} names a file"
                 )
             targets = [output / f"{f.stem}.{output_format}" for f in files]
             if len({t.name for t in targets}) != len(targets):
@@ -296,8 +298,15 @@ def colorize_command(
                     f"-o {output}: unknown image extension; use one of {', '.join(IMAGE_SUFFIXES)}"
                 )
             targets = [output]
+        # --hints wins; otherwise --hints-dir pairs by stem (for one input as for a folder).
+        hint_files = [
+            hints if hints is not None else (_find_hints(hints_dir, f.stem) if hints_dir else None)
+            for f in files
+        ]
+        # Hint images and region masks are inputs too: never write a result over any of them.
+        protected = [*files, *(h for h in hint_files if h), *(Path(m) for m, _ in regions)]
         for t in targets:
-            if any(_same_file(t, src) for src in files):
+            if any(_same_file(t, src) for src in protected):
                 raise ValueCheckError(f"refusing to overwrite the input {t} with its own result")
     except PolychromeError as exc:
         raise _fail(exc) from None
@@ -305,13 +314,8 @@ def colorize_command(
     from polychrome.apps.jobs import ColorizeJob, run_jobs
 
     jobs = [
-        ColorizeJob(
-            source=f,
-            target=t,
-            hints=hints if not batch else (_find_hints(hints_dir, f.stem) if hints_dir else None),
-            regions=regions,
-        )
-        for f, t in zip(files, targets, strict=True)
+        ColorizeJob(source=f, target=t, hints=h, regions=regions)
+        for f, t, h in zip(files, targets, hint_files, strict=True)
     ]
     summary = run_jobs(
         jobs,
@@ -322,7 +326,8 @@ def colorize_command(
     )
     if summary.failures:
         for job, message in summary.failures:
-            _err(f"{job.source}: {message}")
+            named = job.source.name in message
+            _err(message if named else f"{job.source}: {message}")
         if batch:
             _err(
                 f"{len(summary.failures)} of {len(jobs)} images failed; "
@@ -402,6 +407,7 @@ class _progress_bar:
     def __enter__(self) -> Callable[[int, int], None]:
         if not self.enabled:
             return lambda done, total: None
+        from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
         self._progress = Progress(
@@ -409,6 +415,7 @@ class _progress_bar:
             BarColumn(),
             MofNCompleteColumn(),
             TimeRemainingColumn(),
+            console=Console(stderr=True),  # the bar is shown when stderr is a terminal
             transient=True,
         )
         self._progress.start()

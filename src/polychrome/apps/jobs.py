@@ -103,6 +103,9 @@ def run_jobs(
                 except MemoryError:
                     summary.failures.append((job, "out of memory (try a smaller --max-pixels)"))
                     summary.codes.append(1)
+                except Exception as exc:  # a bug must not cost the rest of the batch
+                    summary.failures.append((job, f"internal error: {type(exc).__name__}: {exc}"))
+                    summary.codes.append(1)
             if bar:
                 bar.advance()
     finally:
@@ -115,6 +118,7 @@ class _Bar:
     """A rich progress bar with images per second."""
 
     def __init__(self, total: int):
+        from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
         self._start = time.perf_counter()
@@ -125,6 +129,7 @@ class _Bar:
             MofNCompleteColumn(),
             "{task.fields[rate]}",
             TimeRemainingColumn(),
+            console=Console(stderr=True),  # the bar is shown when stderr is a terminal
             transient=False,
         )
         self._progress.start()

@@ -11,9 +11,7 @@ import dataclasses
 import importlib
 import importlib.util
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from polychrome.errors import EngineUnavailableError, UnknownEngineError, ValueCheckError
 
@@ -26,6 +24,9 @@ __all__ = [
     "engine_spec",
     "load_engine",
 ]
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
-
-import numpy as np
+from typing import TYPE_CHECKING, ClassVar
 
 from polychrome.engines.base import EngineOptions, Proposal
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass(frozen=True)

@@ -508,8 +508,9 @@ def _no_color_error(text: str, tokens: list[str]) -> UnknownColorError:
     suggestions = _suggestions(word)
     names = ", ".join(repr(w) for w in likely)
     label = "unknown color" if len(likely) == 1 else "unknown colors"
+    where = "" if names == repr(text.strip().lower()) else f" in {text!r}"
     return UnknownColorError(
-        f"{label} {names} in {text!r}{_did_you_mean(suggestions)}",
+        f"{label} {names}{where}{_did_you_mean(suggestions)}",
         word=word,
         suggestions=suggestions,
     )

@@ -205,21 +205,17 @@ def _pcg(a: sp.csr_matrix, b: np.ndarray, x0: np.ndarray, iterations: int) -> np
 
 
 def _system(luminance: np.ndarray, data: _Data, settings: SolveSettings, keep=None):
-    """The sparse system of one problem; ``keep`` (bool ``(h, w)``) restricts it to a subset."""
+    """The sparse system of one problem; ``keep`` (bool ``(h, w)``) restricts it to a subset whose
+    edges to the other pixels are cut."""
     h, w = luminance.shape
-    i, j, wt = edge_weights(luminance, contrast=settings.contrast)
-    diag = data.weight.ravel() + settings.neutral
+    labels = None if keep is None else keep.astype(np.int8)
+    i, j, wt = edge_weights(luminance, contrast=settings.contrast, labels=labels)
+    a = (laplacian(h * w, i, j, wt) + sp.diags(data.weight.ravel() + settings.neutral)).tocsr()
     rhs = data.weighted.reshape(-1, 2)
-    lap = laplacian(h * w, i, j, wt)
-    a = (lap + sp.diags(diag)).tocsr()
     if keep is None:
         return a, rhs
     idx = np.flatnonzero(keep.ravel())
-    sub = a[idx][:, idx]
-    # Edges to pixels outside the subset are cut: remove their weight from the diagonal.
-    outside = np.asarray(lap[idx].sum(axis=1)).ravel()
-    sub = (sub - sp.diags(outside)).tocsr()
-    return sub, rhs[idx]
+    return a[idx][:, idx].tocsr(), rhs[idx]
 
 
 def _coarsen(luminance: np.ndarray, data: _Data) -> tuple[np.ndarray, _Data]:

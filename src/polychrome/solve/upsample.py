@@ -1,9 +1,9 @@
 """Bring the solver's working-resolution chroma to full resolution and compose the instances.
 
 Chroma goes up guided by the full-resolution luminance
-(:func:`polychrome.ops.filters.guided_upsample`), so chroma edges follow the real, full-resolution edges. Each instance's chroma is then pasted
-inside its own full-resolution mask (later instances on top), which is what makes the zero-bleeding
-guarantee exact at full resolution.
+(:func:`polychrome.ops.filters.guided_upsample`), so chroma edges follow the real, full-resolution
+edges. Each instance's chroma is then pasted inside its own full-resolution mask (later instances
+on top), which is what makes the zero-bleeding guarantee exact at full resolution.
 """
 
 from __future__ import annotations

@@ -1,0 +1,168 @@
+"""End-to-end speed and peak memory of `colorize` with 1000 hint points, at 1 MP and 12 MP.
+
+For each size, the fast path (working-resolution solve + luminance-guided upsampling) runs beside
+the exact path (sparse direct solve at full resolution), each in a fresh process so that peak
+memory is its own. "end to end" is reading the input PNG and hint image, colorizing, and writing
+the output PNG; "command" adds the interpreter's start-up and imports. The exact path runs under a
+time limit and a memory cap so that a size it cannot handle is reported, not suffered.
+
+Inputs are the bundled CC0 sample photo, resized.
+
+Usage: python benchmarks/speed.py [--sizes 1,12] [--exact-timeout 300] [--exact-memory-gb 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SIZES = {1: (1155, 866), 12: (4000, 3000)}
+POINTS = 1000
+
+
+def make_inputs(folder: Path, mp: int) -> tuple[Path, Path, Path]:
+    import cv2
+    import numpy as np
+
+    from polychrome import sample_path
+    from polychrome.io import read_image, write_image
+
+    w, h = SIZES[mp]
+    original = cv2.resize(read_image(sample_path("coffee.png")).pixels, (w, h), cv2.INTER_CUBIC)
+    gray = cv2.resize(read_image(sample_path("coffee-gray.png")).pixels, (w, h), cv2.INTER_CUBIC)
+    rng = np.random.default_rng(0)
+    flat = rng.choice(w * h, POINTS, replace=False)
+    ys, xs = flat // w, flat % w
+    hints = np.zeros((h, w, 3), np.uint8)
+    alpha = np.zeros((h, w), np.uint8)
+    hints[ys, xs] = original[ys, xs]
+    alpha[ys, xs] = 255
+    paths = (folder / f"gray-{mp}mp.png", folder / f"hints-{mp}mp.png", folder / f"gt-{mp}mp.png")
+    write_image(paths[0], gray)
+    write_image(paths[1], hints, alpha=alpha)
+    write_image(paths[2], original)
+    return paths
+
+
+def run_one(gray: str, hints: str, out: str, method: str) -> None:
+    """Child process: time read -> colorize -> write, print JSON."""
+    start = time.perf_counter()
+    from polychrome.apps.jobs import ColorizeJob, run_job
+    from polychrome.options import ColorizeOptions
+
+    imported = time.perf_counter()
+    meta = run_job(
+        ColorizeJob(source=Path(gray), target=Path(out), hints=Path(hints)),
+        options=ColorizeOptions(method=method),
+    )
+    done = time.perf_counter()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        json.dumps(
+            {
+                "end_to_end_s": done - imported,
+                "import_s": imported - start,
+                "peak_rss_mb": peak,
+                "timings": meta["timings"],
+                "path": meta["path"],
+            }
+        )
+    )
+
+
+def measure(paths, out: Path, method: str, timeout: float, memory_gb: float) -> dict:
+    gray, hints, _ = paths
+
+    def limit() -> None:  # runs in the child
+        cap = int(memory_gb * 2**30)
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+
+    cmd = [sys.executable, __file__, "--one", str(gray), str(hints), str(out), method]
+    start = time.perf_counter()
+    try:
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=timeout, preexec_fn=limit, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return {"error": f"did not finish in {timeout:.0f} s"}
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        tail = (proc.stderr.strip().splitlines() or ["?"])[-1]
+        if "MemoryError" in proc.stderr or "memory" in tail.lower():
+            return {"error": f"out of memory under a {memory_gb:g} GB cap"}
+        return {"error": tail[:80]}
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result["command_s"] = wall
+    return result
+
+
+def psnr(a: Path, b: Path) -> float:
+    import numpy as np
+
+    from polychrome.io import read_image
+    from polychrome.ops.metrics import psnr as _psnr
+
+    return float(_psnr(read_image(a).pixels, read_image(b).pixels, data_range=255) or np.inf)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1,12", help="megapixel sizes among 1,12")
+    parser.add_argument("--exact-timeout", type=float, default=300.0)
+    parser.add_argument("--exact-memory-gb", type=float, default=16.0)
+    parser.add_argument("--one", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        run_one(*args.one)
+        return
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        for mp in (int(s) for s in args.sizes.split(",")):
+            paths = make_inputs(folder, mp)
+            outs = {}
+            for method in ("fast", "exact"):
+                outs[method] = folder / f"out-{mp}mp-{method}.png"
+                timeout = args.exact_timeout if method == "exact" else 600.0
+                r = measure(paths, outs[method], method, timeout, args.exact_memory_gb)
+                r["psnr_vs_original"] = psnr(outs[method], paths[2]) if "error" not in r else None
+                rows.append((mp, method, r))
+                print(f"  {mp} MP {method}: {r.get('error') or 'ok'}", file=sys.stderr)
+    print(f"\n1000 hint points; {time.strftime('%Y-%m-%d')}; python {sys.version.split()[0]}")
+    head = (
+        f"{'size':>6} {'path':>6} {'end-to-end s':>13} {'command s':>10} "
+        f"{'peak RSS MB':>12} {'PSNR dB':>8}"
+    )
+    print(head)
+    print("-" * len(head))
+    for mp, method, r in rows:
+        if "error" in r:
+            print(f"{mp:>4}MP {method:>6} {r['error']}")
+            continue
+        print(
+            f"{mp:>4}MP {method:>6} {r['end_to_end_s']:>13.2f} {r['command_s']:>10.2f} "
+            f"{r['peak_rss_mb']:>12.0f} {r['psnr_vs_original']:>8.2f}"
+        )
+    for mp in sorted({mp for mp, _, _ in rows}):
+        fast = next(r for m, meth, r in rows if m == mp and meth == "fast")
+        exact = next(r for m, meth, r in rows if m == mp and meth == "exact")
+        if "error" not in fast and "error" not in exact:
+            print(
+                f"{mp} MP: fast path is {exact['end_to_end_s'] / fast['end_to_end_s']:.1f}x faster "
+                f"than the exact solve, with {exact['peak_rss_mb'] / fast['peak_rss_mb']:.1f}x "
+                "less peak memory"
+            )
+    print("\nstep timings of the fast path (s):")
+    for mp, method, r in rows:
+        if method == "fast" and "timings" in r:
+            print(f"  {mp} MP: " + ", ".join(f"{k} {v:.2f}" for k, v in r["timings"].items()))
+
+
+if __name__ == "__main__":
+    main()

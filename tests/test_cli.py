@@ -1,0 +1,567 @@
+"""Tests of the ``polychrome`` command line (polychrome.apps.cli and polychrome.apps.jobs).
+
+Most tests drive the Typer app in-process with ``CliRunner`` (fast); a few run the installed
+console script in a subprocess, because only that shows what a user sees: exit codes, the absence
+of tracebacks, which stream the progress bar goes to, and which modules get imported.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import textwrap
+import threading
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from polychrome import __version__
+from polychrome.apps.cli import app
+from polychrome.guidance.palette import parse_color
+from polychrome.io import read_image, read_metadata, write_image
+from polychrome.ops.color import luminance_of, rgb_to_lab
+from polychrome.options import ColorizeOptions
+
+H, W = 48, 64  # non-square, so a transposed result would not fit
+HEAVY = ("numpy", "cv2", "scipy", "PIL", "onnxruntime", "torch")
+
+runner = CliRunner()
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+@dataclass
+class Scene:
+    """A gray input with a hint image and a region mask, all in one folder."""
+
+    root: Path
+    gray: Path
+    hints: Path
+    mask: Path
+
+
+def _gray_gradient(shift: int = 0) -> np.ndarray:
+    y, x = np.mgrid[0:H, 0:W]
+    return (40 + 150 * x / W + 20 * y / H + shift).astype(np.uint8)
+
+
+def _hint_image(color: tuple[int, int, int] = (30, 60, 200)) -> tuple[np.ndarray, np.ndarray]:
+    """RGBA hints: ``color`` at top left, green at bottom right, transparent elsewhere."""
+    rgb = np.zeros((H, W, 3), np.uint8)
+    alpha = np.zeros((H, W), np.uint8)
+    rgb[5:10, 5:10] = color
+    alpha[5:10, 5:10] = 255
+    rgb[38:43, 52:57] = (30, 180, 40)
+    alpha[38:43, 52:57] = 255
+    return rgb, alpha
+
+
+def _mask_array() -> np.ndarray:
+    mask = np.zeros((H, W), np.uint8)
+    mask[15:35, 20:45] = 255
+    return mask
+
+
+def _png_chunk(kind: bytes, payload: bytes) -> bytes:
+    crc = zlib.crc32(payload, zlib.crc32(kind))
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", crc)
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose (valid, CRC-checked) IHDR claims ``width x height`` 8-bit gray, with no data."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IEND", b"")
+
+
+def _hue_degrees(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.degrees(np.arctan2(b, a))
+
+
+def _hue_distance(h1: np.ndarray, h2: float) -> np.ndarray:
+    return np.abs((h1 - h2 + 180.0) % 360.0 - 180.0)
+
+
+def _invoke(*args: str | Path, env: dict[str, str] | None = None):
+    return runner.invoke(app, [str(a) for a in args], env=env)
+
+
+def _assert_clean_failure(result, *needles: str) -> None:
+    """Exit 2, one ``error:`` message on stderr containing ``needles``, no traceback."""
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "error:" in result.stderr
+    assert "Traceback" not in result.output
+    for needle in needles:
+        assert needle in result.stderr, (needle, result.stderr)
+
+
+def _console_script() -> Path:
+    script = Path(sys.executable).parent / "polychrome"
+    if script.is_file():
+        return script
+    found = shutil.which("polychrome")
+    if found is None:
+        pytest.skip("the polychrome console script is not installed")
+    return Path(found)
+
+
+def _mean_chroma(path: Path) -> float:
+    lab = rgb_to_lab(read_image(path).pixels / 255.0)
+    return float(np.hypot(lab[..., 1], lab[..., 2]).mean())
+
+
+def _tmp_files(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.name.endswith(".tmp")]
+
+
+@pytest.fixture
+def scene(tmp_path: Path) -> Scene:
+    gray = tmp_path / "photo.png"
+    write_image(gray, _gray_gradient())
+    hints = tmp_path / "hints.png"
+    rgb, alpha = _hint_image()
+    write_image(hints, rgb, alpha=alpha)
+    mask = tmp_path / "mask.png"
+    write_image(mask, _mask_array())
+    return Scene(tmp_path, gray, hints, mask)
+
+
+# --------------------------------------------------------------------------- colorize: one file
+
+
+def test_colorize_one_file_keeps_luminance_and_records_metadata(scene: Scene):
+    out = scene.root / "out" / "photo-color.png"
+    result = _invoke("colorize", scene.gray, "-o", out, "--hints", scene.hints, "--seed", "3")
+    assert result.exit_code == 0, result.output
+
+    colored = read_image(out)
+    source = read_image(scene.gray)
+    assert colored.shape == source.shape == (H, W)
+    assert colored.pixels.shape == (H, W, 3)
+    diff = np.abs(luminance_of(colored.pixels) - luminance_of(source.pixels))
+    assert diff.max() <= 1.0
+    # The hints did color the image: the blue hint patch is blue-ish, not gray.
+    lab = rgb_to_lab(colored.pixels[5:10, 5:10] / 255.0)
+    assert lab[..., 2].mean() < -20
+
+    meta = read_metadata(out)
+    assert meta is not None
+    assert meta["engine"] == "none"
+    assert meta["seed"] == 3
+    assert meta["options"] == ColorizeOptions(seed=3).to_dict()
+    assert meta["input"]["size"] == [W, H]
+    assert {"kind": "points", "source": "hints.png", "count": 50} in meta["guidance"]
+    assert _tmp_files(scene.root) == []
+
+
+def test_region_is_red_inside_and_changes_nothing_outside(scene: Scene):
+    plain = scene.root / "plain.png"
+    region = scene.root / "region.png"
+    base = ["colorize", scene.gray, "--hints", scene.hints]
+    assert _invoke(*base, "-o", plain).exit_code == 0
+    result = _invoke(*base, "-o", region, "--region", f"{scene.mask}=red")
+    assert result.exit_code == 0, result.output
+
+    without = read_image(plain).pixels
+    with_region = read_image(region).pixels
+    inside = _mask_array() > 0
+    assert np.array_equal(without[~inside], with_region[~inside])
+
+    lab = rgb_to_lab(with_region / 255.0)
+    mid = inside & (lab[..., 0] > 30) & (lab[..., 0] < 80)
+    assert mid.sum() > 100
+    a, b = lab[mid][:, 1], lab[mid][:, 2]
+    assert a.mean() > 20 and b.mean() > 0
+    red = parse_color("red").lab
+    hue_error = _hue_distance(_hue_degrees(a, b), math.degrees(math.atan2(red[2], red[1])))
+    assert np.median(hue_error) < 15
+    # Without the region, the same pixels were not red.
+    plain_lab = rgb_to_lab(without / 255.0)
+    assert plain_lab[mid][:, 1].mean() < 10
+
+    meta = read_metadata(region)
+    assert meta is not None
+    assert any(g["kind"] == "instance" and g["label"] == "red" for g in meta["guidance"])
+
+
+def test_one_file_with_hints_dir_pairs_by_stem(scene: Scene):
+    hints_dir = scene.root / "hints"
+    hints_dir.mkdir()
+    shutil.copy(scene.hints, hints_dir / "photo.png")
+    out = scene.root / "out.png"
+    result = _invoke("colorize", scene.gray, "-o", out, "--hints-dir", hints_dir)
+    assert result.exit_code == 0, result.output
+    meta = read_metadata(out)
+    assert meta is not None
+    assert [g["source"] for g in meta["guidance"]] == ["photo.png"]
+
+
+# --------------------------------------------------------------------------- colorize: folders
+
+
+def _folder_scene(root: Path) -> tuple[Path, Path]:
+    """``in/`` with a.png, b.png and a 0-byte c.png; ``hints/`` with a hint for a only."""
+    inputs, hints = root / "in", root / "hints"
+    inputs.mkdir()
+    hints.mkdir()
+    write_image(inputs / "a.png", _gray_gradient())
+    write_image(inputs / "b.png", _gray_gradient(shift=10))
+    (inputs / "c.png").write_bytes(b"")
+    (inputs / "notes.txt").write_text("not an image")
+    rgb, alpha = _hint_image()
+    write_image(hints / "a.png", rgb, alpha=alpha)
+    return inputs, hints
+
+
+def test_folder_pairs_hints_goes_past_a_bad_file_and_resumes(tmp_path: Path):
+    inputs, hints = _folder_scene(tmp_path)
+    out = tmp_path / "out"
+    args = ["colorize", inputs, "-o", out, "--hints-dir", hints]
+
+    # 1. First run: a and b written, c (0 bytes) reported at the end, exit 2.
+    first = _invoke(*args)
+    _assert_clean_failure(first, "c.png", "1 of 3 images failed")
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png"]
+    assert _tmp_files(tmp_path) == []
+    meta_a, meta_b = read_metadata(out / "a.png"), read_metadata(out / "b.png")
+    assert meta_a is not None and meta_b is not None
+    assert [g["source"] for g in meta_a["guidance"]] == ["a.png"]
+    assert meta_b["guidance"] == []  # no hint image named b.*: no hints
+    assert _mean_chroma(out / "a.png") > 10 > _mean_chroma(out / "b.png")
+
+    # 2. Second run with --skip-existing: nothing rewritten, the bad file reported again.
+    stamps = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    second = _invoke(*args, "--skip-existing")
+    _assert_clean_failure(second, "c.png", "0 written, 2 skipped")
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == stamps
+
+    # 3. Without the bad file: success, and the summary says everything was skipped.
+    (inputs / "c.png").unlink()
+    third = _invoke(*args, "--skip-existing")
+    assert third.exit_code == 0, third.output
+    assert "0 written, 2 skipped" in third.stdout
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == stamps
+
+
+def test_folder_refuses_to_write_over_its_inputs(tmp_path: Path):
+    inputs, hints = _folder_scene(tmp_path)
+    (inputs / "c.png").unlink()
+    before = {p.name: p.read_bytes() for p in inputs.iterdir()}
+    _assert_clean_failure(_invoke("colorize", inputs, "-o", inputs), "refusing to overwrite")
+    assert {p.name: p.read_bytes() for p in inputs.iterdir()} == before
+    # Hint images are inputs too.
+    hint_bytes = (hints / "a.png").read_bytes()
+    result = _invoke("colorize", inputs, "-o", hints, "--hints-dir", hints)
+    _assert_clean_failure(result, "refusing to overwrite")
+    assert (hints / "a.png").read_bytes() == hint_bytes
+    assert sorted(p.name for p in hints.iterdir()) == ["a.png"]
+
+
+# --------------------------------------------------------------------------- colorize: bad input
+
+
+def _write_bad_inputs(scene: Scene) -> dict[str, Path]:
+    root = scene.root
+    files = {
+        "empty": root / "empty.png",
+        "garbage": root / "garbage.png",
+        "truncated": root / "truncated.png",
+        "huge": root / "huge.png",
+        "small_hints": root / "small_hints.png",
+        "opaque_hints": root / "opaque_hints.png",
+        "small_mask": root / "small_mask.png",
+        "empty_mask": root / "empty_mask.png",
+    }
+    files["empty"].write_bytes(b"")
+    files["garbage"].write_bytes(b"this is not an image at all " * 8)
+    encoded = scene.gray.read_bytes()
+    files["truncated"].write_bytes(encoded[: len(encoded) // 2])
+    files["huge"].write_bytes(_png_header_only(100_000, 100_000))
+    small_rgb = np.zeros((H // 2, W // 2, 3), np.uint8)
+    small_alpha = np.zeros((H // 2, W // 2), np.uint8)
+    small_alpha[2:4, 2:4] = 255
+    write_image(files["small_hints"], small_rgb, alpha=small_alpha)
+    write_image(files["opaque_hints"], np.full((H, W, 3), 128, np.uint8))
+    write_image(files["small_mask"], np.full((H // 2, W // 2), 255, np.uint8))
+    write_image(files["empty_mask"], np.zeros((H, W), np.uint8))
+    return files
+
+
+BAD_CALLS = {
+    # name: (extra arguments with placeholders, words the message must contain)
+    "0-byte input": (["{empty}"], ["empty.png", "0 bytes"]),
+    "garbage input": (["{garbage}"], ["garbage.png", "not a PNG"]),
+    "truncated PNG": (["{truncated}"], ["truncated.png", "truncated"]),
+    "100k x 100k header": (["{huge}"], ["huge.png", "100000x100000", "limit"]),
+    "hints of the wrong size": (
+        ["{gray}", "--hints", "{small_hints}"],
+        ["small_hints.png", "32x24"],
+    ),
+    "hints without alpha": (["{gray}", "--hints", "{opaque_hints}"], ["no alpha channel"]),
+    "mask of the wrong size": (["{gray}", "--region", "{small_mask}=red"], ["small_mask.png"]),
+    "empty mask": (["{gray}", "--region", "{empty_mask}=red"], ["selects no pixel"]),
+    "unknown color": (["{gray}", "--region", "{mask}=redd"], ["'redd'", "did you mean", "red"]),
+    "region without =": (["{gray}", "--region", "{mask}"], ["--region", "KEY=VALUE"]),
+    "unknown engine": (["{gray}", "--engine", "nope"], ["unknown engine 'nope'", "none"]),
+    "unknown engine option": (["{gray}", "--engine-option", "x=1"], ["unknown engine option"]),
+    "bad --max-pixels": (["{gray}", "--max-pixels", "0"], ["--max-pixels"]),
+    "missing input": (["{root}/nothing.png"], ["no such file"]),
+    "--hints with a folder": (["{gray}", "{gray2}", "--hints", "{hints}"], ["--hints-dir"]),
+}
+
+
+@pytest.mark.parametrize("case", BAD_CALLS, ids=list(BAD_CALLS))
+def test_bad_input_fails_cleanly_and_writes_nothing(scene: Scene, case: str):
+    files = _write_bad_inputs(scene)
+    write_image(scene.root / "photo2.png", _gray_gradient())
+    places = {name: str(path) for name, path in files.items()}
+    places.update(
+        gray=str(scene.gray),
+        gray2=str(scene.root / "photo2.png"),
+        hints=str(scene.hints),
+        mask=str(scene.mask),
+        root=str(scene.root),
+    )
+    extra, needles = BAD_CALLS[case]
+    out = scene.root / "out" / "result.png"
+    result = _invoke("colorize", *[a.format(**places) for a in extra], "-o", out)
+    _assert_clean_failure(result, *needles)
+    assert not (scene.root / "out").exists()
+    assert _tmp_files(scene.root) == []
+
+
+@pytest.mark.parametrize("spelling", ["same", "dotted", "absolute"])
+def test_output_equal_to_the_input_is_refused(scene: Scene, spelling: str, monkeypatch):
+    monkeypatch.chdir(scene.root)
+    target = {"same": "photo.png", "dotted": "./photo.png", "absolute": str(scene.gray)}[spelling]
+    before = scene.gray.read_bytes()
+    result = _invoke("colorize", "photo.png", "-o", target)
+    _assert_clean_failure(result, "refusing to overwrite")
+    assert scene.gray.read_bytes() == before
+
+
+@pytest.mark.parametrize("guide", ["hints", "mask"])
+def test_output_equal_to_a_hint_image_or_mask_is_refused(scene: Scene, guide: str):
+    path = scene.hints if guide == "hints" else scene.mask
+    before = path.read_bytes()
+    extra = ["--hints", path] if guide == "hints" else ["--region", f"{path}=red"]
+    result = _invoke("colorize", scene.gray, "-o", path, *extra)
+    _assert_clean_failure(result, "refusing to overwrite")
+    assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("name", ["result.xyz", "result"])
+def test_output_with_an_unknown_extension_is_refused(scene: Scene, name: str):
+    result = _invoke("colorize", scene.gray, "-o", scene.root / "out" / name)
+    _assert_clean_failure(result, "unknown image extension")
+    assert not (scene.root / "out").exists()
+
+
+def test_max_pixels_from_the_environment(scene: Scene):
+    out = scene.root / "out.png"
+    result = _invoke("colorize", scene.gray, "-o", out, env={"POLYCHROME_MAX_PIXELS": "100"})
+    _assert_clean_failure(result, "3,072 pixels", "limit of 100")
+    assert not out.exists()
+    # A flag on the command line wins over the environment.
+    result = _invoke(
+        "colorize",
+        scene.gray,
+        "-o",
+        out,
+        "--max-pixels",
+        str(H * W),
+        env={"POLYCHROME_MAX_PIXELS": "100"},
+    )
+    assert result.exit_code == 0, result.output
+    assert read_metadata(out)["options"]["max_pixels"] == H * W
+
+
+# --------------------------------------------------------------------------- version and engines
+
+
+def test_version():
+    result = _invoke("--version")
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"polychrome {__version__}"
+
+
+def test_engines_lists_none_as_available():
+    result = _invoke("engines")
+    assert result.exit_code == 0, result.output
+    line = next(line for line in result.stdout.splitlines() if line.split()[:1] == ["none"])
+    assert line.split()[1] == "available"
+
+
+def test_engines_json():
+    result = _invoke("engines", "--json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    by_name = {row["name"]: row for row in rows}
+    assert by_name["none"]["available"] is True
+    assert by_name["none"]["missing"] == []
+    assert by_name["none"]["options"] == []
+
+
+_IMPORT_CHECK = textwrap.dedent(
+    """
+    import json, sys
+    from typer.testing import CliRunner
+    from polychrome.apps.cli import app
+    result = CliRunner().invoke(app, {args!r})
+    assert result.exit_code == 0, result.output
+    print(json.dumps(sorted({{m.split(".")[0] for m in sys.modules}} & {heavy!r})))
+    """
+)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--version"],
+        ["engines"],
+        ["engines", "--json"],
+    ],
+    ids=["--version", "engines", "engines --json"],
+)
+def test_light_commands_import_nothing_heavy(args: list[str]):
+    code = _IMPORT_CHECK.format(args=args, heavy=set(HEAVY))
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+
+
+# --------------------------------------------------------------------------- eval
+
+
+@pytest.fixture
+def originals(tmp_path: Path) -> Path:
+    folder = tmp_path / "originals"
+    y, x = np.mgrid[0:H, 0:W] / np.array([H, W], dtype=np.float64)[:, None, None]
+    for i in range(3):
+        rgb = np.stack(
+            [(x * 200 + 30 * i) % 255, y * 180 + 40, (255 - x * 150 - y * 60 + 20 * i) % 255],
+            axis=-1,
+        )
+        write_image(folder / f"img{i}.png", rgb.astype(np.uint8))
+    return folder
+
+
+def test_eval_prints_a_table_and_writes_json(originals: Path, tmp_path: Path):
+    report = tmp_path / "report" / "out.json"
+    result = _invoke(
+        "eval", originals, "--protocol", "points", "--points", "5,20", "--max-side", "64",
+        "--json", report,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "gray baseline" in result.stdout
+    assert "3 images" in result.stdout
+    data = json.loads(report.read_text())
+    rows = [(row["method"], row["points"]) for row in data["rows"]]
+    assert rows == [("gray baseline", None), ("none", 5), ("none", 20)]
+    assert all(row["images"] == 3 for row in data["rows"])
+    assert len(data["per_image"]) == 3 * 3
+    # More hints, closer colors; any hints beat gray.
+    de = {row["points"]: row["ciede2000"] for row in data["rows"]}
+    assert de[20] < de[5] < de[None]
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        (["--points", "abc"], "--points"),
+        (["--points", "0"], "positive"),
+        (["--points", "5,x"], "--points"),
+        (["--points", "100000"], "100000 points"),
+        (["--protocol", "strokes"], "unknown protocol"),
+        (["--engine", "nope"], "unknown engine"),
+    ],
+)
+def test_eval_bad_arguments(originals: Path, tmp_path: Path, extra: list[str], needle: str):
+    report = tmp_path / "out.json"
+    result = _invoke("eval", originals, "--max-side", "64", "--json", report, *extra)
+    _assert_clean_failure(result, needle)
+    assert not report.exists()
+
+
+def test_eval_missing_folder(tmp_path: Path):
+    _assert_clean_failure(_invoke("eval", tmp_path / "nowhere"), "no such folder")
+
+
+# --------------------------------------------------------------------------- real processes
+
+
+def test_console_script_colorizes_one_file(scene: Scene):
+    out = scene.root / "out.png"
+    done = subprocess.run(
+        [_console_script(), "colorize", scene.gray, "-o", out, "--hints", scene.hints],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert read_image(out).shape == (H, W)
+
+
+@pytest.mark.parametrize("bad", ["empty", "huge"])
+def test_console_script_bad_file_has_no_traceback(scene: Scene, bad: str):
+    files = _write_bad_inputs(scene)
+    out = scene.root / "out.png"
+    done = subprocess.run(
+        [_console_script(), "colorize", files[bad], "-o", out],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: ")
+    assert f"{bad}.png" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    assert not out.exists()
+
+
+def test_console_script_progress_bar_goes_to_stderr(tmp_path: Path):
+    """With stderr on a terminal the folder run shows a progress bar there; stdout, which may be
+    piped, gets only the summary line."""
+    pty = pytest.importorskip("pty")
+    inputs, hints = _folder_scene(tmp_path)
+    (inputs / "c.png").unlink()
+    out = tmp_path / "out"
+    leader, follower = pty.openpty()
+    chunks: list[bytes] = []
+
+    def drain() -> None:
+        while True:
+            try:
+                data = os.read(leader, 65536)
+            except OSError:  # EIO once the terminal's other end is closed
+                return
+            if not data:
+                return
+            chunks.append(data)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        done = subprocess.run(
+            [_console_script(), "colorize", inputs, "-o", out, "--hints-dir", hints],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=follower,
+            timeout=120, check=False,
+        )  # fmt: skip
+    finally:
+        os.close(follower)
+        reader.join(timeout=10)
+        os.close(leader)
+    terminal = b"".join(chunks).decode("utf-8", "replace")
+    assert done.returncode == 0, terminal
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png"]
+    assert done.stdout.decode().splitlines() == [f"2 written, 0 skipped -> {out}"]
+    assert "2/2" in terminal
+    assert "Traceback" not in terminal

@@ -1,0 +1,57 @@
+"""Contract tests run over every registered engine: a new engine is tested the moment it exists."""
+
+import numpy as np
+import pytest
+
+from polychrome.engines.base import ENGINES, EngineSpec, load_engine, register
+from polychrome.errors import EngineUnavailableError, UnknownEngineError, ValueCheckError
+
+AVAILABLE = [name for name, spec in ENGINES.items() if spec.available]
+
+
+@pytest.mark.parametrize("name", AVAILABLE)
+def test_engine_contract(name):
+    engine = load_engine(name)
+    lum = np.tile(np.linspace(0, 100, 48, dtype=np.float32), (32, 1))
+    options = engine.Options.from_mapping({})
+    a = engine.propose(lum, options=options, seed=1)
+    b = engine.propose(lum, options=options, seed=1)
+    if a is None:
+        assert b is None
+        return
+    assert a.ab.shape == (32, 48, 2) and a.ab.dtype == np.float32
+    assert a.confidence.shape == (32, 48)
+    assert np.all((a.confidence >= 0) & (a.confidence <= 1))
+    assert np.array_equal(a.ab, b.ab), "same seed, same proposal"
+
+
+@pytest.mark.parametrize("name", list(ENGINES))
+def test_engine_options_refuse_unknown_keys(name):
+    spec = ENGINES[name]
+    if not spec.available:
+        pytest.skip(f"{name} needs {spec.missing()}")
+    with pytest.raises(ValueCheckError, match="unknown engine option"):
+        load_engine(name).Options.from_mapping({"definitely_not_an_option": 1})
+
+
+def test_missing_extra_names_the_install_command():
+    spec = register(
+        EngineSpec(
+            name="_test_missing",
+            target="nowhere:Nothing",
+            summary="test",
+            requires=("surely_not_installed_module_xyz",),
+            extra="fancy",
+        )
+    )
+    try:
+        assert not spec.available
+        with pytest.raises(EngineUnavailableError, match=r"pip install 'polychrome\[fancy\]'"):
+            load_engine("_test_missing")
+    finally:
+        del ENGINES["_test_missing"]
+
+
+def test_unknown_engine():
+    with pytest.raises(UnknownEngineError, match="none"):
+        load_engine("nope")

@@ -1,0 +1,136 @@
+"""colorize(): luminance kept, alpha carried, metadata, paths, determinism, errors."""
+
+import numpy as np
+import pytest
+from skimage import data
+
+from polychrome.errors import UnknownEngineError, ValueCheckError
+from polychrome.guidance.hints import Guidance, Instance, PointHints
+from polychrome.guidance.palette import parse_color
+from polychrome.io import read_image, read_metadata
+from polychrome.ops.color import luminance_of, rgb_to_lab
+from polychrome.pipeline import colorize
+
+
+def vivid_hints(rgb: np.ndarray, n: int, seed: int = 0) -> Guidance:
+    """n points whose colors are the original's, made more saturated (to exercise the gamut)."""
+    rng = np.random.default_rng(seed)
+    h, w = rgb.shape[:2]
+    yx = np.stack([rng.integers(0, h, n), rng.integers(0, w, n)], 1)
+    hints = PointHints.from_rgb(yx, rgb[yx[:, 0], yx[:, 1]] / 255.0)
+    return Guidance(points=(PointHints(hints.yx, hints.ab * 2.5, hints.weight),))
+
+
+@pytest.fixture(scope="module")
+def astronaut():
+    return data.astronaut()[::2, ::2].copy()  # 256 x 256 RGB uint8
+
+
+def test_luminance_kept_8bit(astronaut):
+    gray = np.round(luminance_of(astronaut) * 2.55).astype(np.uint8)  # any gray image
+    result = colorize(gray, guidance=vivid_hints(astronaut, 200))
+    assert result.image.dtype == np.uint8 and result.image.shape == (*gray.shape, 3)
+    assert np.abs(luminance_of(result.image) - luminance_of(gray)).max() <= 1.0
+    assert np.hypot(*rgb_to_lab(result.image / 255.0)[..., 1:].transpose(2, 0, 1)).mean() > 10
+
+
+@pytest.mark.parametrize("method", ["exact", "fast"])
+def test_luminance_kept_16bit(astronaut, method):
+    lum = luminance_of(astronaut)
+    gray16 = np.clip(np.round(lum / 100 * 65535), 0, 65535).astype(np.uint16)
+    result = colorize(
+        gray16, guidance=vivid_hints(astronaut, 200), method=method, working_pixels=10_000
+    )
+    assert result.image.dtype == np.uint16
+    assert np.abs(luminance_of(result.image) - luminance_of(gray16)).max() <= 0.1
+
+
+def test_fast_path_keeps_luminance_and_is_close_to_exact(astronaut):
+    gray = astronaut.mean(axis=2).astype(np.uint8)
+    g = vivid_hints(astronaut, 300)
+    exact = colorize(gray, guidance=g, method="exact")
+    fast = colorize(gray, guidance=g, method="fast", working_pixels=16_384)
+    assert fast.metadata["path"] == "fast" and exact.metadata["path"] == "exact"
+    assert fast.metadata["working_size"] == [128, 128]
+    assert np.abs(luminance_of(fast.image) - luminance_of(gray)).max() <= 1.0
+    mse = np.mean((fast.image.astype(float) - exact.image.astype(float)) ** 2)
+    assert 10 * np.log10(255**2 / mse) > 30
+
+
+def test_alpha_is_carried():
+    gray = np.tile(np.linspace(0, 255, 64, dtype=np.uint8), (48, 1))
+    alpha = np.tile(np.linspace(255, 0, 48, dtype=np.uint8)[:, None], (1, 64))
+    rgba = np.dstack([gray, gray, gray, alpha])
+    result = colorize(rgba)
+    assert np.array_equal(result.alpha, alpha)
+
+
+def test_region_fills_with_its_color_and_nothing_leaks(astronaut):
+    gray = astronaut.mean(axis=2).astype(np.uint8)
+    mask = np.zeros(gray.shape, bool)
+    mask[60:200, 80:180] = True
+    hints = vivid_hints(astronaut, 50)
+    hints = Guidance(
+        points=(
+            PointHints(
+                *(
+                    getattr(hints.points[0], k)[~mask[tuple(hints.points[0].yx.T)]]
+                    for k in ("yx", "ab", "weight")
+                )
+            ),
+        )
+    )
+    red = parse_color("red")
+    region = Instance(mask, np.asarray(red.ab, np.float32), label="red")
+    for method in ("exact", "fast"):
+        kw = {"method": method, "working_pixels": 16_384}
+        without = colorize(gray, guidance=hints, **kw)
+        with_region = colorize(
+            gray, guidance=Guidance(points=hints.points, instances=(region,)), **kw
+        )
+        assert np.array_equal(without.image[~mask], with_region.image[~mask]), method
+        lab = rgb_to_lab(with_region.image[mask] / 255.0)
+        mid = (lab[:, 0] > 25) & (lab[:, 0] < 75)
+        hue = np.degrees(np.arctan2(lab[mid, 2], lab[mid, 1]))
+        red_hue = np.degrees(np.arctan2(red.lab[2], red.lab[1]))
+        assert np.abs(np.median(hue) - red_hue) < 10, method
+
+
+def test_metadata_and_save(tmp_path, astronaut):
+    result = colorize(astronaut.mean(axis=2).astype(np.uint8), seed=7)
+    meta = result.metadata
+    assert meta["engine"] == "none" and meta["seed"] == 7 and meta["options"]["seed"] == 7
+    assert set(meta["timings"]) == {"prepare", "guidance", "priors", "solve", "upsample", "output"}
+    result.save(tmp_path / "out.png")
+    assert read_metadata(tmp_path / "out.png")["seed"] == 7
+    assert np.array_equal(read_image(tmp_path / "out.png").pixels, result.image)
+
+
+def test_deterministic_and_inputs_untouched(astronaut):
+    gray = astronaut.mean(axis=2).astype(np.uint8)
+    copy = gray.copy()
+    g = vivid_hints(astronaut, 100)
+    a = colorize(gray, guidance=g).image
+    b = colorize(gray, guidance=g).image
+    assert np.array_equal(a, b) and np.array_equal(gray, copy)
+
+
+def test_color_input_is_recolored_from_its_luminance(astronaut):
+    result = colorize(astronaut)  # no hints: all chroma comes from the (empty) guidance
+    lab = rgb_to_lab(result.image / 255.0)
+    assert np.abs(lab[..., 1:]).max() < 1.5
+    assert np.abs(lab[..., 0] - luminance_of(astronaut)).max() <= 1.0
+
+
+def test_bad_arguments():
+    gray = np.zeros((20, 20), np.uint8)
+    with pytest.raises(UnknownEngineError, match="known engines"):
+        colorize(gray, engine="nope")
+    with pytest.raises(ValueCheckError, match="unknown option"):
+        colorize(gray, sharpness=3)
+    with pytest.raises(ValueCheckError, match="--method"):
+        colorize(gray, method="quick")
+    with pytest.raises(ValueCheckError, match="max_pixels"):
+        colorize(gray, max_pixels=100)
+    with pytest.raises(ValueCheckError, match=r"\[0, 1\]"):
+        colorize(np.full((8, 8), 2.0))

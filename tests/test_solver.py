@@ -1,0 +1,130 @@
+"""The solver: propagation along luminance, instance isolation, exact vs multiscale."""
+
+import numpy as np
+import pytest
+
+from polychrome.errors import EmptyMaskError, ShapeError, ValueCheckError
+from polychrome.guidance.hints import Guidance, Instance, PointHints
+from polychrome.solve.propagate import Prior, SolveSettings, solve_chroma
+
+RED = np.array([60.0, 40.0], np.float32)
+BLUE = np.array([10.0, -50.0], np.float32)
+
+
+def points(yx, ab, weight=1.0):
+    yx = np.asarray(yx, np.int32).reshape(-1, 2)
+    ab = np.broadcast_to(np.asarray(ab, np.float32), (len(yx), 2)).copy()
+    return PointHints(yx, ab, np.full(len(yx), weight, np.float32))
+
+
+def two_halves(h=40, w=60):
+    """Dark left half, bright right half, with mild noise."""
+    lum = np.full((h, w), 30.0, np.float32)
+    lum[:, w // 2 :] = 70.0
+    lum += np.random.default_rng(0).normal(0, 0.5, lum.shape).astype(np.float32)
+    return lum
+
+
+def test_nothing_known_gives_gray():
+    sol = solve_chroma(two_halves(), Guidance())
+    assert np.abs(sol.background).max() < 1e-6
+
+
+def test_one_hint_colors_its_flat_region():
+    lum = np.full((30, 40), 50.0, np.float32)
+    sol = solve_chroma(lum, Guidance(points=(points([[15, 20]], RED),)))
+    assert np.allclose(sol.background, RED, atol=1.0)
+
+
+def test_luminance_edges_stop_colors():
+    lum = two_halves()
+    g = Guidance(points=(points([[20, 5]], RED), points([[20, 55]], BLUE)))
+    ab = solve_chroma(lum, g).background
+    assert np.abs(ab[:, :27] - RED).max() < 5
+    assert np.abs(ab[:, 33:] - BLUE).max() < 5
+
+
+@pytest.mark.parametrize("method", ["direct", "multiscale"])
+def test_instance_does_not_change_anything_outside(method):
+    lum = two_halves(64, 96)
+    hints = (points([[10, 10], [50, 80]], RED),)
+    mask = np.zeros(lum.shape, bool)
+    mask[20:40, 30:70] = True
+    base = solve_chroma(lum, Guidance(points=hints), method=method)
+    inst = Instance(mask, BLUE, label="blue")
+    with_region = solve_chroma(lum, Guidance(points=hints, instances=(inst,)), method=method)
+    assert np.array_equal(base.background, with_region.background)
+    field = with_region.instances[0]
+    assert np.abs(field[mask] - BLUE).max() < 1e-3
+
+
+def test_hints_inside_an_instance_stay_inside():
+    lum = np.full((40, 40), 50.0, np.float32)
+    mask = np.zeros(lum.shape, bool)
+    mask[10:30, 10:30] = True
+    inside = points([[20, 20]], BLUE)
+    g = Guidance(points=(inside,), instances=(Instance(mask, RED, label="red", strength=0.5),))
+    sol = solve_chroma(lum, g)
+    assert np.abs(sol.background).max() < 1e-6  # nothing outside the instance knows about it
+    assert np.linalg.norm(sol.instances[0][20, 20] - BLUE) < 5  # the hint wins where it is
+
+
+def test_overlapping_instances_later_one_owns():
+    lum = np.full((40, 40), 50.0, np.float32)
+    a = np.zeros(lum.shape, bool)
+    a[5:30, 5:30] = True
+    b = np.zeros(lum.shape, bool)
+    b[20:35, 20:35] = True
+    g = Guidance(instances=(Instance(a, RED, label="a"), Instance(b, BLUE, label="b")))
+    owner = g.owner(lum.shape)
+    assert (owner[25, 25], owner[10, 10], owner[32, 32], owner[0, 0]) == (2, 1, 2, 0)
+    sol = solve_chroma(lum, g)
+    assert np.abs(sol.instances[0][a & ~b] - RED).max() < 1e-3
+    assert np.abs(sol.instances[1][b] - BLUE).max() < 1e-3
+
+
+def test_prior_is_followed_where_no_hint():
+    lum = two_halves()
+    prior = Prior(np.broadcast_to(BLUE, (*lum.shape, 2)).copy(), np.ones(lum.shape, np.float32))
+    ab = solve_chroma(lum, Guidance(), priors=(prior,)).background
+    assert np.abs(ab - BLUE).max() < 0.5
+    # and a hint overrides the prior locally
+    ab2 = solve_chroma(lum, Guidance(points=(points([[20, 5]], RED),)), priors=(prior,)).background
+    assert np.linalg.norm(ab2[20, 5] - RED) < 2
+    assert np.linalg.norm(ab2[20, 55] - BLUE) < 2
+
+
+def test_multiscale_close_to_direct():
+    from skimage import data
+
+    from polychrome.ops.color import luminance_of
+
+    lum = luminance_of(data.coffee())[::2, ::2].copy()
+    rng = np.random.default_rng(1)
+    h, w = lum.shape
+    yx = np.stack([rng.integers(0, h, 300), rng.integers(0, w, 300)], 1)
+    ab = rng.uniform(-40, 40, (300, 2))
+    g = Guidance(
+        points=(PointHints(yx.astype(np.int32), ab.astype(np.float32), np.ones(300, np.float32)),)
+    )
+    direct = solve_chroma(lum, g, method="direct").background
+    multi = solve_chroma(lum, g, method="multiscale").background
+    assert np.sqrt(np.mean((direct - multi) ** 2)) < 3.0
+
+
+def test_errors():
+    lum = np.full((10, 10), 50.0, np.float32)
+    with pytest.raises(ShapeError):
+        solve_chroma(lum[None], Guidance())
+    with pytest.raises(ValueCheckError):
+        solve_chroma(lum, Guidance(), method="fancy")
+    with pytest.raises(ShapeError, match="outside the image"):
+        solve_chroma(lum, Guidance(points=(points([[10, 3]], RED),)))
+    with pytest.raises(ShapeError, match="mask"):
+        solve_chroma(lum, Guidance(instances=(Instance(np.ones((5, 5), bool), RED, label="x"),)))
+    with pytest.raises(EmptyMaskError):
+        Instance(np.zeros((10, 10), bool), RED, label="nothing")
+    with pytest.raises(ShapeError):
+        solve_chroma(lum, Guidance(), priors=(Prior(np.zeros((5, 5, 2)), np.zeros((5, 5))),))
+    with pytest.raises(ValueCheckError):
+        SolveSettings(contrast=0)
