@@ -131,3 +131,7 @@ def test_shape_and_value_errors():
         C.lab_to_rgb(np.zeros((2, 3)), gamut="nope")
     with pytest.raises(ShapeError):
         C.luminance_of(np.zeros((4, 4, 5), np.uint8))
+
+
+def test_shipped_gamut_table_is_current():
+    assert np.array_equal(C.max_chroma_table(), C.compute_max_chroma_table())

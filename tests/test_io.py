@@ -485,14 +485,13 @@ def test_hints(tmp_path, rng, dtype):
     alpha[7, 11] = top // 2 + 1
     write_image(tmp_path / "h.png", rgb, alpha=alpha)
 
-    colors, weight = read_hints(tmp_path / "h.png", shape=(H, W))
+    yx, colors, weight = read_hints(tmp_path / "h.png", shape=(H, W))
 
-    assert colors.dtype == np.float32 and colors.shape == (H, W, 3)
-    assert weight.dtype == np.float32 and weight.shape == (H, W)
-    np.testing.assert_allclose(weight, alpha / top, atol=1e-6)
-    hinted = alpha > 0
-    np.testing.assert_allclose(colors[hinted], rgb[hinted] / top, atol=1e-6)
-    assert not colors[~hinted].any()  # colors under transparent pixels do not leak
+    assert yx.tolist() == [[2, 3], [7, 11]]  # only hinted pixels: nothing under transparency
+    assert colors.dtype == np.float32 and colors.shape == (2, 3)
+    assert weight.dtype == np.float32 and weight.shape == (2,)
+    np.testing.assert_allclose(weight, alpha[2:8:5, [3, 11]].diagonal() / top, atol=1e-6)
+    np.testing.assert_allclose(colors, rgb[[2, 7], [3, 11]] / top, atol=1e-6)
 
 
 def test_hints_without_alpha(tmp_path, rng):

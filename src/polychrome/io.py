@@ -267,10 +267,11 @@ def read_hints(
     *,
     shape: tuple[int, int],
     max_pixels: int = DEFAULT_MAX_PIXELS,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Read a color hint image: RGBA of the input's size, transparent where there is no hint.
 
     Every pixel with ``alpha > 0`` asks for its RGB color there, with weight ``alpha / max``.
+    Only those pixels are returned (a hint image is mostly transparent).
 
     Args:
         source: a path, or the encoded file as bytes (8 or 16 bit).
@@ -278,8 +279,8 @@ def read_hints(
         max_pixels: see :func:`read_image`.
 
     Returns:
-        ``(rgb, weight)``: ``(H, W, 3)`` float32 in ``[0, 1]`` (0 where there is no hint) and
-        ``(H, W)`` float32 in ``[0, 1]``.
+        ``(yx, rgb, weight)`` of the ``N`` hinted pixels: ``(N, 2)`` int32 row and column,
+        ``(N, 3)`` float32 colors in ``[0, 1]``, ``(N,)`` float32 weights in ``(0, 1]``.
 
     Raises:
         ValueCheckError: the image has no alpha channel.
@@ -294,16 +295,15 @@ def read_hints(
             "transparent background, where each non-transparent pixel asks for its color"
         )
     _check_shape(image, shape, f"hint image {label}")
-    hinted = image.alpha > 0
-    if not hinted.any():
+    ys, xs = np.nonzero(image.alpha)
+    if len(ys) == 0:
         raise EmptyMaskError(f"hint image {label} has no hint: every pixel is fully transparent")
     scale = np.float32(1.0 / image.max_value)
-    weight = image.alpha.astype(np.float32) * scale
-    rgb = image.pixels.astype(np.float32) * scale
+    weight = image.alpha[ys, xs].astype(np.float32) * scale
+    rgb = image.pixels[ys, xs].astype(np.float32) * scale
     if image.is_gray:
-        rgb = np.repeat(rgb[..., None], 3, axis=-1)
-    rgb[~hinted] = 0.0
-    return rgb, weight
+        rgb = np.repeat(rgb[:, None], 3, axis=1)
+    return np.stack([ys, xs], axis=1).astype(np.int32), rgb, weight
 
 
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any] | None:

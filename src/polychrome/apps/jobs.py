@@ -45,8 +45,8 @@ def build_guidance(job: ColorizeJob, shape: tuple[int, int], *, max_pixels: int)
 
     points = []
     if job.hints is not None:
-        rgb, weight = read_hints(job.hints, shape=shape, max_pixels=max_pixels)
-        points.append(PointHints.from_image(rgb, weight, source=Path(job.hints).name))
+        yx, rgb, weight = read_hints(job.hints, shape=shape, max_pixels=max_pixels)
+        points.append(PointHints.from_rgb(yx, rgb, weight=weight, source=Path(job.hints).name))
     instances = []
     for mask_path, phrase in job.regions:
         color = parse_color_phrase(phrase).color

@@ -65,14 +65,6 @@ class PointHints:
         w = np.broadcast_to(np.asarray(weight, dtype=np.float32), (len(yx),)).copy()
         return cls(yx=yx, ab=rgb_to_lab(rgb)[:, 1:].copy(), weight=w, source=source)
 
-    @classmethod
-    def from_image(cls, rgb: np.ndarray, weight: np.ndarray, *, source: str) -> PointHints:
-        """Hints from a hint image: ``rgb`` ``(H, W, 3)`` in ``[0, 1]``, ``weight`` ``(H, W)``;
-        every pixel with ``weight > 0`` is a hint."""
-        ys, xs = np.nonzero(weight > 0)
-        yx = np.stack([ys, xs], axis=1)
-        return cls.from_rgb(yx, rgb[ys, xs], weight=weight[ys, xs], source=source)
-
     def check_bounds(self, shape: tuple[int, int]) -> None:
         if len(self) and (
             self.yx.min() < 0 or self.yx[:, 0].max() >= shape[0] or self.yx[:, 1].max() >= shape[1]

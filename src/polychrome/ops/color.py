@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from pathlib import Path
 from typing import Literal
 
 import cv2
@@ -26,6 +27,7 @@ from polychrome.errors import ShapeError, ValueCheckError
 __all__ = [
     "WHITE_D65",
     "ab_in_gamut",
+    "compute_max_chroma_table",
     "gamut_map",
     "gray_to_luminance",
     "lab_to_rgb",
@@ -199,14 +201,27 @@ def _inside(lab: np.ndarray) -> np.ndarray:
     return np.all((lin >= 0.0) & (lin <= 1.0), axis=-1)
 
 
+_TABLE_FILE = Path(__file__).with_name("gamut_table.npy")
+
+
 @functools.cache
 def max_chroma_table() -> np.ndarray:
     """The largest chroma reachable from gray inside sRGB for each (L*, hue) on a grid,
     ``(201, 361)`` float32.
 
     Row ``i`` is ``L* = 0.5 i``, column ``j`` is hue ``j`` degrees (column 360 repeats column 0).
-    Computed once per process (about 0.15 s).
+    Loaded from the package (``scripts/build_gamut_table.py`` writes it), or computed.
     """
+    expected = (round(100 / _TABLE_L_STEP) + 1, round(360 / _TABLE_HUE_STEP) + 1)
+    if _TABLE_FILE.is_file():
+        table = np.load(_TABLE_FILE)
+        if table.shape == expected and table.dtype == np.float32:
+            return table
+    return compute_max_chroma_table()
+
+
+def compute_max_chroma_table() -> np.ndarray:
+    """Compute :func:`max_chroma_table` (about 0.15 s)."""
     lum = np.arange(0, 100 + 1e-3, _TABLE_L_STEP, dtype=np.float32)
     hue = np.deg2rad(np.arange(0, 360 + 1e-3, _TABLE_HUE_STEP, dtype=np.float32))
     ll, hh = (g.ravel() for g in np.meshgrid(lum, hue, indexing="ij"))

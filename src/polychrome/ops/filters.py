@@ -114,12 +114,13 @@ def guided_upsample(
         coef[..., 2 * c + 1] = mean_p - gain * mean_l
     coef = cv2.blur(coef, (2 * radius + 1, 2 * radius + 1), borderType=cv2.BORDER_REFLECT)
     full = resize(coef, luminance.shape, mode="linear")
-    out = np.empty((*luminance.shape, 2), np.float32)
+    # Channels are stored as planes, so that out[..., c] is contiguous for what follows.
+    planes = np.empty((2, *luminance.shape), np.float32)
     lum = luminance.astype(np.float32, copy=False)
     for c in range(2):
-        np.multiply(full[..., 2 * c], lum, out=out[..., c])
-        out[..., c] += full[..., 2 * c + 1]
-    return out
+        np.multiply(full[..., 2 * c], lum, out=planes[c])
+        planes[c] += full[..., 2 * c + 1]
+    return np.moveaxis(planes, 0, -1)
 
 
 def domain_transform_spread(
