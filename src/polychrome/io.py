@@ -801,3 +801,14 @@ def _write_atomic(target: Path, pieces: Sequence[bytes | memoryview]) -> None:
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     """Write a UTF-8 text file atomically (temporary file in the same folder, then rename)."""
     _write_atomic(Path(path), [text.encode("utf-8")])
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """Hex sha256 of a file's bytes."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -40,6 +40,18 @@ class ColorizeOptions:
         env="POLYCHROME_ENGINE",
     )
     seed: int = _opt(0, "Seed of every random choice (same seed, same result).", minimum=0)
+    samples: int = _opt(
+        1,
+        "Number of different plausible results (engines that can sample, e.g. cnn).",
+        minimum=1,
+        maximum=16,
+    )
+    saturation: float = _opt(
+        1.0,
+        "Scale of the engine's automatic chroma (hints and regions keep their colors).",
+        minimum=0.0,
+        maximum=3.0,
+    )
     method: str = _opt(
         "auto",
         "Solver path: 'exact' solves at full resolution; 'fast' solves at working resolution "
@@ -70,6 +82,10 @@ class ColorizeOptions:
             value = getattr(self, spec.name)
             if spec.type is int and (isinstance(value, bool) or not isinstance(value, int)):
                 raise ValueCheckError(f"{spec.flag} must be an integer, got {value!r}")
+            if spec.type is float and (
+                isinstance(value, bool) or not isinstance(value, (int, float)) or value != value
+            ):
+                raise ValueCheckError(f"{spec.flag} must be a number, got {value!r}")
             if spec.choices and value not in spec.choices:
                 raise ValueCheckError(
                     f"{spec.flag} must be one of {', '.join(spec.choices)}; got {value!r}"

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from polychrome import __version__
-from polychrome.engines.base import engine_spec, load_engine
+from polychrome.engines.base import load_engine
 from polychrome.errors import ShapeError, ValueCheckError
 from polychrome.guidance.hints import Guidance
 from polychrome.io import ImageData, read_image, write_image
@@ -31,7 +31,7 @@ from polychrome.options import ColorizeOptions
 from polychrome.solve.propagate import Prior, SolveSettings, solve_chroma
 from polychrome.solve.upsample import compose_chroma
 
-__all__ = ["ColorizeResult", "Prepared", "colorize", "prepare"]
+__all__ = ["ColorizeResult", "Prepared", "colorize", "prepare", "sample_paths"]
 
 ImageInput = str | os.PathLike[str] | bytes | ImageData | np.ndarray
 
@@ -53,30 +53,43 @@ class Prepared:
 
 @dataclass(frozen=True)
 class ColorizeResult:
-    """A colorized image and how it was made."""
+    """A colorized image (or several samples) and how it was made."""
 
-    image: np.ndarray
-    """``(H, W, 3)`` RGB, uint8 or uint16 (the input's bit depth)."""
+    images: tuple[np.ndarray, ...]
+    """One ``(H, W, 3)`` RGB image per sample, uint8 or uint16 (the input's bit depth)."""
     alpha: np.ndarray | None
     """``(H, W)`` alpha copied from the input, or None."""
-    ab: np.ndarray
-    """``(H, W, 2)`` float32 chroma as solved (before gamut mapping)."""
     metadata: dict[str, Any] = field(default_factory=dict)
     """Engine, options, seed, guidance, versions and step timings (JSON-able)."""
+
+    @property
+    def image(self) -> np.ndarray:
+        """The (first) result, ``(H, W, 3)``."""
+        return self.images[0]
 
     @property
     def bit_depth(self) -> int:
         return 16 if self.image.dtype == np.uint16 else 8
 
-    def save(self, path: str | os.PathLike[str], *, compress_level: int = 1) -> None:
-        """Write atomically (temporary file, then rename), with the metadata embedded in PNGs."""
-        write_image(
-            path,
-            self.image,
-            alpha=self.alpha,
-            metadata=self.metadata,
-            compress_level=compress_level,
-        )
+    def save(self, path: str | os.PathLike[str], *, compress_level: int = 1) -> list[Path]:
+        """Write atomically (temporary file, then rename), with the metadata embedded in PNGs.
+        Several samples go to :func:`sample_paths`. Returns the paths written."""
+        paths = sample_paths(path, len(self.images))
+        for k, (target, image) in enumerate(zip(paths, self.images, strict=True)):
+            meta = self.metadata if len(self.images) == 1 else {**self.metadata, "sample": k}
+            write_image(
+                target, image, alpha=self.alpha, metadata=meta, compress_level=compress_level
+            )
+        return paths
+
+
+def sample_paths(path: str | os.PathLike[str], count: int) -> list[Path]:
+    """Where :meth:`ColorizeResult.save` writes ``count`` samples: ``path`` itself for one,
+    ``name-1.png`` ... ``name-N.png`` beside it for several."""
+    path = Path(path)
+    if count == 1:
+        return [path]
+    return [path.with_name(f"{path.stem}-{k + 1}{path.suffix}") for k in range(count)]
 
 
 def prepare(image: ImageInput, *, options: ColorizeOptions, exact: bool) -> Prepared:
@@ -126,14 +139,24 @@ def _split_array(array: np.ndarray, max_pixels: int) -> tuple[np.ndarray, np.nda
     return array, alpha, bit_depth
 
 
-def propose(prepared: Prepared, *, options: ColorizeOptions, engine_options=None) -> list[Prior]:
-    """Step 3: the engine's proposal at working resolution, as solver priors."""
+def propose(
+    prepared: Prepared,
+    *,
+    options: ColorizeOptions,
+    engine_options: Mapping[str, Any] | None = None,
+    sample: int | None = None,
+) -> list[Prior]:
+    """Step 3: the engine's proposal at working resolution, as solver priors (chroma scaled by
+    ``options.saturation``)."""
     engine = load_engine(options.engine)
-    opts = engine.Options.from_mapping(engine_options)
-    proposal = engine.propose(prepared.work_luminance, options=opts, seed=options.seed)
+    opts = engine.Options.from_mapping(dict(engine_options or {}))
+    proposal = engine.propose(
+        prepared.work_luminance, options=opts, seed=options.seed, sample=sample
+    )
     if proposal is None:
         return []
-    return [Prior(proposal.ab, proposal.confidence, name=options.engine)]
+    ab = proposal.ab * np.float32(options.saturation)
+    return [Prior(ab, proposal.confidence, name=options.engine)]
 
 
 def render(prepared: Prepared, ab: np.ndarray) -> np.ndarray:
@@ -177,7 +200,8 @@ def colorize(
         options = ColorizeOptions.from_mapping(overrides)
     elif overrides:
         options = ColorizeOptions(**{**options.to_dict(), **overrides})
-    engine_spec(options.engine)  # unknown engine: fail before decoding anything
+    # Unknown or unavailable engine, or bad engine options: fail before decoding anything.
+    load_engine(options.engine).Options.from_mapping(dict(engine_options or {}))
     guidance = guidance or Guidance()
     solver = solver or SolveSettings()
     timings: dict[str, float] = {}
@@ -186,7 +210,7 @@ def colorize(
     def lap(step: str) -> None:
         nonlocal clock
         now = time.perf_counter()
-        timings[step] = round(now - clock, 4)
+        timings[step] = round(timings.get(step, 0.0) + now - clock, 4)
         clock = now
 
     # 1. Prepare
@@ -196,27 +220,30 @@ def colorize(
     # 2. Guidance -> hints
     guidance.check(prepared.luminance.shape)
     lap("guidance")
-    # 3. Priors
-    priors = propose(prepared, options=options, engine_options=engine_options)
-    lap("priors")
-    # 4. Solve
-    solution = solve_chroma(
-        prepared.work_luminance,
-        guidance,
-        full_shape=prepared.luminance.shape,
-        priors=tuple(priors),
-        settings=solver,
-        method="direct" if exact else "multiscale",
-    )
-    lap("solve")
-    # 5. Upsample
-    ab = compose_chroma(
-        solution, guidance, prepared.work_luminance, prepared.luminance, mode=options.upsample
-    )
-    lap("upsample")
-    # 6. Output
-    rgb = render(prepared, ab)
-    lap("output")
+    images = []
+    for k in range(options.samples):
+        sample = k if options.samples > 1 else None
+        # 3. Priors
+        priors = propose(prepared, options=options, engine_options=engine_options, sample=sample)
+        lap("priors")
+        # 4. Solve
+        solution = solve_chroma(
+            prepared.work_luminance,
+            guidance,
+            full_shape=prepared.luminance.shape,
+            priors=tuple(priors),
+            settings=solver,
+            method="direct" if exact else "multiscale",
+        )
+        lap("solve")
+        # 5. Upsample
+        ab = compose_chroma(
+            solution, guidance, prepared.work_luminance, prepared.luminance, mode=options.upsample
+        )
+        lap("upsample")
+        # 6. Output
+        images.append(render(prepared, ab))
+        lap("output")
     metadata = {
         "software": f"polychrome {__version__}",
         "input": {
@@ -233,4 +260,4 @@ def colorize(
         "guidance": guidance.describe(),
         "timings": timings,
     }
-    return ColorizeResult(rgb, prepared.alpha, ab, metadata)
+    return ColorizeResult(tuple(images), prepared.alpha, metadata)

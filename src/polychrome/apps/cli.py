@@ -305,7 +305,9 @@ def colorize_command(
         ]
         # Hint images and region masks are inputs too: never write a result over any of them.
         protected = [*files, *(h for h in hint_files if h), *(Path(m) for m, _ in regions)]
-        for t in targets:
+        from polychrome.pipeline import sample_paths
+
+        for t in (p for target in targets for p in sample_paths(target, options.samples)):
             if any(_same_file(t, src) for src in protected):
                 raise ValueCheckError(f"refusing to overwrite the input {t} with its own result")
     except PolychromeError as exc:
@@ -344,50 +346,78 @@ def colorize_command(
 @app.command("eval")
 def eval_command(
     folder: Annotated[Path, typer.Argument(help="Folder of color originals.")],
-    protocol: Annotated[str, typer.Option("--protocol", help="Protocol: points.")] = "points",
+    protocol: Annotated[
+        str,
+        typer.Option(
+            "--protocol",
+            help="points: random ground-truth hint points; auto: no hints at all.",
+        ),
+    ] = "points",
     points: Annotated[
-        str, typer.Option("--points", help="Comma-separated hint counts.")
+        str, typer.Option("--points", help="Comma-separated hint counts (points protocol).")
     ] = "10,100,1000",
     engine: Annotated[
-        list[str], typer.Option("--engine", help="Engine(s) to evaluate. Repeatable.")
-    ] = ["none"],  # noqa: B006
+        list[str],
+        typer.Option(
+            "--engine",
+            help="Engine(s) to evaluate; repeatable. Default: none and cnn for points, cnn for "
+            "auto (those available).",
+        ),
+    ] = [],  # noqa: B006
+    samples: Annotated[
+        int, typer.Option("--samples", help="Samples per image (auto protocol).", min=1, max=16)
+    ] = 1,
     max_side: Annotated[
         int, typer.Option("--max-side", help="Resize originals to at most this side.", min=16)
     ] = 256,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the point sampling.", min=0)] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the sampling.", min=0)] = 0,
     json_path: Annotated[
-        Path | None,
-        typer.Option("--json", help="Write the full report (per image too) as JSON."),
+        Path | None, typer.Option("--json", help="Write the full report (per image too).")
     ] = None,
 ) -> None:
     """Evaluate against color originals and print a table of metrics beside the gray baseline."""
     try:
-        if protocol != "points":
-            raise ValueCheckError(f"unknown protocol {protocol!r}; available: points")
+        from polychrome.engines.base import ENGINES, engine_spec
+
+        if protocol not in ("points", "auto"):
+            raise ValueCheckError(f"unknown protocol {protocol!r}; available: points, auto")
         try:
             counts = [int(p) for p in points.split(",") if p.strip()]
         except ValueError:
             raise ValueCheckError(
                 f"--points must be comma-separated integers, got {points!r}"
             ) from None
-        if not counts or min(counts) < 1:
+        if protocol == "points" and (not counts or min(counts) < 1):
             raise ValueCheckError("--points needs at least one positive count")
-        from polychrome.engines.base import engine_spec
-
+        if not engine:
+            wanted = ("none", "cnn") if protocol == "points" else ("cnn",)
+            engine = [e for e in wanted if ENGINES[e].available]
+            if not engine:
+                raise ValueCheckError("no engine available for this protocol; pass --engine")
         for name in engine:
             engine_spec(name)
-        from polychrome.eval.protocols import points_protocol
+        from polychrome.eval import protocols
         from polychrome.eval.report import format_table
 
         with _progress_bar("evaluating") as advance:
-            report = points_protocol(
-                folder,
-                points=counts,
-                engines=engine,
-                max_side=max_side,
-                seed=seed,
-                progress=advance,
-            )
+            if protocol == "points":
+                report = protocols.points_protocol(
+                    folder,
+                    points=counts,
+                    engines=engine,
+                    max_side=max_side,
+                    seed=seed,
+                    progress=advance,
+                )
+            else:
+                report = protocols.auto_protocol(
+                    folder,
+                    engines=engine,
+                    max_side=max_side,
+                    seed=seed,
+                    samples=samples,
+                    progress=advance,
+                )
     except PolychromeError as exc:
         raise _fail(exc) from None
     typer.echo(format_table(report))
@@ -397,16 +427,63 @@ def eval_command(
         atomic_write_text(json_path, json.dumps(report.to_dict(), indent=2))
 
 
+@app.command("train")
+def train_command(
+    data: Annotated[Path, typer.Option("--data", help="Folder of color training images.")],
+    out: Annotated[Path, typer.Option("--out", help="Run folder (checkpoint, log, exports).")],
+    steps: Annotated[int, typer.Option("--steps", help="Optimizer steps.", min=1)] = 8000,
+    batch: Annotated[int, typer.Option("--batch", help="Crops per step.", min=1)] = 16,
+    crop: Annotated[int, typer.Option("--crop", help="Crop side (multiple of 16).", min=32)] = 128,
+    lr: Annotated[float, typer.Option("--lr", help="Peak learning rate.")] = 2e-3,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of sampling and init.", min=0)] = 0,
+    export: Annotated[
+        bool, typer.Option("--export/--no-export", help="Export model.onnx when done.")
+    ] = True,
+) -> None:
+    """Train the `cnn` engine's network (extra [train]); rerun the same command to resume."""
+    from polychrome.engines.base import require_modules
+
+    try:
+        require_modules(("torch", "onnx"), extra="train", what="training")
+        from polychrome.train.export import export_onnx, write_card
+        from polychrome.train.loop import TrainConfig, train
+
+        config = TrainConfig(steps=steps, batch=batch, crop=crop, lr=lr, seed=seed)
+        with _progress_bar("training", loss=True) as advance:
+            checkpoint = train(data, out, config, progress=advance)
+        if export:
+            card = export_onnx(checkpoint, out / "model.onnx")
+            write_card(card, out / "model.json")
+            typer.echo(f"exported {out / 'model.onnx'} (sha256 {card['sha256'][:16]}...)")
+    except PolychromeError as exc:
+        raise _fail(exc) from None
+
+
 class _progress_bar:
     """A rich progress bar as a context manager yielding ``advance(done, total)``."""
 
-    def __init__(self, label: str, *, enabled: bool = True):
+    def __init__(self, label: str, *, enabled: bool = True, loss: bool = False):
         self.label = label
+        self.loss = loss
         self.enabled = enabled and sys.stderr.isatty()
 
-    def __enter__(self) -> Callable[[int, int], None]:
+    def __enter__(self) -> Callable[..., None]:
+        import time
+
+        start = time.perf_counter()
         if not self.enabled:
-            return lambda done, total: None
+            if not self.loss:
+                return lambda done, total, *extra: None
+
+            def log(done: int, total: int, loss: float = float("nan")) -> None:
+                if done % 100 == 0 or done == total:  # a log line when there is no terminal
+                    rate = (time.perf_counter() - start) / max(done, 1)
+                    typer.echo(
+                        f"{self.label}: {done}/{total} loss {loss:.4f} ({rate:.2f} s/step)",
+                        err=True,
+                    )
+
+            return log
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
@@ -414,15 +491,17 @@ class _progress_bar:
             "[progress.description]{task.description}",
             BarColumn(),
             MofNCompleteColumn(),
+            "{task.fields[extra]}",
             TimeRemainingColumn(),
             console=Console(stderr=True),  # the bar is shown when stderr is a terminal
             transient=True,
         )
         self._progress.start()
-        self._task = self._progress.add_task(self.label, total=None)
+        self._task = self._progress.add_task(self.label, total=None, extra="")
 
-        def advance(done: int, total: int) -> None:
-            self._progress.update(self._task, completed=done, total=total)
+        def advance(done: int, total: int, loss: float | None = None) -> None:
+            extra = "" if loss is None else f"loss {loss:.4f}"
+            self._progress.update(self._task, completed=done, total=total, extra=extra)
 
         return advance
 

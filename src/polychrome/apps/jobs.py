@@ -85,13 +85,16 @@ def run_jobs(
     progress: bool = False,
 ) -> JobSummary:
     """Run jobs in order; a failing job is recorded and the others go on."""
+    from polychrome.pipeline import sample_paths
+
     summary = JobSummary()
     bar = _Bar(len(jobs)) if progress and sys.stderr.isatty() else None
     try:
         for job in jobs:
             if bar:
                 bar.describe(job.source.name)
-            if skip_existing and job.target.exists():
+            done = sample_paths(job.target, options.samples)
+            if skip_existing and all(p.exists() for p in done):
                 summary.skipped += 1
             else:
                 try:

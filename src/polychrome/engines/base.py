@@ -11,6 +11,7 @@ import dataclasses
 import importlib
 import importlib.util
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from polychrome.errors import EngineUnavailableError, UnknownEngineError, ValueCheckError
@@ -23,6 +24,7 @@ __all__ = [
     "Proposal",
     "engine_spec",
     "load_engine",
+    "require_modules",
 ]
 
 if TYPE_CHECKING:
@@ -75,10 +77,17 @@ class Engine(Protocol):
     Options: ClassVar[type[EngineOptions]]
 
     def propose(
-        self, luminance: np.ndarray, *, options: EngineOptions, seed: int
+        self,
+        luminance: np.ndarray,
+        *,
+        options: EngineOptions,
+        seed: int,
+        sample: int | None = None,
     ) -> Proposal | None:
         """Chroma proposal for ``luminance`` ``(h, w)`` in ``[0, 100]`` (working resolution),
-        or None when the engine has nothing to say (then hints alone decide)."""
+        or None when the engine has nothing to say (then hints alone decide). ``sample`` asks
+        for the ``sample``-th of several diverse proposals (engines that cannot sample ignore
+        it)."""
         ...
 
 
@@ -96,15 +105,33 @@ class EngineSpec:
     """The pip extra that installs ``requires``."""
     weights: str | None = None
     """What weights it needs, for the listing."""
+    weights_file: str | None = None
+    """A file (relative to the package) that must exist for the engine to run."""
     default: bool = False
 
     def missing(self) -> list[str]:
-        return [m for m in self.requires if importlib.util.find_spec(m) is None]
+        out = [m for m in self.requires if importlib.util.find_spec(m) is None]
+        if self.weights_file and not (_PACKAGE / self.weights_file).is_file():
+            out.append(f"weights {self.weights_file}")
+        return out
 
     @property
     def available(self) -> bool:
         return not self.missing()
 
+
+def require_modules(modules: tuple[str, ...], *, extra: str, what: str) -> None:
+    """Raise :class:`EngineUnavailableError` naming the install command if any of ``modules``
+    is missing (checked without importing them)."""
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        raise EngineUnavailableError(
+            f"{what} needs {', '.join(missing)}, which is not installed; run: "
+            f"pip install 'polychrome[{extra}]'"
+        )
+
+
+_PACKAGE = Path(__file__).resolve().parents[1]
 
 ENGINES: dict[str, EngineSpec] = {}
 
@@ -114,6 +141,17 @@ def register(spec: EngineSpec) -> EngineSpec:
     return spec
 
 
+register(
+    EngineSpec(
+        name="cnn",
+        target="polychrome.engines.cnn:CnnEngine",
+        summary="Automatic colors from polychrome's own small network (ONNX, CPU); samples.",
+        requires=("onnxruntime",),
+        weights="shipped: weights/cnn.onnx (see docs/model-card.md)",
+        weights_file="weights/cnn.onnx",
+        default=True,
+    )
+)
 register(
     EngineSpec(
         name="none",
@@ -140,15 +178,20 @@ def load_engine(name: str) -> Engine:
     spec = engine_spec(name)
     if name in _LOADED:
         return _LOADED[name]
-    missing = spec.missing()
-    if missing:
+    modules = [m for m in spec.requires if importlib.util.find_spec(m) is None]
+    if modules:
         hint = (
             f"pip install 'polychrome[{spec.extra}]'"
             if spec.extra
-            else "pip install " + " ".join(missing)
+            else "pip install " + " ".join(modules)
         )
         raise EngineUnavailableError(
-            f"engine {name!r} needs {', '.join(missing)}, which is not installed; run: {hint}"
+            f"engine {name!r} needs {', '.join(modules)}, which is not installed; run: {hint}"
+        )
+    if spec.weights_file and not (_PACKAGE / spec.weights_file).is_file():
+        raise EngineUnavailableError(
+            f"engine {name!r} needs its weights {_PACKAGE / spec.weights_file}, which are "
+            "missing; reinstall polychrome (or train them: `polychrome train`)"
         )
     module_name, _, cls_name = spec.target.partition(":")
     engine = getattr(importlib.import_module(module_name), cls_name)()

@@ -21,6 +21,11 @@ class NoneEngine:
     Options: ClassVar[type[EngineOptions]] = NoneOptions
 
     def propose(
-        self, luminance: np.ndarray, *, options: EngineOptions, seed: int
+        self,
+        luminance: np.ndarray,
+        *,
+        options: EngineOptions,
+        seed: int,
+        sample: int | None = None,
     ) -> Proposal | None:
         return None

@@ -6,6 +6,8 @@ and results are compared with the original.
 
 - ``points``: N pixels sampled uniformly without replacement (a fixed seed per image and N) give
   their true colors as hints; reported for each engine and N, beside the gray baseline (ab = 0).
+- ``auto``: no hints at all; each engine colorizes alone. With ``samples > 1`` every sample is
+  scored, and the diversity (mean pairwise ab distance between samples, per pixel) is reported.
 
 Metrics: PSNR (RGB, 8 bit), SSIM (RGB), colorfulness (Hasler & Suesstrunk) and its absolute gap to
 the original's, and mean CIEDE2000.
@@ -28,7 +30,14 @@ from polychrome.ops.color import lab_to_rgb, luminance_of
 from polychrome.ops.metrics import colorfulness, deltae_image, psnr, ssim
 from polychrome.pipeline import colorize
 
-__all__ = ["EvalReport", "EvalRow", "load_originals", "points_protocol", "score"]
+__all__ = [
+    "EvalReport",
+    "EvalRow",
+    "auto_protocol",
+    "load_originals",
+    "points_protocol",
+    "score",
+]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp")
 
@@ -52,6 +61,10 @@ class EvalRow:
     colorfulness_gap: float
     ciede2000: float
     images: int
+    diversity: float | None = None
+    """Mean pairwise ab distance between samples (``auto`` with several samples)."""
+    worst_psnr: float | None = None
+    """With several samples: the mean over images of the lowest sample PSNR."""
 
 
 @dataclass
@@ -124,6 +137,81 @@ def _mean_row(method: str, points: int | None, scores: list[dict[str, float]]) -
     return EvalRow(method=method, points=points, images=len(scores), **means)
 
 
+def _gray_rows(originals: list[Original], report: EvalReport, tick: Callable[[], None]) -> None:
+    scores = []
+    for o in originals:
+        gray = np.repeat(np.round(o.gray * 255).astype(np.uint8)[..., None], 3, axis=2)
+        s = score(gray, o.rgb)
+        scores.append(s)
+        report.per_image.append({"image": o.name, "method": "gray", "points": None, **s})
+        tick()
+    report.rows.append(_mean_row("gray baseline", None, scores))
+
+
+def _counter(total: int, progress: Callable[[int, int], None] | None) -> Callable[[], None]:
+    done = 0
+
+    def tick() -> None:
+        nonlocal done
+        done += 1
+        if progress:
+            progress(done, total)
+
+    return tick
+
+
+def auto_protocol(
+    folder: str | Path,
+    *,
+    engines: Sequence[str] = ("cnn",),
+    max_side: int = 256,
+    seed: int = 0,
+    samples: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+) -> EvalReport:
+    """Automatic colorization without hints; see the module docstring."""
+    originals = load_originals(folder, max_side=max_side)
+    ref_cf = float(np.mean([colorfulness(o.rgb / 255.0) for o in originals]))
+    report = EvalReport("auto", str(folder), max_side, seed, ref_cf)
+    tick = _counter(len(originals) * (1 + len(engines)), progress)
+    _gray_rows(originals, report, tick)
+    for engine in engines:
+        firsts, every, worst, spread = [], [], [], []
+        for o in originals:
+            result = colorize(o.gray, engine=engine, seed=seed, samples=samples)
+            scores = [score(img, o.rgb) for img in result.images]
+            for k, s in enumerate(scores):
+                report.per_image.append(
+                    {"image": o.name, "method": engine, "sample": k, "points": None, **s}
+                )
+            firsts.append(scores[0])
+            every.extend(scores)
+            worst.append(min(s["psnr"] for s in scores))
+            if samples > 1:
+                spread.append(_pairwise_ab(result.images))
+            tick()
+        report.rows.append(_mean_row(engine, None, firsts))
+        if samples > 1:
+            row = _mean_row(f"{engine} x{samples}", None, every)
+            row.diversity = float(np.mean(spread))
+            row.worst_psnr = float(np.mean(worst))
+            report.rows.append(row)
+    return report
+
+
+def _pairwise_ab(images: Sequence[np.ndarray]) -> float:
+    """Mean over pairs of samples of the mean per-pixel ab distance."""
+    from polychrome.ops.color import rgb_to_lab
+
+    abs_ = [rgb_to_lab(img / 255.0)[..., 1:] for img in images]
+    dists = [
+        float(np.linalg.norm(abs_[i] - abs_[j], axis=-1).mean())
+        for i in range(len(abs_))
+        for j in range(i + 1, len(abs_))
+    ]
+    return float(np.mean(dists))
+
+
 def points_protocol(
     folder: str | Path,
     *,
@@ -137,28 +225,18 @@ def points_protocol(
     originals = load_originals(folder, max_side=max_side)
     ref_cf = float(np.mean([colorfulness(o.rgb / 255.0) for o in originals]))
     report = EvalReport("points", str(folder), max_side, seed, ref_cf)
-    total = len(originals) * (1 + len(points) * len(engines))
-    done = 0
-    gray_scores = []
-    for o in originals:
-        gray = np.repeat(np.round(o.gray * 255).astype(np.uint8)[..., None], 3, axis=2)
-        s = score(gray, o.rgb)
-        gray_scores.append(s)
-        report.per_image.append({"image": o.name, "method": "gray", "points": None, **s})
-        done += 1
-        if progress:
-            progress(done, total)
-    report.rows.append(_mean_row("gray baseline", None, gray_scores))
+    tick = _counter(len(originals) * (1 + len(points) * len(engines)), progress)
+    _gray_rows(originals, report, tick)
     for engine in engines:
         for n in points:
             scores = []
             for o in originals:
-                result = colorize(o.gray, guidance=sample_points(o, n, seed), engine=engine)
+                result = colorize(
+                    o.gray, guidance=sample_points(o, n, seed), engine=engine, seed=seed
+                )
                 s = score(result.image, o.rgb)
                 scores.append(s)
                 report.per_image.append({"image": o.name, "method": engine, "points": n, **s})
-                done += 1
-                if progress:
-                    progress(done, total)
+                tick()
             report.rows.append(_mean_row(engine, n, scores))
     return report

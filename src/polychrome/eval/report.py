@@ -21,8 +21,11 @@ def format_table(report: EvalReport) -> str:
     ]
     for r in report.rows:
         pts = "-" if r.points is None else str(r.points)
-        lines.append(
+        line = (
             f"{r.method:<16}{pts:>7}{r.psnr:>8.2f}{r.ssim:>8.4f}{r.colorfulness:>10.1f}"
             f"{r.colorfulness_gap:>7.1f}{r.ciede2000:>8.2f}"
         )
+        if r.diversity is not None:
+            line += f"{r.diversity:>11.2f}{r.worst_psnr:>12.2f}"
+        lines.append(line)
     return "\n".join(lines)

@@ -1,0 +1,154 @@
+"""The ``cnn`` engine: the project's own small colorization network, run by ONNX Runtime.
+
+The network (``polychrome.train.model``, trained by ``polychrome train``) predicts, for every
+pixel at 1/4 of its input resolution, a distribution over quantized ab bins. The proposal is the
+annealed mean of that distribution (vivid, not the brownish plain mean), its confidence is one
+minus the normalized entropy, and diverse samples perturb the distribution with smooth random
+fields (spatially coherent, seeded) before decoding.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+from polychrome.engines.base import EngineOptions, Proposal
+from polychrome.errors import EngineUnavailableError, ValueCheckError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__ = ["WEIGHTS", "CnnEngine", "CnnOptions"]
+
+WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "cnn.onnx"
+
+
+@dataclass(frozen=True)
+class CnnOptions(EngineOptions):
+    """Options of the ``cnn`` engine."""
+
+    temperature: float = field(
+        default=0.38,
+        metadata={"help": "Annealed-mean temperature: lower is more vivid, higher more muted."},
+    )
+    net_side: int = field(
+        default=256, metadata={"help": "Longer side (pixels) of the image the network sees."}
+    )
+    diversity: float = field(
+        default=2.5, metadata={"help": "Strength of the random fields used for --samples."}
+    )
+    model: str = field(
+        default="", metadata={"help": "Path of another ONNX model (default: the shipped one)."}
+    )
+
+    def __post_init__(self) -> None:
+        if not 0.01 <= self.temperature <= 2:
+            raise ValueCheckError(f"temperature must be in [0.01, 2], got {self.temperature}")
+        if not 64 <= self.net_side <= 2048:
+            raise ValueCheckError(f"net_side must be in [64, 2048], got {self.net_side}")
+        if self.diversity < 0:
+            raise ValueCheckError(f"diversity must be >= 0, got {self.diversity}")
+
+
+@functools.lru_cache(maxsize=4)
+def _session(path: str):
+    import onnxruntime as ort
+
+    verify_weights(Path(path))
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    try:
+        return ort.InferenceSession(path, sess_options=opts, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own untyped errors
+        raise EngineUnavailableError(f"cannot load the cnn model {path}: {exc}") from exc
+
+
+def _smooth_fields(rng, count: int, shape: tuple[int, int], cells: int = 4):
+    """``count`` smooth standard-normal random fields of ``shape`` (bilinear from a coarse grid)."""
+    import cv2
+    import numpy as np
+
+    coarse = rng.standard_normal((cells, cells, count)).astype(np.float32)
+    out = np.empty((count, *shape), np.float32)
+    for start in range(0, count, 4):  # cv2.resize handles at most 4 channels well
+        chunk = coarse[..., start : start + 4]
+        up = cv2.resize(chunk, shape[::-1], interpolation=cv2.INTER_LINEAR)
+        out[start : start + chunk.shape[2]] = up.reshape(*shape, -1).transpose(2, 0, 1)
+    return out
+
+
+class CnnEngine:
+    name: ClassVar[str] = "cnn"
+    Options: ClassVar[type[EngineOptions]] = CnnOptions
+
+    def probabilities(self, luminance: np.ndarray, options: CnnOptions) -> np.ndarray:
+        """``(Q, h4, w4)`` bin probabilities for ``luminance`` (any size; resized to
+        ``net_side`` and padded to a multiple of 16 for the network)."""
+        import cv2
+        import numpy as np
+
+        session = _session(options.model or str(WEIGHTS))
+        h, w = luminance.shape
+        scale = min(1.0, options.net_side / max(h, w))
+        nh, nw = max(16, round(h * scale)), max(16, round(w * scale))
+        lum = cv2.resize(luminance.astype(np.float32), (nw, nh), interpolation=cv2.INTER_AREA)
+        ph, pw = -nh % 16, -nw % 16
+        lum = np.pad(lum, ((0, ph), (0, pw)), mode="reflect" if min(nh, nw) > 16 else "edge")
+        probs = session.run(None, {"luminance": lum[None, None]})[0][0]
+        return probs[:, : -(-nh // 4), : -(-nw // 4)]
+
+    def propose(
+        self,
+        luminance: np.ndarray,
+        *,
+        options: EngineOptions,
+        seed: int,
+        sample: int | None = None,
+    ) -> Proposal:
+        import cv2
+        import numpy as np
+
+        from polychrome.engines.bins import annealed_mean, entropy_confidence
+
+        assert isinstance(options, CnnOptions)
+        probs = self.probabilities(luminance, options)
+        confidence = entropy_confidence(probs)
+        if sample is not None and options.diversity > 0:
+            rng = np.random.default_rng([seed, sample])
+            noise = _smooth_fields(rng, probs.shape[0], probs.shape[1:])
+            logp = np.log(np.maximum(probs, 1e-12)) + options.diversity * noise
+            logp -= logp.max(axis=0, keepdims=True)
+            probs = np.exp(logp)
+            probs /= probs.sum(axis=0, keepdims=True)
+        ab = annealed_mean(probs, options.temperature)
+        h, w = luminance.shape
+        ab = cv2.resize(ab, (w, h), interpolation=cv2.INTER_LINEAR)
+        confidence = cv2.resize(confidence, (w, h), interpolation=cv2.INTER_LINEAR)
+        return Proposal(ab.astype(np.float32), np.clip(confidence, 0, 1).astype(np.float32))
+
+
+def read_card(path: Path = WEIGHTS) -> dict:
+    """The model card data (``cnn.json`` beside the model)."""
+    return json.loads(path.with_suffix(".json").read_text())
+
+
+def verify_weights(path: Path) -> None:
+    """Refuse a missing model, and a shipped model whose sha256 differs from its card."""
+    from polychrome.io import file_sha256
+
+    if not path.is_file():
+        raise EngineUnavailableError(
+            f"the cnn model {path} is missing; reinstall polychrome, or train one with "
+            "`polychrome train` and pass --engine-option model=PATH"
+        )
+    card = path.with_suffix(".json")
+    if path == WEIGHTS and card.is_file():
+        expected = read_card(path)["sha256"]
+        if file_sha256(path) != expected:
+            raise EngineUnavailableError(
+                f"the cnn model {path} does not match its recorded sha256 ({expected[:12]}...): "
+                "the file is damaged; reinstall polychrome"
+            )

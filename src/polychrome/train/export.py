@@ -1,0 +1,78 @@
+"""Export a trained checkpoint to ONNX (what the ``cnn`` engine runs, without torch)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from polychrome.engines.bins import ab_bins
+from polychrome.io import file_sha256
+from polychrome.train.model import ColorNet
+
+__all__ = ["export_onnx", "write_card"]
+
+
+class _WithSoftmax(torch.nn.Module):
+    def __init__(self, net: ColorNet):
+        super().__init__()
+        self.net = net
+
+    def forward(self, luminance: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.net(luminance), dim=1)
+
+
+def export_onnx(checkpoint: str | Path, out: str | Path) -> dict:
+    """Write ``out`` (``.onnx``): input ``luminance`` ``(1, 1, H, W)`` float32 L* (``H, W``
+    multiples of 16), output ``probs`` ``(1, Q, H/4, W/4)`` bin probabilities. Returns a
+    description (sha256, size, step, parameters) for the model card."""
+    state = torch.load(checkpoint, weights_only=False)
+    net = ColorNet(len(ab_bins()), width=state["config"]["width"])
+    net.load_state_dict(state["model"])
+    net.eval()
+    model = _WithSoftmax(net)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    probe = np.linspace(0, 100, 192 * 224, dtype=np.float32).reshape(1, 1, 192, 224)
+    with torch.no_grad():
+        want = model(torch.from_numpy(probe)).numpy()
+    example = torch.full((1, 1, 128, 160), 50.0)
+    torch.onnx.export(
+        model,
+        (example,),
+        str(tmp),
+        input_names=["luminance"],
+        output_names=["probs"],
+        dynamic_axes={"luminance": {2: "height", 3: "width"}, "probs": {2: "h4", 3: "w4"}},
+        opset_version=17,
+        dynamo=False,
+    )
+    # Check that ONNX Runtime gives what torch gives before replacing anything.
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+    got = session.run(None, {"luminance": probe})[0]
+    if not np.allclose(got, want, atol=1e-4):
+        tmp.unlink()
+        raise RuntimeError("the ONNX export disagrees with torch; not written")
+    os.replace(tmp, out)
+    return {
+        "file": out.name,
+        "sha256": file_sha256(out),
+        "bytes": out.stat().st_size,
+        "step": state["step"],
+        "train_seconds": round(state["elapsed"]),
+        "parameters": state["meta"]["parameters"],
+        "images": state["meta"]["images"],
+        "bins": len(ab_bins()),
+        "config": state["config"],
+    }
+
+
+def write_card(description: dict, path: str | Path) -> None:
+    """Write the machine-readable part of the model card (JSON next to the ONNX file)."""
+    Path(path).write_text(json.dumps(description, indent=2) + "\n")

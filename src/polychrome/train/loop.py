@@ -1,0 +1,147 @@
+"""Training loop of the ``cnn`` engine's network: resumable, with progress and a log."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from polychrome.engines.bins import ab_bins
+from polychrome.errors import ValueCheckError
+from polychrome.train.data import ImageBank, class_weights, soft_encode
+from polychrome.train.model import ColorNet
+
+__all__ = ["TrainConfig", "train"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 20_000
+    batch: int = 16
+    crop: int = 128
+    lr: float = 2e-3
+    width: int = 32
+    seed: int = 0
+    max_side: int = 320
+    rebalance: float = 0.5
+    checkpoint_every: int = 250
+    threads: int = 0
+    """Torch threads (0: torch's default)."""
+
+    def __post_init__(self) -> None:
+        if self.crop % 16:
+            raise ValueCheckError(f"crop must be a multiple of 16, got {self.crop}")
+        for name in ("steps", "batch", "width", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise ValueCheckError(f"{name} must be >= 1")
+
+
+def _lr(config: TrainConfig, step: int) -> float:
+    warm = min(500, config.steps // 10 + 1)
+    if step < warm:
+        return config.lr * (step + 1) / warm
+    t = (step - warm) / max(1, config.steps - warm)
+    return config.lr * 0.5 * (1 + np.cos(np.pi * min(t, 1.0)))
+
+
+def _save_atomic(obj: object, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def train(
+    data: str | Path,
+    out: str | Path,
+    config: TrainConfig,
+    *,
+    progress: Callable[[int, int, float], None] | None = None,
+) -> Path:
+    """Train (or resume) and return the checkpoint path.
+
+    ``out/checkpoint.pt`` holds the model, optimizer, step and random state; a run started again
+    with the same ``out`` continues where it stopped. ``out/log.jsonl`` gets one line per
+    checkpoint (step, mean loss, elapsed seconds).
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out / "checkpoint.pt"
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    bins_np = ab_bins()
+    bins = torch.from_numpy(np.array(bins_np))
+    bank = ImageBank.from_folder(data, max_side=config.max_side)
+    weights = torch.from_numpy(class_weights(bank, bins_np, mix=config.rebalance))
+    model = ColorNet(len(bins_np), width=config.width)
+    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
+    step, elapsed = 0, 0.0
+    rng = np.random.default_rng(config.seed)
+    torch.manual_seed(config.seed)
+    if ckpt_path.exists():
+        state = torch.load(ckpt_path, weights_only=False)
+        if state["config"] != asdict(config):
+            changed = sorted(k for k, v in asdict(config).items() if state["config"].get(k) != v)
+            raise ValueCheckError(
+                f"{ckpt_path} was made with other settings ({', '.join(changed)}); "
+                "use another --out or the same settings to resume"
+            )
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        step, elapsed = state["step"], state["elapsed"]
+        rng.bit_generator.state = state["rng"]
+        torch.set_rng_state(state["torch_rng"])
+    meta = {
+        "images": len(bank.images),
+        "data": str(Path(data).resolve()),
+        "bins": len(bins_np),
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
+    (out / "run.json").write_text(json.dumps({"config": asdict(config), **meta}, indent=2))
+    model.train()
+    losses: list[float] = []
+    start = time.perf_counter() - elapsed
+    while step < config.steps:
+        lab = torch.from_numpy(bank.batch(rng, config.batch, config.crop))
+        lum = lab[:, :1]
+        ab = F.avg_pool2d(lab[:, 1:], 4)
+        target = soft_encode(ab, bins)
+        for group in opt.param_groups:
+            group["lr"] = _lr(config, step)
+        logits = model(lum)
+        logp = F.log_softmax(logits, dim=1)
+        pixel_w = weights[target.argmax(1)]
+        loss = (-(target * logp).sum(1) * pixel_w).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+        step += 1
+        if progress:
+            progress(step, config.steps, float(np.mean(losses[-50:])))
+        if step % config.checkpoint_every == 0 or step == config.steps:
+            elapsed = time.perf_counter() - start
+            _save_atomic(
+                {
+                    "model": model.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "step": step,
+                    "elapsed": elapsed,
+                    "rng": rng.bit_generator.state,
+                    "torch_rng": torch.get_rng_state(),
+                    "config": asdict(config),
+                    "meta": meta,
+                },
+                ckpt_path,
+            )
+            with open(out / "log.jsonl", "a") as log:
+                row = {"step": step, "loss": float(np.mean(losses)), "elapsed_s": round(elapsed, 1)}
+                log.write(json.dumps(row) + "\n")
+            losses.clear()
+    return ckpt_path
