@@ -2,7 +2,8 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-dev
+BASE := $(VENV)/.installed-base
+DEV := $(VENV)/.installed-dev
 
 .PHONY: demo test lint format bench clean
 
@@ -11,24 +12,30 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	@touch $(STAMP)
+# The demo needs only the base install (numpy, scipy, OpenCV, onnxruntime: no torch).
+$(BASE): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $(BASE)
 
-demo: $(STAMP)
+# Tests also train a tiny network: the [train] extra (torch 2.13.0, CPU build) and [dev].
+$(DEV): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev,train]'
+	@touch $(DEV) $(BASE)
+
+demo: $(BASE)
 	$(BIN)/python examples/demo.py out
 
-test: $(STAMP)
+test: $(DEV)
 	$(BIN)/python -m pytest
 
-lint: $(STAMP)
+lint: $(DEV)
 	$(BIN)/ruff check src tests benchmarks examples scripts
 	$(BIN)/ruff format --check src tests benchmarks examples scripts
 
-format: $(STAMP)
+format: $(DEV)
 	$(BIN)/ruff format src tests benchmarks examples scripts
 
-bench: $(STAMP)
+bench: $(BASE)
 	$(BIN)/python benchmarks/speed.py
 
 clean:

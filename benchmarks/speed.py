@@ -8,7 +8,11 @@ time limit and a memory cap so that a size it cannot handle is reported, not suf
 
 Inputs are the bundled CC0 sample photo, resized.
 
-Usage: python benchmarks/speed.py [--sizes 1,12] [--exact-timeout 300] [--exact-memory-gb 16]
+With ``--engines none,cnn`` the fast path also runs with the ``cnn`` engine's automatic colors
+(hints fused with them); the network's own inference time at 256 and 512 pixels is printed too.
+
+Usage: python benchmarks/speed.py [--sizes 1,12] [--engines none,cnn] [--exact-timeout 300]
+       [--exact-memory-gb 16]
 """
 
 from __future__ import annotations
@@ -50,7 +54,7 @@ def make_inputs(folder: Path, mp: int) -> tuple[Path, Path, Path]:
     return paths
 
 
-def run_one(gray: str, hints: str, out: str, method: str) -> None:
+def run_one(gray: str, hints: str, out: str, method: str, engine: str = "none") -> None:
     """Child process: time read -> colorize -> write, print JSON."""
     start = time.perf_counter()
     import polychrome.pipeline  # noqa: F401  (imports are start-up, counted in "command")
@@ -60,7 +64,7 @@ def run_one(gray: str, hints: str, out: str, method: str) -> None:
     imported = time.perf_counter()
     meta = run_job(
         ColorizeJob(source=Path(gray), target=Path(out), hints=Path(hints)),
-        options=ColorizeOptions(method=method),
+        options=ColorizeOptions(method=method, engine=engine),
     )
     done = time.perf_counter()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -77,14 +81,16 @@ def run_one(gray: str, hints: str, out: str, method: str) -> None:
     )
 
 
-def measure(paths, out: Path, method: str, timeout: float, memory_gb: float) -> dict:
+def measure(
+    paths, out: Path, method: str, timeout: float, memory_gb: float, engine: str = "none"
+) -> dict:
     gray, hints, _ = paths
 
     def limit() -> None:  # runs in the child
         cap = int(memory_gb * 2**30)
         resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
 
-    cmd = [sys.executable, __file__, "--one", str(gray), str(hints), str(out), method]
+    cmd = [sys.executable, __file__, "--one", str(gray), str(hints), str(out), method, engine]
     start = time.perf_counter()
     try:
         proc = subprocess.run(
@@ -117,7 +123,8 @@ def main() -> None:
     parser.add_argument("--sizes", default="1,12", help="megapixel sizes among 1,12")
     parser.add_argument("--exact-timeout", type=float, default=300.0)
     parser.add_argument("--exact-memory-gb", type=float, default=16.0)
-    parser.add_argument("--one", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--engines", default="none", help="engines for the fast path: none,cnn")
+    parser.add_argument("--one", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         run_one(*args.one)
@@ -127,27 +134,28 @@ def main() -> None:
         folder = Path(tmp)
         for mp in (int(s) for s in args.sizes.split(",")):
             paths = make_inputs(folder, mp)
-            outs = {}
-            for method in ("fast", "exact"):
-                outs[method] = folder / f"out-{mp}mp-{method}.png"
+            runs = [("fast", e) for e in args.engines.split(",")] + [("exact", "none")]
+            for method, engine in runs:
+                out = folder / f"out-{mp}mp-{method}-{engine}.png"
                 timeout = args.exact_timeout if method == "exact" else 600.0
-                r = measure(paths, outs[method], method, timeout, args.exact_memory_gb)
-                r["psnr_vs_original"] = psnr(outs[method], paths[2]) if "error" not in r else None
-                rows.append((mp, method, r))
-                print(f"  {mp} MP {method}: {r.get('error') or 'ok'}", file=sys.stderr)
+                r = measure(paths, out, method, timeout, args.exact_memory_gb, engine)
+                r["psnr_vs_original"] = psnr(out, paths[2]) if "error" not in r else None
+                label = method if engine == "none" else f"{method}+{engine}"
+                rows.append((mp, label, r))
+                print(f"  {mp} MP {label}: {r.get('error') or 'ok'}", file=sys.stderr)
     print(f"\n1000 hint points; {time.strftime('%Y-%m-%d')}; python {sys.version.split()[0]}")
     head = (
-        f"{'size':>6} {'path':>6} {'end-to-end s':>13} {'command s':>10} "
+        f"{'size':>6} {'path':>10} {'end-to-end s':>13} {'command s':>10} "
         f"{'peak RSS MB':>12} {'PSNR dB':>8}"
     )
     print(head)
     print("-" * len(head))
     for mp, method, r in rows:
         if "error" in r:
-            print(f"{mp:>4}MP {method:>6} {r['error']}")
+            print(f"{mp:>4}MP {method:>10} {r['error']}")
             continue
         print(
-            f"{mp:>4}MP {method:>6} {r['end_to_end_s']:>13.2f} {r['command_s']:>10.2f} "
+            f"{mp:>4}MP {method:>10} {r['end_to_end_s']:>13.2f} {r['command_s']:>10.2f} "
             f"{r['peak_rss_mb']:>12.0f} {r['psnr_vs_original']:>8.2f}"
         )
     for mp in sorted({mp for mp, _, _ in rows}):
@@ -161,8 +169,37 @@ def main() -> None:
             )
     print("\nstep timings of the fast path (s):")
     for mp, method, r in rows:
-        if method == "fast" and "timings" in r:
-            print(f"  {mp} MP: " + ", ".join(f"{k} {v:.2f}" for k, v in r["timings"].items()))
+        if method.startswith("fast") and "timings" in r:
+            steps = ", ".join(f"{k} {v:.2f}" for k, v in r["timings"].items())
+            print(f"  {mp} MP {method}: {steps}")
+    if "cnn" in args.engines.split(","):
+        network_timings()
+
+
+def network_timings() -> None:
+    """The cnn engine's network alone (ONNX Runtime, best of 5) and its whole proposal."""
+    import numpy as np
+
+    from polychrome.engines.base import load_engine
+    from polychrome.engines.cnn import WEIGHTS, CnnOptions, _session
+
+    print(f"\ncnn network ({WEIGHTS.stat().st_size / 1e6:.1f} MB ONNX), best of 5:")
+    session = _session(str(WEIGHTS))
+    engine = load_engine("cnn")
+    for side in (256, 512):
+        lum = np.random.default_rng(0).uniform(0, 100, (1, 1, side, side)).astype(np.float32)
+        feed = {"luminance": lum}
+        session.run(None, feed)
+        net = min(_timed(session.run, None, feed) for _ in range(5))
+        kwargs = {"options": CnnOptions(net_side=side), "seed": 0}
+        prop = min(_timed(engine.propose, lum[0, 0], **kwargs) for _ in range(5))
+        print(f"  {side} x {side}: network {net:.3f} s, whole proposal {prop:.3f} s")
+
+
+def _timed(fn, *args, **kwargs) -> float:
+    start = time.perf_counter()
+    fn(*args, **kwargs)
+    return time.perf_counter() - start
 
 
 if __name__ == "__main__":

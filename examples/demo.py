@@ -1,8 +1,8 @@
 """`make demo`: colorize the bundled sample photo and save a before/after contact sheet.
 
-The sample is a CC0 photo (see src/polychrome/samples/CREDITS.txt): its grayscale version is
-colorized from a hint image of color strokes, and the sheet shows input, hints, result and the
-original side by side.
+The sample is a CC0 photo (see src/polychrome/samples/CREDITS.txt). Its grayscale version is
+colorized twice with the default engine: automatically, and again with a hint image of color
+strokes. The sheet shows the input, both results, the hints and the original side by side.
 
 Run: python examples/demo.py [OUT_DIR]
 """
@@ -24,25 +24,31 @@ from polychrome.ops.color import luminance_of
 def main(out_dir: Path) -> None:
     gray_path = polychrome.sample_path("coffee-gray.png")
     hints_path = polychrome.sample_path("coffee-hints.png")
-    result_path = out_dir / "coffee-colorized.png"
-    meta = run_job(
-        ColorizeJob(source=gray_path, target=result_path, hints=hints_path),
-        options=polychrome.ColorizeOptions(),
-    )
+    options = polychrome.ColorizeOptions()
+    auto_path = out_dir / "coffee-auto.png"
+    hinted_path = out_dir / "coffee-hints.png"
+    meta = run_job(ColorizeJob(source=gray_path, target=auto_path), options=options)
+    run_job(ColorizeJob(source=gray_path, target=hinted_path, hints=hints_path), options=options)
     gray = read_image(gray_path).pixels
     hints = read_image(hints_path)
     shown = np.repeat(gray[..., None], 3, axis=2)
     painted = hints.alpha > 0
     shown[painted] = hints.pixels[painted]
-    result = read_image(result_path).pixels
+    auto = read_image(auto_path).pixels
+    hinted = read_image(hinted_path).pixels
     original = read_image(polychrome.sample_path("coffee.png")).pixels
+    engine = meta["engine"]
     sheet = contact_sheet(
-        [gray, shown, result, original],
-        ["input (gray)", "hints", f"result ({meta['engine']})", "original"],
+        [gray, auto, shown, hinted, original],
+        ["input (gray)", f"automatic ({engine})", "strokes", f"{engine} + strokes", "original"],
+        columns=5,
     )
     write_image(out_dir / "coffee-sheet.png", sheet)
-    dl = np.abs(luminance_of(result) - luminance_of(gray)).max()
-    print(f"wrote {result_path} and {out_dir / 'coffee-sheet.png'} (max |dL*| = {dl:.2f})")
+    dl = max(np.abs(luminance_of(img) - luminance_of(gray)).max() for img in (auto, hinted))
+    print(
+        f"wrote {auto_path}, {hinted_path} and {out_dir / 'coffee-sheet.png'} "
+        f"(engine {engine}; max |dL*| = {dl:.2f})"
+    )
 
 
 if __name__ == "__main__":

@@ -24,8 +24,8 @@ def test_readme_python_example(tmp_path, monkeypatch):
 def test_demo(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["demo.py", str(tmp_path)])
     runpy.run_path(str(ROOT / "examples" / "demo.py"), run_name="__main__")
-    result = read_image(tmp_path / "coffee-colorized.png").pixels
+    result = read_image(tmp_path / "coffee-hints.png").pixels
     original = read_image(ROOT / "src/polychrome/samples/coffee.png").pixels
     mse = np.mean((result.astype(float) - original) ** 2)
     assert 10 * np.log10(255**2 / mse) > 26  # the strokes bring back the original's colors
-    assert (tmp_path / "coffee-sheet.png").is_file()
+    assert (tmp_path / "coffee-sheet.png").is_file() and (tmp_path / "coffee-auto.png").is_file()

@@ -374,6 +374,13 @@ def eval_command(
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Write the full report (per image too).")
     ] = None,
+    sheet: Annotated[
+        Path | None,
+        typer.Option("--sheet", help="Write a contact sheet (PNG): gray, results, original."),
+    ] = None,
+    sheet_images: Annotated[
+        int, typer.Option("--sheet-images", help="Images on the contact sheet.", min=1)
+    ] = 20,
 ) -> None:
     """Evaluate against color originals and print a table of metrics beside the gray baseline."""
     try:
@@ -425,6 +432,12 @@ def eval_command(
         from polychrome.io import atomic_write_text
 
         atomic_write_text(json_path, json.dumps(report.to_dict(), indent=2))
+    if sheet is not None:
+        from polychrome.eval.report import gallery_sheet
+        from polychrome.io import write_image
+
+        write_image(sheet, gallery_sheet(report))
+        typer.echo(f"contact sheet: {sheet}")
 
 
 @app.command("train")

@@ -188,11 +188,7 @@ def load_engine(name: str) -> Engine:
         raise EngineUnavailableError(
             f"engine {name!r} needs {', '.join(modules)}, which is not installed; run: {hint}"
         )
-    if spec.weights_file and not (_PACKAGE / spec.weights_file).is_file():
-        raise EngineUnavailableError(
-            f"engine {name!r} needs its weights {_PACKAGE / spec.weights_file}, which are "
-            "missing; reinstall polychrome (or train them: `polychrome train`)"
-        )
+    # Missing weights are reported by the engine when it loads them: options may name others.
     module_name, _, cls_name = spec.target.partition(":")
     engine = getattr(importlib.import_module(module_name), cls_name)()
     _LOADED[name] = engine

@@ -76,9 +76,17 @@ class EvalReport:
     reference_colorfulness: float
     rows: list[EvalRow] = field(default_factory=list)
     per_image: list[dict] = field(default_factory=list)
+    gallery: dict[str, list[tuple[str, np.ndarray]]] = field(default_factory=dict, repr=False)
+    """Per image name: ``(caption, RGB uint8)`` tiles, for contact sheets (not serialized)."""
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        out.pop("gallery")
+        return out
+
+    def keep(self, name: str, caption: str, image: np.ndarray, limit: int) -> None:
+        if name in self.gallery or len(self.gallery) < limit:
+            self.gallery.setdefault(name, []).append((caption, image))
 
 
 def load_originals(folder: str | Path, *, max_side: int) -> list[Original]:
@@ -137,10 +145,13 @@ def _mean_row(method: str, points: int | None, scores: list[dict[str, float]]) -
     return EvalRow(method=method, points=points, images=len(scores), **means)
 
 
-def _gray_rows(originals: list[Original], report: EvalReport, tick: Callable[[], None]) -> None:
+def _gray_rows(
+    originals: list[Original], report: EvalReport, tick: Callable[[], None], gallery: int
+) -> None:
     scores = []
     for o in originals:
         gray = np.repeat(np.round(o.gray * 255).astype(np.uint8)[..., None], 3, axis=2)
+        report.keep(o.name, f"{o.name[:18]} gray", gray, gallery)
         s = score(gray, o.rgb)
         scores.append(s)
         report.per_image.append({"image": o.name, "method": "gray", "points": None, **s})
@@ -168,18 +179,22 @@ def auto_protocol(
     seed: int = 0,
     samples: int = 1,
     progress: Callable[[int, int], None] | None = None,
+    gallery: int = 0,
 ) -> EvalReport:
     """Automatic colorization without hints; see the module docstring."""
     originals = load_originals(folder, max_side=max_side)
     ref_cf = float(np.mean([colorfulness(o.rgb / 255.0) for o in originals]))
     report = EvalReport("auto", str(folder), max_side, seed, ref_cf)
     tick = _counter(len(originals) * (1 + len(engines)), progress)
-    _gray_rows(originals, report, tick)
+    _gray_rows(originals, report, tick, gallery)
     for engine in engines:
         firsts, every, worst, spread = [], [], [], []
         for o in originals:
             result = colorize(o.gray, engine=engine, seed=seed, samples=samples)
             scores = [score(img, o.rgb) for img in result.images]
+            for k, img in enumerate(result.images):
+                tag = f" {k + 1}" if samples > 1 else ""
+                report.keep(o.name, f"{engine}{tag} {scores[k]['psnr']:.1f} dB", img, gallery)
             for k, s in enumerate(scores):
                 report.per_image.append(
                     {"image": o.name, "method": engine, "sample": k, "points": None, **s}
@@ -196,7 +211,13 @@ def auto_protocol(
             row.diversity = float(np.mean(spread))
             row.worst_psnr = float(np.mean(worst))
             report.rows.append(row)
+    _keep_originals(originals, report, gallery)
     return report
+
+
+def _keep_originals(originals: list[Original], report: EvalReport, gallery: int) -> None:
+    for o in originals:
+        report.keep(o.name, "original", o.rgb, gallery)
 
 
 def _pairwise_ab(images: Sequence[np.ndarray]) -> float:
@@ -220,13 +241,14 @@ def points_protocol(
     max_side: int = 256,
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
+    gallery: int = 0,
 ) -> EvalReport:
     """Run the random ground-truth points protocol; see the module docstring."""
     originals = load_originals(folder, max_side=max_side)
     ref_cf = float(np.mean([colorfulness(o.rgb / 255.0) for o in originals]))
     report = EvalReport("points", str(folder), max_side, seed, ref_cf)
     tick = _counter(len(originals) * (1 + len(points) * len(engines)), progress)
-    _gray_rows(originals, report, tick)
+    _gray_rows(originals, report, tick, gallery)
     for engine in engines:
         for n in points:
             scores = []
@@ -237,6 +259,8 @@ def points_protocol(
                 s = score(result.image, o.rgb)
                 scores.append(s)
                 report.per_image.append({"image": o.name, "method": engine, "points": n, **s})
+                report.keep(o.name, f"{engine} {n} pts {s['psnr']:.1f} dB", result.image, gallery)
                 tick()
             report.rows.append(_mean_row(engine, n, scores))
+    _keep_originals(originals, report, gallery)
     return report

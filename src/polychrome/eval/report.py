@@ -29,3 +29,21 @@ def format_table(report: EvalReport) -> str:
             line += f"{r.diversity:>11.2f}{r.worst_psnr:>12.2f}"
         lines.append(line)
     return "\n".join(lines)
+
+
+def gallery_sheet(report: EvalReport, originals_last: bool = True):
+    """One row per kept image: gray, each method's result, and the original."""
+    import numpy as np
+
+    from polychrome.apps.sheet import contact_sheet
+
+    images, captions = [], []
+    columns = 0
+    for tiles in report.gallery.values():
+        columns = max(columns, len(tiles))
+    for tiles in report.gallery.values():
+        tiles = tiles + [("", np.full_like(tiles[0][1], 255))] * (columns - len(tiles))
+        for caption, image in tiles:
+            images.append(image)
+            captions.append(caption)
+    return contact_sheet(images, captions, height=160, columns=columns)

@@ -107,41 +107,55 @@ def train(
     model.train()
     losses: list[float] = []
     start = time.perf_counter() - elapsed
-    while step < config.steps:
-        lab = torch.from_numpy(bank.batch(rng, config.batch, config.crop))
-        lum = lab[:, :1]
-        ab = F.avg_pool2d(lab[:, 1:], 4)
-        target = soft_encode(ab, bins)
-        for group in opt.param_groups:
-            group["lr"] = _lr(config, step)
-        logits = model(lum)
-        logp = F.log_softmax(logits, dim=1)
-        pixel_w = weights[target.argmax(1)]
-        loss = (-(target * logp).sum(1) * pixel_w).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
-        step += 1
-        if progress:
-            progress(step, config.steps, float(np.mean(losses[-50:])))
-        if step % config.checkpoint_every == 0 or step == config.steps:
-            elapsed = time.perf_counter() - start
-            _save_atomic(
-                {
-                    "model": model.state_dict(),
-                    "optimizer": opt.state_dict(),
-                    "step": step,
-                    "elapsed": elapsed,
-                    "rng": rng.bit_generator.state,
-                    "torch_rng": torch.get_rng_state(),
-                    "config": asdict(config),
-                    "meta": meta,
-                },
-                ckpt_path,
-            )
-            with open(out / "log.jsonl", "a") as log:
-                row = {"step": step, "loss": float(np.mean(losses)), "elapsed_s": round(elapsed, 1)}
-                log.write(json.dumps(row) + "\n")
-            losses.clear()
+
+    def checkpoint() -> None:
+        _save_atomic(
+            {
+                "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "step": step,
+                "elapsed": time.perf_counter() - start,
+                "rng": rng.bit_generator.state,
+                "torch_rng": torch.get_rng_state(),
+                "config": asdict(config),
+                "meta": meta,
+            },
+            ckpt_path,
+        )
+        with open(out / "log.jsonl", "a") as log:
+            row = {
+                "step": step,
+                "loss": float(np.mean(losses)) if losses else None,
+                "elapsed_s": round(time.perf_counter() - start, 1),
+            }
+            log.write(json.dumps(row) + "\n")
+        losses.clear()
+
+    saved = step
+    try:
+        while step < config.steps:
+            lab = torch.from_numpy(bank.batch(rng, config.batch, config.crop))
+            lum = lab[:, :1]
+            ab = F.avg_pool2d(lab[:, 1:], 4)
+            target = soft_encode(ab, bins)
+            for group in opt.param_groups:
+                group["lr"] = _lr(config, step)
+            logits = model(lum)
+            logp = F.log_softmax(logits, dim=1)
+            pixel_w = weights[target.argmax(1)]
+            loss = (-(target * logp).sum(1) * pixel_w).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(float(loss.detach()))
+            step += 1
+            if step % config.checkpoint_every == 0 or step == config.steps:
+                checkpoint()
+                saved = step
+            if progress:
+                progress(step, config.steps, float(np.mean(losses[-50:])) if losses else 0.0)
+    except KeyboardInterrupt:
+        if step != saved:
+            checkpoint()  # an interrupted run loses nothing
+        raise
     return ckpt_path

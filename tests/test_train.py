@@ -1,0 +1,110 @@
+"""Training, resuming and exporting the cnn network, on tiny generated data (needs [train])."""
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("onnx")
+
+from polychrome.engines.bins import ab_bins, annealed_mean, entropy_confidence  # noqa: E402
+from polychrome.engines.cnn import CnnEngine, CnnOptions  # noqa: E402
+from polychrome.io import write_image  # noqa: E402
+from polychrome.train.data import ImageBank, class_weights, soft_encode  # noqa: E402
+from polychrome.train.export import export_onnx  # noqa: E402
+from polychrome.train.loop import TrainConfig, train  # noqa: E402
+
+TINY = {"batch": 2, "crop": 32, "width": 4, "max_side": 64, "lr": 1e-3}
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("train")
+    rng = np.random.default_rng(0)
+    for k in range(6):
+        h, w = 72, 96
+        _, xx = np.mgrid[0:h, 0:w] / max(h, w)
+        base = rng.uniform(0, 1, 3)
+        img = np.stack([base[c] * (0.5 + 0.5 * np.sin(3 * xx + c + k)) for c in range(3)], -1)
+        img[20:40, 30:60] = rng.uniform(0, 1, 3)
+        write_image(folder / f"img{k}.png", np.round(img * 255).astype(np.uint8))
+    write_image(folder / "gray.png", np.zeros((70, 70), np.uint8))  # skipped: no color
+    return folder
+
+
+def test_bins_and_decoding():
+    bins = ab_bins()
+    assert 200 < len(bins) < 330
+    probs = np.zeros((len(bins), 2, 3), np.float32)
+    red = np.argmin(((bins - [60, 50]) ** 2).sum(1))
+    probs[red] = 1.0
+    assert np.allclose(annealed_mean(probs, 0.38), bins[red], atol=1e-3)
+    assert np.allclose(entropy_confidence(probs), 1.0)
+    uniform = np.full((len(bins), 2, 2), 1 / len(bins), np.float32)
+    assert np.allclose(entropy_confidence(uniform), 0.0, atol=1e-5)
+
+
+def test_soft_encode_and_class_weights(data_dir):
+    bins = torch.from_numpy(np.array(ab_bins()))
+    ab = torch.tensor([[[[60.0]], [[50.0]]]])
+    target = soft_encode(ab, bins)
+    assert target.shape == (1, len(bins), 1, 1)
+    assert torch.isclose(target.sum(), torch.tensor(1.0))
+    nearest = torch.cdist(ab.reshape(1, 2), bins).argmin()
+    assert target[0, :, 0, 0].argmax() == nearest
+    bank = ImageBank.from_folder(data_dir, max_side=64)
+    assert len(bank.images) == 6  # the gray image is left out
+    w = class_weights(bank, np.array(ab_bins()))
+    assert w.shape == (len(ab_bins()),) and np.all(w > 0)
+
+
+def test_train_resumes_and_exports(data_dir, tmp_path):
+    out = tmp_path / "run"
+    config = TrainConfig(steps=6, checkpoint_every=2, **TINY)
+
+    def stop_at_4(step, total, loss):
+        if step == 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(data_dir, out, config, progress=stop_at_4)
+    state = torch.load(out / "checkpoint.pt", weights_only=False)
+    assert state["step"] == 4
+    seen = []
+    train(data_dir, out, config, progress=lambda s, t, loss: seen.append(s))
+    assert seen == [5, 6]  # resumed, not restarted
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in log] == [2, 4, 6]
+    with pytest.raises(Exception, match="other settings"):
+        train(data_dir, out, TrainConfig(steps=9, checkpoint_every=2, **TINY))
+
+    card = export_onnx(out / "checkpoint.pt", out / "model.onnx")
+    assert card["step"] == 6 and len(card["sha256"]) == 64
+    engine = CnnEngine()
+    opts = CnnOptions(model=str(out / "model.onnx"), net_side=64)
+    lum = np.tile(np.linspace(0, 100, 56, dtype=np.float32), (40, 1))
+    probs = engine.probabilities(lum, opts)
+    assert probs.shape == (len(ab_bins()), 10, 14)
+    assert np.allclose(probs.sum(0), 1.0, atol=1e-4)
+    a = engine.propose(lum, options=opts, seed=0)
+    assert a.ab.shape == (40, 56, 2) and a.confidence.shape == (40, 56)
+    s1 = engine.propose(lum, options=opts, seed=0, sample=1)
+    s1_again = engine.propose(lum, options=opts, seed=0, sample=1)
+    s2 = engine.propose(lum, options=opts, seed=0, sample=2)
+    assert np.array_equal(s1.ab, s1_again.ab)
+    assert np.abs(s1.ab - s2.ab).mean() > 0.1
+
+
+def test_cli_train(data_dir, tmp_path):
+    from typer.testing import CliRunner
+
+    from polychrome.apps.cli import app
+
+    out = tmp_path / "cli-run"
+    args = ["train", "--data", str(data_dir), "--out", str(out), "--steps", "2", "--crop", "32"]
+    result = CliRunner().invoke(app, [*args, "--batch", "2"])
+    assert result.exit_code == 0, result.output
+    assert (out / "model.onnx").is_file() and (out / "model.json").is_file()
+    bad = CliRunner().invoke(app, ["train", "--data", str(tmp_path / "nope"), "--out", str(out)])
+    assert bad.exit_code == 2 and "no such folder" in bad.output
