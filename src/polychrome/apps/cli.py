@@ -449,6 +449,19 @@ def train_command(
     crop: Annotated[int, typer.Option("--crop", help="Crop side (multiple of 16).", min=32)] = 128,
     lr: Annotated[float, typer.Option("--lr", help="Peak learning rate.")] = 2e-3,
     seed: Annotated[int, typer.Option("--seed", help="Seed of sampling and init.", min=0)] = 0,
+    rebalance: Annotated[
+        float,
+        typer.Option(
+            "--rebalance",
+            help="Class rebalancing: mix of the color prior with uniform (1: no rebalancing).",
+            min=0.0,
+            max=1.0,
+        ),
+    ] = 0.5,
+    init: Annotated[
+        Path | None,
+        typer.Option("--init", help="Start from this checkpoint's weights (fine-tuning)."),
+    ] = None,
     export: Annotated[
         bool, typer.Option("--export/--no-export", help="Export model.onnx when done.")
     ] = True,
@@ -461,7 +474,15 @@ def train_command(
         from polychrome.train.export import export_onnx, write_card
         from polychrome.train.loop import TrainConfig, train
 
-        config = TrainConfig(steps=steps, batch=batch, crop=crop, lr=lr, seed=seed)
+        config = TrainConfig(
+            steps=steps,
+            batch=batch,
+            crop=crop,
+            lr=lr,
+            seed=seed,
+            rebalance=rebalance,
+            init=str(init) if init else "",
+        )
         with _progress_bar("training", loss=True) as advance:
             checkpoint = train(data, out, config, progress=advance)
         if export:

@@ -40,6 +40,13 @@ class CnnOptions(EngineOptions):
     diversity: float = field(
         default=2.5, metadata={"help": "Strength of the random fields used for --samples."}
     )
+    prior_correction: float = field(
+        default=1.0,
+        metadata={
+            "help": "How much of the training's class rebalancing to undo (0: vivid, rare colors "
+            "favoured; 1: the plain learned distribution)."
+        },
+    )
     model: str = field(
         default="", metadata={"help": "Path of another ONNX model (default: the shipped one)."}
     )
@@ -49,6 +56,10 @@ class CnnOptions(EngineOptions):
             raise ValueCheckError(f"temperature must be in [0.01, 2], got {self.temperature}")
         if not 64 <= self.net_side <= 2048:
             raise ValueCheckError(f"net_side must be in [64, 2048], got {self.net_side}")
+        if not 0 <= self.prior_correction <= 1:
+            raise ValueCheckError(
+                f"prior_correction must be in [0, 1], got {self.prior_correction}"
+            )
         if self.diversity < 0:
             raise ValueCheckError(f"diversity must be >= 0, got {self.diversity}")
 
@@ -64,6 +75,18 @@ def _session(path: str):
         return ort.InferenceSession(path, sess_options=opts, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own untyped errors
         raise EngineUnavailableError(f"cannot load the cnn model {path}: {exc}") from exc
+
+
+@functools.lru_cache(maxsize=4)
+def _class_weights(path: str) -> np.ndarray | None:
+    """The rebalancing weights recorded in the model's card, or None (no card, or none there)."""
+    import numpy as np
+
+    card = Path(path).with_suffix(".json")
+    if not card.is_file():
+        return None
+    weights = json.loads(card.read_text()).get("class_weights") or None
+    return None if weights is None else np.asarray(weights, np.float32)
 
 
 def _smooth_fields(rng, count: int, shape: tuple[int, int], cells: int = 4):
@@ -90,7 +113,8 @@ class CnnEngine:
         import cv2
         import numpy as np
 
-        session = _session(options.model or str(WEIGHTS))
+        path = options.model or str(WEIGHTS)
+        session = _session(path)
         h, w = luminance.shape
         scale = min(1.0, options.net_side / max(h, w))
         nh, nw = max(16, round(h * scale)), max(16, round(w * scale))
@@ -98,7 +122,12 @@ class CnnEngine:
         ph, pw = -nh % 16, -nw % 16
         lum = np.pad(lum, ((0, ph), (0, pw)), mode="reflect" if min(nh, nw) > 16 else "edge")
         probs = session.run(None, {"luminance": lum[None, None]})[0][0]
-        return probs[:, : -(-nh // 4), : -(-nw // 4)]
+        probs = probs[:, : -(-nh // 4), : -(-nw // 4)]
+        weights = _class_weights(path)
+        if weights is not None and options.prior_correction > 0:
+            probs = probs * (weights ** -options.prior_correction)[:, None, None]
+            probs /= probs.sum(axis=0, keepdims=True)
+        return probs
 
     def propose(
         self,

@@ -70,6 +70,9 @@ def export_onnx(checkpoint: str | Path, out: str | Path) -> dict:
         "images": state["meta"]["images"],
         "bins": len(ab_bins()),
         "config": state["config"],
+        # The rebalancing weights the loss used: the engine divides them back out (its
+        # ``prior_correction`` option) to trade vividness against accuracy.
+        "class_weights": [round(float(w), 6) for w in state["meta"].get("class_weights", [])],
     }
 
 

@@ -14,7 +14,7 @@ import torch
 from torch.nn import functional as F
 
 from polychrome.engines.bins import ab_bins
-from polychrome.errors import ValueCheckError
+from polychrome.errors import InputError, ValueCheckError
 from polychrome.train.data import ImageBank, class_weights, soft_encode
 from polychrome.train.model import ColorNet
 
@@ -34,6 +34,8 @@ class TrainConfig:
     checkpoint_every: int = 250
     threads: int = 0
     """Torch threads (0: torch's default)."""
+    init: str = ""
+    """Checkpoint whose model weights start this run (fine-tuning); empty: random init."""
 
     def __post_init__(self) -> None:
         if self.crop % 16:
@@ -97,11 +99,20 @@ def train(
         step, elapsed = state["step"], state["elapsed"]
         rng.bit_generator.state = state["rng"]
         torch.set_rng_state(state["torch_rng"])
+    elif config.init:
+        init = Path(config.init)
+        if not init.is_file():
+            raise InputError(f"no such checkpoint to start from: {init}")
+        start_state = torch.load(init, weights_only=False)
+        if start_state["config"]["width"] != config.width:
+            raise ValueCheckError(f"{init} has width {start_state['config']['width']}")
+        model.load_state_dict(start_state["model"])
     meta = {
         "images": len(bank.images),
         "data": str(Path(data).resolve()),
         "bins": len(bins_np),
         "parameters": sum(p.numel() for p in model.parameters()),
+        "class_weights": weights.tolist(),
     }
     (out / "run.json").write_text(json.dumps({"config": asdict(config), **meta}, indent=2))
     model.train()
@@ -149,11 +160,11 @@ def train(
             opt.step()
             losses.append(float(loss.detach()))
             step += 1
+            if progress:
+                progress(step, config.steps, float(np.mean(losses[-50:])))
             if step % config.checkpoint_every == 0 or step == config.steps:
                 checkpoint()
                 saved = step
-            if progress:
-                progress(step, config.steps, float(np.mean(losses[-50:])) if losses else 0.0)
     except KeyboardInterrupt:
         if step != saved:
             checkpoint()  # an interrupted run loses nothing

@@ -1,0 +1,129 @@
+"""Labelled regions: label maps with legends, click and box segmentation."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from polychrome.errors import EmptyMaskError, InputError, ShapeError, ValueCheckError
+from polychrome.guidance.regions import (
+    LabelledRegion,
+    read_label_map,
+    region_from_box,
+    region_from_click,
+)
+
+
+@pytest.fixture(scope="module")
+def scene():
+    """A noisy 600x800 luminance with a bright disk and a mid-gray rectangle."""
+    rng = np.random.default_rng(0)
+    h, w = 600, 800
+    yy, xx = np.mgrid[:h, :w]
+    disk = (yy - 250) ** 2 + (xx - 500) ** 2 < 130**2
+    rect = (yy > 420) & (yy < 560) & (xx > 60) & (xx < 330)
+    lum = np.full((h, w), 40, np.float32)
+    lum[disk] = 70
+    lum[rect] = 55
+    lum += rng.normal(0, 3, lum.shape).astype(np.float32)
+    return lum, disk, rect
+
+
+def _iou(a, b):
+    return (a & b).sum() / (a | b).sum()
+
+
+def test_click_finds_the_object_under_it(scene):
+    lum, disk, rect = scene
+    assert _iou(region_from_click(lum, 500, 250), disk) > 0.95
+    assert _iou(region_from_click(lum, 200, 500), rect) > 0.95
+    background = region_from_click(lum, 20, 20)
+    assert _iou(background, ~(disk | rect)) > 0.95
+
+
+def test_box_finds_the_object_inside_it(scene):
+    lum, disk, rect = scene
+    assert _iou(region_from_box(lum, (350, 100, 650, 400)), disk) > 0.95
+    mask = region_from_box(lum, (40, 400, 350, 580))
+    assert _iou(mask, rect) > 0.95
+    assert not mask[:400].any()  # never outside the box
+
+
+def test_click_and_box_errors(scene):
+    lum = scene[0]
+    with pytest.raises(ValueCheckError, match="outside"):
+        region_from_click(lum, 800, 10)
+    with pytest.raises(ValueCheckError, match="outside"):
+        region_from_click(lum, -1, 10)
+    with pytest.raises(ValueCheckError, match="empty"):
+        region_from_box(lum, (900, 10, 950, 40))
+    with pytest.raises(ValueCheckError, match="empty"):
+        region_from_box(lum, (10, 10, 10, 40))
+
+
+def test_small_image_click_contains_the_pixel():
+    lum = np.random.default_rng(1).uniform(0, 100, (12, 9)).astype(np.float32)
+    mask = region_from_click(lum, 4, 7)
+    assert mask.shape == (12, 9) and mask[7, 4]
+
+
+@pytest.mark.parametrize(
+    "legend",
+    [
+        {"1": "car", "2": "sky"},
+        {"car": 1, "sky": 2},
+        [{"value": 1, "label": "car"}, {"value": 2, "label": "sky"}],
+    ],
+    ids=["value-to-label", "label-to-value", "list"],
+)
+def test_gray_label_map(tmp_path, legend):
+    labels = np.zeros((20, 30), np.uint8)
+    labels[2:8, 3:9] = 1
+    labels[10:, :] = 2
+    Image.fromarray(labels).save(tmp_path / "labels.png")
+    (tmp_path / "legend.json").write_text(json.dumps(legend))
+    regions = read_label_map(tmp_path / "labels.png", tmp_path / "legend.json", shape=(20, 30))
+    assert [r.label for r in regions] == ["car", "sky"]
+    assert np.array_equal(regions[0].mask, labels == 1)
+    assert np.array_equal(regions[1].mask, labels == 2)
+    assert regions[0].source == "labels.png=1"
+
+
+def test_color_label_map(tmp_path):
+    rgb = np.zeros((10, 10, 3), np.uint8)
+    rgb[:5] = (255, 0, 0)
+    rgb[5:, 5:] = (0, 128, 255)
+    Image.fromarray(rgb).save(tmp_path / "labels.png")
+    legend = {"#ff0000": "roof", "#0080ff": "door"}
+    regions = read_label_map(tmp_path / "labels.png", legend, shape=(10, 10))
+    assert regions[0].mask.sum() == 50 and regions[1].mask.sum() == 25
+
+
+def test_label_map_errors(tmp_path):
+    labels = np.zeros((10, 10), np.uint8)
+    labels[:3] = 1
+    Image.fromarray(labels).save(tmp_path / "labels.png")
+    path = tmp_path / "labels.png"
+    with pytest.raises(InputError, match="does not occur"):
+        read_label_map(path, {"7": "car"}, shape=(10, 10))
+    with pytest.raises(ShapeError, match="10x10"):
+        read_label_map(path, {"1": "car"}, shape=(11, 10))
+    with pytest.raises(InputError, match="not a label-map value"):
+        read_label_map(path, {"car": "sky"}, shape=(10, 10))
+    with pytest.raises(InputError, match="is gray"):
+        read_label_map(path, {"#ff0000": "car"}, shape=(10, 10))
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(InputError, match="not valid JSON"):
+        read_label_map(path, tmp_path / "bad.json", shape=(10, 10))
+    with pytest.raises(InputError, match="no such legend"):
+        read_label_map(path, tmp_path / "missing.json", shape=(10, 10))
+
+
+def test_labelled_region_checks():
+    with pytest.raises(EmptyMaskError):
+        LabelledRegion("car", np.zeros((4, 4), bool), "car.png")
+    with pytest.raises(ValueCheckError):
+        LabelledRegion(" ", np.ones((4, 4), bool), "car.png")
