@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -145,9 +145,10 @@ def propose(
     options: ColorizeOptions,
     engine_options: Mapping[str, Any] | None = None,
     sample: int | None = None,
+    tones: Sequence[Any] = (),
 ) -> list[Prior]:
     """Step 3: the engine's proposal at working resolution, as solver priors (chroma scaled by
-    ``options.saturation``)."""
+    ``options.saturation``, then the description's tone presets applied)."""
     engine = load_engine(options.engine)
     opts = engine.Options.from_mapping(dict(engine_options or {}))
     proposal = engine.propose(
@@ -156,6 +157,10 @@ def propose(
     if proposal is None:
         return []
     ab = proposal.ab * np.float32(options.saturation)
+    if tones:
+        from polychrome.guidance.describe import apply_tone
+
+        ab = apply_tone(ab, tones)
     return [Prior(ab, proposal.confidence, name=options.engine)]
 
 
@@ -224,7 +229,13 @@ def colorize(
     for k in range(options.samples):
         sample = k if options.samples > 1 else None
         # 3. Priors
-        priors = propose(prepared, options=options, engine_options=engine_options, sample=sample)
+        priors = propose(
+            prepared,
+            options=options,
+            engine_options=engine_options,
+            sample=sample,
+            tones=guidance.tones,
+        )
         lap("priors")
         # 4. Solve
         solution = solve_chroma(
@@ -258,6 +269,7 @@ def colorize(
         "path": "exact" if exact else "fast",
         "working_size": [prepared.work_luminance.shape[1], prepared.work_luminance.shape[0]],
         "guidance": guidance.describe(),
+        **({"description": dict(guidance.report)} if guidance.report else {}),
         "timings": timings,
     }
     return ColorizeResult(tuple(images), prepared.alpha, metadata)

@@ -178,6 +178,18 @@ def _parse_pairs(values: list[str], what: str) -> list[tuple[str, str]]:
     return out
 
 
+def _parse_numbers(text: str, n: int, what: str) -> tuple[float, ...]:
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        values = tuple(float(p) for p in parts)
+    except ValueError:
+        values = ()
+    if len(values) != n or not all(v == v and abs(v) != float("inf") for v in values):
+        shape = "X,Y" if n == 2 else "X0,Y0,X1,Y1"
+        raise ValueCheckError(f"{what} must look like {shape}=LABEL, got {text!r}")
+    return values
+
+
 def _collect_inputs(inputs: list[Path]) -> tuple[list[Path], bool]:
     """Expand folders; returns (files, batch) where batch means the output is a folder."""
     files: list[Path] = []
@@ -243,6 +255,52 @@ def colorize_command(
             "color, e.g. car.png='dark green'. Repeatable; later regions lie on top.",
         ),
     ] = [],  # noqa: B006
+    describe: Annotated[
+        str,
+        typer.Option(
+            "--describe",
+            "--text",
+            help="The colors in words, e.g. 'a red car beside a light-blue house'. Objects bind "
+            "to labelled regions by name; unmentioned things get automatic colors.",
+        ),
+    ] = "",
+    label: Annotated[
+        list[str],
+        typer.Option(
+            "--label",
+            help="LABEL=MASK: a named region, e.g. car=car.png (the label may carry its own "
+            "color: 'red car'=car.png). Repeatable.",
+        ),
+    ] = [],  # noqa: B006
+    label_map: Annotated[
+        Path | None,
+        typer.Option("--label-map", help="One image of label numbers (or colors); see --legend."),
+    ] = None,
+    legend: Annotated[
+        Path | None,
+        typer.Option("--legend", help='JSON legend of --label-map, e.g. {"1": "car", "2": "sky"}.'),
+    ] = None,
+    click: Annotated[
+        list[str],
+        typer.Option(
+            "--click",
+            help="X,Y=LABEL: the region around pixel (X, Y), grown by segmentation. Repeatable.",
+        ),
+    ] = [],  # noqa: B006
+    box: Annotated[
+        list[str],
+        typer.Option(
+            "--box", help="X0,Y0,X1,Y1=LABEL: the object inside a box, in pixels. Repeatable."
+        ),
+    ] = [],  # noqa: B006
+    segmenter: Annotated[
+        str,
+        typer.Option(
+            "--segmenter",
+            help="Referring-segmentation model (CLIPSeg folder or hub id, extra [segment]) to "
+            "find described objects that no region names.",
+        ),
+    ] = "",
     engine_option: Annotated[
         list[str],
         typer.Option(
@@ -267,6 +325,13 @@ def colorize_command(
     try:
         files, batch = _collect_inputs(inputs)
         regions = _parse_pairs(region, "--region")
+        labels = _parse_pairs(label, "--label")
+        clicks = [(*_parse_numbers(k, 2, "--click"), v) for k, v in _parse_pairs(click, "--click")]
+        boxes = [(*_parse_numbers(k, 4, "--box"), v) for k, v in _parse_pairs(box, "--box")]
+        if (label_map is None) != (legend is None):
+            raise ValueCheckError("--label-map and --legend go together")
+        if len(describe) > 2000:
+            raise ValueCheckError("--describe is limited to 2000 characters")
         engine_options = dict(_parse_pairs(engine_option, "--engine-option"))
         from polychrome.engines.base import engine_spec, load_engine
 
@@ -304,7 +369,13 @@ def colorize_command(
             for f in files
         ]
         # Hint images and region masks are inputs too: never write a result over any of them.
-        protected = [*files, *(h for h in hint_files if h), *(Path(m) for m, _ in regions)]
+        protected = [
+            *files,
+            *(h for h in hint_files if h),
+            *(Path(m) for m, _ in regions),
+            *(Path(m) for _, m in labels),
+            *([label_map, legend] if label_map and legend else []),
+        ]
         from polychrome.pipeline import sample_paths
 
         for t in (p for target in targets for p in sample_paths(target, options.samples)):
@@ -316,7 +387,18 @@ def colorize_command(
     from polychrome.apps.jobs import ColorizeJob, run_jobs
 
     jobs = [
-        ColorizeJob(source=f, target=t, hints=h, regions=regions)
+        ColorizeJob(
+            source=f,
+            target=t,
+            hints=h,
+            regions=regions,
+            labels=labels,
+            label_map=(str(label_map), str(legend)) if label_map and legend else None,
+            clicks=clicks,
+            boxes=boxes,
+            description=describe,
+            segmenter=segmenter,
+        )
         for f, t, h in zip(files, targets, hint_files, strict=True)
     ]
     summary = run_jobs(
@@ -350,7 +432,8 @@ def eval_command(
         str,
         typer.Option(
             "--protocol",
-            help="points: random ground-truth hint points; auto: no hints at all.",
+            help="points: random ground-truth hint points; auto: no hints at all; regions: "
+            "color phrases on ground-truth superpixels (color reached, leakage).",
         ),
     ] = "points",
     points: Annotated[
@@ -367,6 +450,9 @@ def eval_command(
     samples: Annotated[
         int, typer.Option("--samples", help="Samples per image (auto protocol).", min=1, max=16)
     ] = 1,
+    regions: Annotated[
+        int, typer.Option("--regions", help="Regions per image (regions protocol).", min=1, max=12)
+    ] = 3,
     max_side: Annotated[
         int, typer.Option("--max-side", help="Resize originals to at most this side.", min=16)
     ] = 256,
@@ -386,8 +472,10 @@ def eval_command(
     try:
         from polychrome.engines.base import ENGINES, engine_spec
 
-        if protocol not in ("points", "auto"):
-            raise ValueCheckError(f"unknown protocol {protocol!r}; available: points, auto")
+        if protocol not in ("points", "auto", "regions"):
+            raise ValueCheckError(
+                f"unknown protocol {protocol!r}; available: points, auto, regions"
+            )
         try:
             counts = [int(p) for p in points.split(",") if p.strip()]
         except ValueError:
@@ -398,6 +486,8 @@ def eval_command(
             raise ValueCheckError("--points needs at least one positive count")
         if not engine:
             wanted = ("none", "cnn") if protocol == "points" else ("cnn",)
+            if protocol == "regions" and not ENGINES["cnn"].available:
+                wanted = ("none",)
             engine = [e for e in wanted if ENGINES[e].available]
             if not engine:
                 raise ValueCheckError("no engine available for this protocol; pass --engine")
@@ -406,24 +496,24 @@ def eval_command(
         from polychrome.eval import protocols
         from polychrome.eval.report import format_table
 
+        common = {
+            "engines": engine,
+            "max_side": max_side,
+            "seed": seed,
+            "gallery": sheet_images if sheet is not None else 0,
+        }
         with _progress_bar("evaluating") as advance:
             if protocol == "points":
                 report = protocols.points_protocol(
-                    folder,
-                    points=counts,
-                    engines=engine,
-                    max_side=max_side,
-                    seed=seed,
-                    progress=advance,
+                    folder, points=counts, progress=advance, **common
+                )
+            elif protocol == "regions":
+                report = protocols.regions_protocol(
+                    folder, regions=regions, progress=advance, **common
                 )
             else:
                 report = protocols.auto_protocol(
-                    folder,
-                    engines=engine,
-                    max_side=max_side,
-                    seed=seed,
-                    samples=samples,
-                    progress=advance,
+                    folder, samples=samples, progress=advance, **common
                 )
     except PolychromeError as exc:
         raise _fail(exc) from None

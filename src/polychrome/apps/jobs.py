@@ -25,6 +25,18 @@ class ColorizeJob:
     hints: Path | None = None
     regions: Sequence[tuple[str, str]] = ()
     """``(mask path, color phrase)`` pairs, bottom to top."""
+    labels: Sequence[tuple[str, str]] = ()
+    """``(label, mask path)`` pairs: named regions a description binds to."""
+    label_map: tuple[str, str] | None = None
+    """``(label-map image, JSON legend)``."""
+    clicks: Sequence[tuple[float, float, str]] = ()
+    """``(x, y, label)``: a region grown from a clicked pixel."""
+    boxes: Sequence[tuple[float, float, float, float, str]] = ()
+    """``(x0, y0, x1, y1, label)``: the object inside a box."""
+    description: str = ""
+    """What the colors should be, in words."""
+    segmenter: str = ""
+    """A referring-segmentation model (hub id or folder) to find described objects by text."""
 
 
 @dataclass
@@ -35,19 +47,24 @@ class JobSummary:
     codes: list[int] = field(default_factory=list)
 
 
-def build_guidance(job: ColorizeJob, shape: tuple[int, int], *, max_pixels: int):
-    """Read the job's hint image and region masks into a :class:`Guidance` for ``shape``."""
+def build_guidance(job: ColorizeJob, image, *, max_pixels: int):
+    """Read the job's hint image, region masks, labelled regions and description into a
+    :class:`Guidance` for ``image`` (an :class:`~polychrome.io.ImageData`)."""
     import numpy as np
 
     from polychrome.guidance.hints import Guidance, Instance, PointHints
     from polychrome.guidance.palette import parse_color_phrase
     from polychrome.io import read_hints, read_mask
 
+    shape = image.shape
     points = []
     if job.hints is not None:
         yx, rgb, weight = read_hints(job.hints, shape=shape, max_pixels=max_pixels)
         points.append(PointHints.from_rgb(yx, rgb, weight=weight, source=Path(job.hints).name))
-    instances = []
+    instances, tones, report = [], (), None
+    if job.description or job.labels or job.label_map or job.clicks or job.boxes:
+        bound = _bind(job, image, max_pixels=max_pixels)
+        instances, tones, report = bound.instances, bound.tones, bound.report
     for mask_path, phrase in job.regions:
         color = parse_color_phrase(phrase).color
         mask = read_mask(mask_path, shape=shape, name="region mask", max_pixels=max_pixels)
@@ -59,7 +76,58 @@ def build_guidance(job: ColorizeJob, shape: tuple[int, int], *, max_pixels: int)
                 source=Path(mask_path).name,
             )
         )
-    return Guidance(points=tuple(points), instances=tuple(instances))
+    return Guidance(
+        points=tuple(points), instances=tuple(instances), tones=tuple(tones), report=report
+    )
+
+
+def _bind(job: ColorizeJob, image, *, max_pixels: int):
+    """Labelled regions (label map, masks, clicks, boxes, in that order) bound to the
+    description."""
+    from polychrome.guidance.binding import bind
+    from polychrome.guidance.regions import (
+        LabelledRegion,
+        read_label_map,
+        region_from_box,
+        region_from_click,
+    )
+    from polychrome.io import read_mask
+    from polychrome.ops.color import luminance_of
+
+    shape = image.shape
+    regions = []
+    if job.label_map:
+        path, legend = job.label_map
+        regions += read_label_map(path, legend, shape=shape, max_pixels=max_pixels)
+    for label, mask_path in job.labels:
+        mask = read_mask(mask_path, shape=shape, name=f"mask of {label!r}", max_pixels=max_pixels)
+        regions.append(LabelledRegion(label, mask, Path(mask_path).name))
+    if job.clicks or job.boxes:
+        luminance = luminance_of(image.pixels)
+        for x, y, label in job.clicks:
+            mask = region_from_click(luminance, x, y)
+            regions.append(LabelledRegion(label, mask, f"click {x:g},{y:g}"))
+        for x0, y0, x1, y1, label in job.boxes:
+            mask = region_from_box(luminance, (x0, y0, x1, y1))
+            regions.append(LabelledRegion(label, mask, f"box {x0:g},{y0:g},{x1:g},{y1:g}"))
+    find = None
+    if job.segmenter:
+        find = _text_finder(job.segmenter, image)
+    return bind(job.description, regions, find=find)
+
+
+def _text_finder(model: str, image):
+    """A function finding an object's mask by text with the referring segmenter ``model``."""
+    from polychrome.guidance.textseg import TextSegmenter
+    from polychrome.ops.color import luminance_of
+
+    segmenter = TextSegmenter.load(model)
+    gray = luminance_of(image.pixels) / 100.0
+
+    def find(words: str):
+        return segmenter.segment(gray, [words])[0]
+
+    return find
 
 
 def run_job(
@@ -70,7 +138,7 @@ def run_job(
     from polychrome.pipeline import colorize
 
     image = read_image(job.source, max_pixels=options.max_pixels)
-    guidance = build_guidance(job, image.shape, max_pixels=options.max_pixels)
+    guidance = build_guidance(job, image, max_pixels=options.max_pixels)
     result = colorize(image, guidance=guidance, options=options, engine_options=engine_options)
     result.save(job.target)
     return result.metadata

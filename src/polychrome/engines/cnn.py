@@ -125,7 +125,7 @@ class CnnEngine:
         probs = probs[:, : -(-nh // 4), : -(-nw // 4)]
         weights = _class_weights(path)
         if weights is not None and options.prior_correction > 0:
-            probs = probs * (weights ** -options.prior_correction)[:, None, None]
+            probs = probs * (weights**-options.prior_correction)[:, None, None]
             probs /= probs.sum(axis=0, keepdims=True)
         return probs
 

@@ -65,6 +65,13 @@ class EvalRow:
     """Mean pairwise ab distance between samples (``auto`` with several samples)."""
     worst_psnr: float | None = None
     """With several samples: the mean over images of the lowest sample PSNR."""
+    color_error: float | None = None
+    """``regions``: mean CIEDE2000 between each region's mean color and the requested one."""
+    leakage: float | None = None
+    """``regions``: mean CIEDE2000 change outside all masks against the run without regions."""
+    instance_leakage: float | None = None
+    """``regions``: largest CIEDE2000 change inside the other masks when one region is
+    removed (0: instances are isolated)."""
 
 
 @dataclass
@@ -262,5 +269,117 @@ def points_protocol(
                 report.keep(o.name, f"{engine} {n} pts {s['psnr']:.1f} dB", result.image, gallery)
                 tick()
             report.rows.append(_mean_row(engine, n, scores))
+    _keep_originals(originals, report, gallery)
+    return report
+
+
+# --------------------------------------------------------------------------- regions
+
+
+def region_masks(original: Original, count: int) -> list[np.ndarray]:
+    """The ``count`` largest SLIC superpixels of the color original (disjoint bool masks)."""
+    from skimage.segmentation import slic
+
+    labels = slic(original.rgb, n_segments=24, compactness=10, start_label=0, channel_axis=-1)
+    sizes = np.bincount(labels.ravel())
+    return [labels == k for k in np.argsort(sizes)[::-1][:count]]
+
+
+def _requested_name(mean_lab: np.ndarray, mode: str) -> str:
+    """The nearest vocabulary name of a region's true color (``true``), or a deliberately
+    different basic color (``different``: the basic color farthest in hue)."""
+    from polychrome.guidance.palette import BASIC_COLOR_NAMES, nearest_color_name, parse_color
+
+    if mode == "true":
+        return nearest_color_name(mean_lab)
+    hue = np.arctan2(mean_lab[2], mean_lab[1])
+    best, best_d = "", -1.0
+    for name in BASIC_COLOR_NAMES:
+        a, b = parse_color(name).ab
+        if np.hypot(a, b) < 20:  # grays cannot be told apart from "no color"
+            continue
+        d = abs(np.angle(np.exp(1j * (np.arctan2(b, a) - hue))))
+        if d > best_d:
+            best, best_d = name, d
+    return best
+
+
+def regions_protocol(
+    folder: str | Path,
+    *,
+    engines: Sequence[str] = ("cnn",),
+    regions: int = 3,
+    modes: Sequence[str] = ("true", "different"),
+    max_side: int = 256,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+    gallery: int = 0,
+) -> EvalReport:
+    """Color phrases on ground-truth superpixels: requested color reached, and no leakage.
+
+    For each image the ``regions`` largest SLIC superpixels of the original get a phrase: the
+    nearest vocabulary name of their true mean color (``true``) or the basic color farthest in
+    hue (``different``). Each row reports the usual metrics of the result, the color error
+    (CIEDE2000 between the region's mean result color and the requested color at the region's
+    own mean L*, gamut-mapped), the leakage outside all masks (mean CIEDE2000 against the run
+    without regions) and the instance leakage (largest change inside the other masks when one
+    region is removed).
+    """
+    from polychrome.guidance.hints import Instance
+    from polychrome.guidance.palette import parse_color_phrase
+    from polychrome.ops.color import gamut_map, rgb_to_lab
+    from polychrome.ops.metrics import ciede2000
+
+    originals = load_originals(folder, max_side=max_side)
+    ref_cf = float(np.mean([colorfulness(o.rgb / 255.0) for o in originals]))
+    report = EvalReport("regions", str(folder), max_side, seed, ref_cf)
+    tick = _counter(len(originals) * (1 + len(engines) * len(modes)), progress)
+    _gray_rows(originals, report, tick, gallery)
+    masks = {o.name: region_masks(o, regions) for o in originals}
+    for engine in engines:
+        base = {o.name: colorize(o.gray, engine=engine, seed=seed).image for o in originals}
+        for mode in modes:
+            scores, errors, leaks, isolation = [], [], [], []
+            for o in originals:
+                true_lab = rgb_to_lab(o.rgb / 255.0)
+                instances = []
+                for k, m in enumerate(masks[o.name]):
+                    name = _requested_name(true_lab[m].mean(axis=0), mode)
+                    ab = np.asarray(parse_color_phrase(name).color.ab, np.float32)
+                    instances.append(Instance(mask=m, ab=ab, label=name, source=f"superpixel {k}"))
+                guidance = Guidance(instances=tuple(instances))
+                result = colorize(o.gray, guidance=guidance, engine=engine, seed=seed).image
+                lab = rgb_to_lab(result / 255.0)
+                for inst in instances:
+                    got = lab[inst.mask].mean(axis=0)
+                    want = gamut_map(np.array([got[0], *inst.ab], np.float32))
+                    errors.append(float(ciede2000(got[None], want[None])[0]))
+                outside = ~np.any([i.mask for i in instances], axis=0)
+                if outside.any():
+                    base_lab = rgb_to_lab(base[o.name] / 255.0)
+                    leaks.append(float(ciede2000(lab[outside], base_lab[outside]).mean()))
+                worst = 0.0
+                for k in range(len(instances)):
+                    rest = tuple(i for j, i in enumerate(instances) if j != k)
+                    without = colorize(
+                        o.gray, guidance=Guidance(instances=rest), engine=engine, seed=seed
+                    ).image
+                    others = np.any([i.mask for i in rest], axis=0)
+                    if others.any():
+                        w_lab = rgb_to_lab(without / 255.0)
+                        worst = max(worst, float(ciede2000(lab[others], w_lab[others]).max()))
+                isolation.append(worst)
+                s = score(result, o.rgb)
+                scores.append(s)
+                report.per_image.append(
+                    {"image": o.name, "method": f"{engine} {mode}", "points": None, **s}
+                )
+                report.keep(o.name, f"{engine} {mode} {s['psnr']:.1f} dB", result, gallery)
+                tick()
+            row = _mean_row(f"{engine} {mode}", None, scores)
+            row.color_error = float(np.mean(errors))
+            row.leakage = float(np.mean(leaks)) if leaks else 0.0
+            row.instance_leakage = float(np.max(isolation))
+            report.rows.append(row)
     _keep_originals(originals, report, gallery)
     return report

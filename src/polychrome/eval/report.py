@@ -10,8 +10,12 @@ __all__ = ["format_table"]
 def format_table(report: EvalReport) -> str:
     """A plain-text table of a report's rows (means over images)."""
     head = (
-        f"{'method':<16}{'points':>7}{'PSNR':>8}{'SSIM':>8}{'colorful':>10}{'gap':>7}{'dE2000':>8}"
+        f"{'method':<20}{'points':>7}{'PSNR':>8}{'SSIM':>8}{'colorful':>10}{'gap':>7}{'dE2000':>8}"
     )
+    if any(r.diversity is not None for r in report.rows):
+        head += f"{'diversity':>11}{'worst PSNR':>12}"
+    if any(r.color_error is not None for r in report.rows):
+        head += f"{'color dE':>10}{'leak out':>10}{'leak inst':>11}"
     lines = [
         f"protocol {report.protocol} on {report.dataset} ({report.rows[0].images} images, "
         f"max side {report.max_side}, seed {report.seed}); ground-truth colorfulness "
@@ -22,11 +26,13 @@ def format_table(report: EvalReport) -> str:
     for r in report.rows:
         pts = "-" if r.points is None else str(r.points)
         line = (
-            f"{r.method:<16}{pts:>7}{r.psnr:>8.2f}{r.ssim:>8.4f}{r.colorfulness:>10.1f}"
+            f"{r.method:<20}{pts:>7}{r.psnr:>8.2f}{r.ssim:>8.4f}{r.colorfulness:>10.1f}"
             f"{r.colorfulness_gap:>7.1f}{r.ciede2000:>8.2f}"
         )
         if r.diversity is not None:
             line += f"{r.diversity:>11.2f}{r.worst_psnr:>12.2f}"
+        if r.color_error is not None:
+            line += f"{r.color_error:>10.2f}{r.leakage:>10.3f}{r.instance_leakage:>11.3f}"
         lines.append(line)
     return "\n".join(lines)
 

@@ -9,8 +9,9 @@ Each constraint carries a ``source`` string so results can say where every const
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -108,6 +109,11 @@ class Guidance:
 
     points: Sequence[PointHints] = field(default_factory=tuple)
     instances: Sequence[Instance] = field(default_factory=tuple)
+    tones: Sequence[Any] = field(default_factory=tuple)
+    """Tone presets (:class:`~polychrome.guidance.describe.Tone`) applied to the engine's prior."""
+    report: Mapping[str, Any] | None = None
+    """How a description was bound (see :func:`~polychrome.guidance.binding.bind`), for the
+    result's metadata."""
 
     def check(self, shape: tuple[int, int]) -> None:
         """Raise a typed error if any constraint does not fit an image of ``shape``."""

@@ -1,0 +1,171 @@
+"""Binding a description's objects to labelled regions (MT-Color semantics on the solver).
+
+Every colored object of the description (``"a red car"``) is looked up among the labelled
+regions by name (singular/plural and simple synonyms, see
+:func:`~polychrome.guidance.describe.object_matches`). A region's own label may carry a color
+too (``--label "red car"=car.png``): a per-mask text. Each colored region becomes an
+:class:`~polychrome.guidance.hints.Instance` whose color holds only inside its mask, with no
+bleeding across its boundary; where masks overlap, the later one owns the pixel (order: label
+map legend order, then ``--label``, ``--click``, ``--box`` in the order given, then explicit
+``--region`` masks on top). Objects with no region may be found by a text segmenter (optional,
+:mod:`polychrome.guidance.textseg`). Everything unmentioned takes the engine's prior.
+
+Nothing is dropped silently: :func:`bind` returns a report listing every phrase, what it bound
+to, and what was ignored and why; it goes into the result's metadata.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from polychrome.guidance.describe import Description, object_matches, parse_description
+from polychrome.guidance.hints import Instance
+from polychrome.guidance.regions import LabelledRegion
+
+__all__ = ["Bound", "bind"]
+
+TextFinder = Callable[[str], "np.ndarray | None"]
+"""Finds the mask of an object named by text (a referring segmenter), or None."""
+
+
+@dataclass
+class Bound:
+    """What :func:`bind` made: instances bottom to top, tones, and the report."""
+
+    instances: list[Instance] = field(default_factory=list)
+    tones: tuple = ()
+    report: dict = field(default_factory=dict)
+
+
+def _color_label(colors) -> str:
+    return " and ".join(c.name for c in colors)
+
+
+def bind(
+    description: str | Description | None,
+    regions: Sequence[LabelledRegion] = (),
+    *,
+    find: TextFinder | None = None,
+) -> Bound:
+    """Bind ``description`` to ``regions``; see the module docstring.
+
+    Args:
+        description: the user's text (or a parsed one); None or "" for none.
+        regions: labelled regions, bottom to top.
+        find: optional referring segmenter for objects no region is labelled with.
+
+    Returns:
+        A :class:`Bound` with the instances, the tones to apply to the prior and a JSON-able
+        report ``{"text", "level", "phrases": [...], "regions": [...], "tones": [...],
+        "ignored": [...]}``.
+    """
+    parsed = (
+        description
+        if isinstance(description, Description)
+        else parse_description(description or "")
+    )
+    out = Bound(tones=tuple(parsed.tones))
+    phrases: list[dict] = []
+    ignored = [{"words": i.words, "reason": i.reason} for i in parsed.ignored]
+    colored: dict[int, tuple] = {}  # region index -> (colors, why)
+    # 1. Each region's own text ("red car") colors it.
+    region_rows = []
+    for k, region in enumerate(regions):
+        own = parse_description(region.label)
+        own_colors = next((o.colors for o in own.objects if o.colors), ())
+        if not own_colors and own.global_colors:
+            own_colors = own.global_colors[:1]
+        if own_colors:
+            colored[k] = (own_colors, f"its label {region.label!r}")
+        region_rows.append({"label": region.label, "source": region.source})
+    # 2. The description's objects bind to regions by name, or are found by text.
+    for obj in parsed.objects:
+        row: dict = {
+            "phrase": (f"{obj.phrase} {obj.words}" if obj.phrase else obj.words).strip(),
+            "object": obj.object,
+            "color": _color_label(obj.colors) if obj.colors else None,
+        }
+        matches = [
+            k
+            for k, r in enumerate(regions)
+            if object_matches(r.label, obj.object) or _label_object_matches(r.label, obj.object)
+        ]
+        if matches:
+            row["bound_to"] = [regions[k].source for k in matches]
+            if obj.colors:
+                for k in matches:
+                    colored[k] = (obj.colors, f"the description's {row['phrase']!r}")
+                row["status"] = "bound"
+            else:
+                row["status"] = "automatic"
+                row["reason"] = "no color given: the engine's prior colors it"
+        elif obj.colors and find is not None:
+            mask = find(obj.words)
+            if mask is not None and mask.any():
+                regions = [*regions, LabelledRegion(obj.object, mask, f"text {obj.words!r}")]
+                region_rows.append({"label": obj.object, "source": f"text {obj.words!r}"})
+                colored[len(regions) - 1] = (obj.colors, f"the description's {row['phrase']!r}")
+                row["bound_to"] = [f"text {obj.words!r}"]
+                row["status"] = "bound"
+            else:
+                row["status"] = "ignored"
+                row["reason"] = f"the text segmenter found no {obj.words!r} in the image"
+        elif obj.colors:
+            row["status"] = "ignored"
+            row["reason"] = (
+                f"no region is labelled {obj.object!r}: add --label {obj.object}=MASK, "
+                f"--click X,Y={obj.object} or --box X0,Y0,X1,Y1={obj.object}, "
+                "or --segmenter MODEL to find it by text"
+            )
+        else:
+            row["status"] = "automatic"
+            row["reason"] = "no color given and no region: the engine's prior colors it"
+        if obj.colors and len(obj.colors) > 1 and row["status"] == "bound":
+            row["note"] = (
+                f"one color per region: {obj.colors[0].name} is used; give the "
+                f"{obj.colors[1].name} part its own region to color it"
+            )
+        phrases.append(row)
+    for color in parsed.global_colors:
+        ignored.append(
+            {
+                "words": color.name,
+                "reason": 'a color with no object: say what it is for ("a '
+                f'{color.name} car") or give a region',
+            }
+        )
+    # 3. Instances, bottom to top in region order.
+    for k, region in enumerate(regions):
+        if k in colored:
+            colors, why = colored[k]
+            out.instances.append(
+                Instance(
+                    mask=region.mask,
+                    ab=np.asarray(colors[0].ab, np.float32),
+                    label=f"{region.label}: {colors[0].name}",
+                    source=region.source,
+                )
+            )
+            region_rows[k]["color"] = colors[0].name
+            region_rows[k]["from"] = why
+        else:
+            region_rows[k]["color"] = None
+            region_rows[k]["from"] = "no color named: the engine's prior colors it"
+    out.report = {
+        "text": parsed.text,
+        "level": parsed.level,
+        "phrases": phrases,
+        "regions": region_rows,
+        "tones": [t.name for t in parsed.tones],
+        "ignored": ignored,
+    }
+    return out
+
+
+def _label_object_matches(label: str, noun: str) -> bool:
+    """A label that is itself a phrase ("red car") matches by its object."""
+    own = parse_description(label)
+    return any(object_matches(o.object, noun) for o in own.objects)
