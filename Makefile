@@ -17,9 +17,10 @@ $(BASE): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
 	@touch $(BASE)
 
-# Tests also train a tiny network: the [train] extra (torch 2.13.0, CPU build) and [dev].
+# Tests also train a tiny network (the [train] extra: torch 2.13.0, CPU build), run a tiny
+# random CLIPSeg ([segment]: transformers) and need [dev].
 $(DEV): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev,train]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,train,segment]'
 	@touch $(DEV) $(BASE)
 
 demo: $(BASE)

@@ -118,16 +118,14 @@ def _bind(job: ColorizeJob, image, *, max_pixels: int):
 
 def _text_finder(model: str, image):
     """A function finding an object's mask by text with the referring segmenter ``model``."""
+    import numpy as np
+
     from polychrome.guidance.textseg import TextSegmenter
-    from polychrome.ops.color import luminance_of
 
-    segmenter = TextSegmenter.load(model)
-    gray = luminance_of(image.pixels) / 100.0
-
-    def find(words: str):
-        return segmenter.segment(gray, [words])[0]
-
-    return find
+    pixels = image.pixels
+    if image.bit_depth == 16:
+        pixels = (pixels // 257).astype(np.uint8)
+    return TextSegmenter.load(model).finder(pixels)
 
 
 def run_job(

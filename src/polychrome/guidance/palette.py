@@ -63,6 +63,8 @@ __all__ = [
     "Color",
     "ColorPhrase",
     "color_names",
+    "is_color_word",
+    "lookup_color",
     "nearest_color_name",
     "parse_color",
     "parse_color_phrase",
@@ -460,6 +462,33 @@ def _is_strong(color: Color) -> bool:
             if len(root) >= 3 and core.startswith(root):
                 return True
     return False
+
+
+def lookup_color(text: str) -> Color | None:
+    """The color that ``text`` names exactly, or None if it names none (see :func:`parse_color`).
+
+    Same rules as :func:`parse_color` (any case and spacing, modifiers, literals), but a text that
+    is not a color gives None instead of an error, and no suggestions are computed.
+
+    Raises:
+        ValueCheckError: a malformed ``#...``/``rgb(...)`` literal (``"#12"``, ``"rgb(300,0,0)"``).
+
+    >>> lookup_color("navy-blue").name
+    'navy blue'
+    >>> lookup_color("car") is None
+    True
+    """
+    tokens = _tokenize(text)
+    if not tokens or any(t in _PUNCTUATION and t != "/" for t in tokens):
+        return None
+    return _resolve(_join(tokens))
+
+
+def is_color_word(color: Color) -> bool:
+    """Whether ``color`` is named by a color word first (``"blue"``, ``"navy blue"``, ``"reddish"``,
+    a literal) rather than by a noun that is also a color name (``"sky"``, ``"sand"``, ``"rose"``).
+    """
+    return _is_strong(color)
 
 
 def _find_matches(tokens: list[str]) -> list[tuple[int, int, Color]]:
