@@ -269,3 +269,39 @@ def test_import_does_not_need_torch():
         "assert 'torch' not in sys.modules and 'transformers' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_cli_describe_with_segmenter(model_dir, tmp_path):
+    """`--describe` + `--segmenter`: objects with no labelled region are looked up by text, and
+    the metadata says what each phrase bound to."""
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from polychrome.apps.cli import app
+    from polychrome.io import read_metadata
+
+    gray = (np.arange(40 * 60).reshape(40, 60) % 251).astype(np.uint8)
+    Image.fromarray(gray).save(tmp_path / "in.png")
+    result = CliRunner().invoke(
+        app,
+        [
+            "colorize",
+            str(tmp_path / "in.png"),
+            "-o",
+            str(tmp_path / "out.png"),
+            "--engine",
+            "none",
+            "--describe",
+            "a red car on a road",
+            "--segmenter",
+            str(model_dir),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    rows = read_metadata(tmp_path / "out.png")["description"]["phrases"]
+    car = next(r for r in rows if r["object"] == "car")
+    # A random model finds something or nothing; either way the row says which, never silence.
+    assert car["status"] in ("bound", "ignored")
+    assert car.get("bound_to") == ["text 'car'"] or "found no" in car["reason"]
+    road = next(r for r in rows if r["object"] == "road")
+    assert road["status"] == "automatic"
