@@ -156,7 +156,7 @@ def test_colorize_one_file_keeps_luminance_and_records_metadata(scene: Scene):
 
     meta = read_metadata(out)
     assert meta is not None
-    assert meta["engine"] == "none"
+    assert meta["engine"] == "cnn"
     assert meta["seed"] == 3
     assert meta["options"] == ColorizeOptions(seed=3).to_dict()
     assert meta["input"]["size"] == [W, H]
@@ -167,7 +167,7 @@ def test_colorize_one_file_keeps_luminance_and_records_metadata(scene: Scene):
 def test_region_is_red_inside_and_changes_nothing_outside(scene: Scene):
     plain = scene.root / "plain.png"
     region = scene.root / "region.png"
-    base = ["colorize", scene.gray, "--hints", scene.hints]
+    base = ["colorize", scene.gray, "--hints", scene.hints, "--engine", "none"]
     assert _invoke(*base, "-o", plain).exit_code == 0
     result = _invoke(*base, "-o", region, "--region", f"{scene.mask}=red")
     assert result.exit_code == 0, result.output
@@ -226,7 +226,7 @@ def _folder_scene(root: Path) -> tuple[Path, Path]:
 def test_folder_pairs_hints_goes_past_a_bad_file_and_resumes(tmp_path: Path):
     inputs, hints = _folder_scene(tmp_path)
     out = tmp_path / "out"
-    args = ["colorize", inputs, "-o", out, "--hints-dir", hints]
+    args = ["colorize", inputs, "-o", out, "--hints-dir", hints, "--engine", "none"]
 
     # 1. First run: a and b written, c (0 bytes) reported at the end, exit 2.
     first = _invoke(*args)
@@ -469,9 +469,11 @@ def test_eval_prints_a_table_and_writes_json(originals: Path, tmp_path: Path):
     assert "3 images" in result.stdout
     data = json.loads(report.read_text())
     rows = [(row["method"], row["points"]) for row in data["rows"]]
-    assert rows == [("gray baseline", None), ("none", 5), ("none", 20)]
+    assert rows == [
+        ("gray baseline", None), ("none", 5), ("none", 20), ("cnn", 5), ("cnn", 20)
+    ]  # fmt: skip
     assert all(row["images"] == 3 for row in data["rows"])
-    assert len(data["per_image"]) == 3 * 3
+    assert len(data["per_image"]) == 3 * 5
     # More hints, closer colors; any hints beat gray.
     de = {row["points"]: row["ciede2000"] for row in data["rows"]}
     assert de[20] < de[5] < de[None]

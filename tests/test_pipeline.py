@@ -48,8 +48,8 @@ def test_luminance_kept_16bit(astronaut, method):
 def test_fast_path_keeps_luminance_and_is_close_to_exact(astronaut):
     gray = astronaut.mean(axis=2).astype(np.uint8)
     g = vivid_hints(astronaut, 300)
-    exact = colorize(gray, guidance=g, method="exact")
-    fast = colorize(gray, guidance=g, method="fast", working_pixels=16_384)
+    exact = colorize(gray, guidance=g, method="exact", engine="none")
+    fast = colorize(gray, guidance=g, method="fast", working_pixels=16_384, engine="none")
     assert fast.metadata["path"] == "fast" and exact.metadata["path"] == "exact"
     assert fast.metadata["working_size"] == [128, 128]
     assert np.abs(luminance_of(fast.image) - luminance_of(gray)).max() <= 1.0
@@ -99,7 +99,7 @@ def test_region_fills_with_its_color_and_nothing_leaks(astronaut):
 def test_metadata_and_save(tmp_path, astronaut):
     result = colorize(astronaut.mean(axis=2).astype(np.uint8), seed=7)
     meta = result.metadata
-    assert meta["engine"] == "none" and meta["seed"] == 7 and meta["options"]["seed"] == 7
+    assert meta["engine"] == "cnn" and meta["seed"] == 7 and meta["options"]["seed"] == 7
     assert set(meta["timings"]) == {"prepare", "guidance", "priors", "solve", "upsample", "output"}
     result.save(tmp_path / "out.png")
     assert read_metadata(tmp_path / "out.png")["seed"] == 7
@@ -116,7 +116,7 @@ def test_deterministic_and_inputs_untouched(astronaut):
 
 
 def test_color_input_is_recolored_from_its_luminance(astronaut):
-    result = colorize(astronaut)  # no hints: all chroma comes from the (empty) guidance
+    result = colorize(astronaut, engine="none")  # no hints, no engine: no chroma
     lab = rgb_to_lab(result.image / 255.0)
     assert np.abs(lab[..., 1:]).max() < 1.5
     assert np.abs(lab[..., 0] - luminance_of(astronaut)).max() <= 1.0

@@ -88,10 +88,21 @@ def test_prior_is_followed_where_no_hint():
     prior = Prior(np.broadcast_to(BLUE, (*lum.shape, 2)).copy(), np.ones(lum.shape, np.float32))
     ab = solve_chroma(lum, Guidance(), priors=(prior,)).background
     assert np.abs(ab - BLUE).max() < 0.5
-    # and a hint overrides the prior locally
-    ab2 = solve_chroma(lum, Guidance(points=(points([[20, 5]], RED),)), priors=(prior,)).background
-    assert np.linalg.norm(ab2[20, 5] - RED) < 2
-    assert np.linalg.norm(ab2[20, 55] - BLUE) < 2
+
+
+def test_hint_recolors_its_region_and_fades_across_an_edge():
+    lum = two_halves(80, 120)
+    prior = Prior(np.broadcast_to(BLUE, (*lum.shape, 2)).copy(), np.ones(lum.shape, np.float32))
+    hint = Guidance(points=(points([[40, 10]], RED),))
+    ab = solve_chroma(lum, hint, priors=(prior,)).background
+    # The hint's whole (dark) half takes its color, not just a halo around it ...
+    assert np.linalg.norm(ab[:, :60].reshape(-1, 2).mean(0) - RED) < 2
+    # ... and the other half, beyond a strong edge, keeps more of the prior than of the hint.
+    right = ab[:, 60:].reshape(-1, 2).mean(0)
+    assert np.linalg.norm(right - BLUE) < 0.5 * np.linalg.norm(right - RED)
+    firm = SolveSettings(residual_pull=1e-2)
+    right = solve_chroma(lum, hint, priors=(prior,), settings=firm).background[:, 60:]
+    assert np.linalg.norm(right.reshape(-1, 2).mean(0) - BLUE) < 5
 
 
 def test_multiscale_close_to_direct():

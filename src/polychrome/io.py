@@ -803,6 +803,11 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     _write_atomic(Path(path), [text.encode("utf-8")])
 
 
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write a file atomically (temporary file in the same folder, then rename)."""
+    _write_atomic(Path(path), [data])
+
+
 def file_sha256(path: str | os.PathLike[str]) -> str:
     """Hex sha256 of a file's bytes."""
     import hashlib

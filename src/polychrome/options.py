@@ -35,7 +35,7 @@ class ColorizeOptions:
     """Settings of one colorization, shared by the API, the CLI and the HTTP service."""
 
     engine: str = _opt(
-        "none",
+        "cnn",
         "Engine that proposes automatic colors; `polychrome engines` lists them.",
         env="POLYCHROME_ENGINE",
     )

@@ -301,6 +301,22 @@ def colorize_command(
             "find described objects that no region names.",
         ),
     ] = "",
+    reference: Annotated[
+        list[Path],
+        typer.Option(
+            "--reference",
+            help="A color image of the same things (another page, frame or photo): matched "
+            "places take its colors. Repeatable.",
+        ),
+    ] = [],  # noqa: B006
+    pool: Annotated[
+        Path | None,
+        typer.Option(
+            "--pool",
+            help="A reference pool (pool.npz from `polychrome pool build`, or a folder of color "
+            "images): the references most like each input are retrieved and matched.",
+        ),
+    ] = None,
     engine_option: Annotated[
         list[str],
         typer.Option(
@@ -345,6 +361,15 @@ def colorize_command(
             )
         if hints_dir is not None and not hints_dir.is_dir():
             raise InputError(f"--hints-dir {hints_dir} is not a folder")
+        for ref in reference:
+            if not ref.is_file():
+                raise InputError(f"--reference {ref}: no such file")
+        pool_files: list[Path] = []
+        if pool is not None:
+            from polychrome.apps.jobs import open_pool
+
+            # Read (or build) the pool now: a bad pool fails before any work; jobs reuse it.
+            pool_files = [*([pool] if pool.is_file() else []), *open_pool(str(pool)).paths]
         if batch:
             if (output.exists() and not output.is_dir()) or (
                 not output.exists() and output.suffix.lower() in IMAGE_SUFFIXES
@@ -375,6 +400,8 @@ def colorize_command(
             *(Path(m) for m, _ in regions),
             *(Path(m) for _, m in labels),
             *([label_map, legend] if label_map and legend else []),
+            *reference,
+            *pool_files,
         ]
         from polychrome.pipeline import sample_paths
 
@@ -398,6 +425,8 @@ def colorize_command(
             boxes=boxes,
             description=describe,
             segmenter=segmenter,
+            references=tuple(str(r) for r in reference),
+            pool=str(pool) if pool is not None else "",
         )
         for f, t, h in zip(files, targets, hint_files, strict=True)
     ]
@@ -420,6 +449,70 @@ def colorize_command(
         raise typer.Exit(max(code for code in summary.codes))
     if batch and not quiet:
         typer.echo(f"{summary.done} written, {summary.skipped} skipped -> {output}")
+
+
+# --------------------------------------------------------------------------- pool
+
+pool_app = typer.Typer(
+    name="pool",
+    help="Reference pools: color images that `colorize --pool` retrieves references from.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(pool_app, name="pool")
+
+
+@pool_app.command("build")
+def pool_build_command(
+    folder: Annotated[
+        Path, typer.Argument(help="Folder of color reference images.", show_default=False)
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The pool file to write (.npz).")],
+    embedder: Annotated[
+        str,
+        typer.Option(
+            "--embedder",
+            help="builtin: histograms and gradient layout, no weights; clip: CLIP image "
+            "embeddings (extra [clip]).",
+        ),
+    ] = "builtin",
+    clip_model: Annotated[
+        str,
+        typer.Option("--clip-model", help="CLIP weights for --embedder clip: a folder or hub id."),
+    ] = "openai/clip-vit-base-patch32",
+    device: Annotated[
+        str, typer.Option("--device", help="Device for --embedder clip: cpu, cuda or mps.")
+    ] = "cpu",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Embed the color images of a folder into a pool file, for `colorize --pool`."""
+    try:
+        if embedder not in ("builtin", "clip"):
+            raise ValueCheckError(f"--embedder must be builtin or clip, got {embedder!r}")
+        if output.suffix.lower() != ".npz":
+            raise ValueCheckError(f"-o {output}: a pool file ends with .npz")
+        if output.is_dir():
+            raise ValueCheckError(f"-o {output} is a folder; name the pool file (.npz)")
+        if not folder.is_dir():
+            raise InputError(f"{folder} is not a folder")
+        from polychrome.reference.pool import BuiltinEmbedder, ClipEmbedder, Pool
+
+        model = (
+            BuiltinEmbedder() if embedder == "builtin" else ClipEmbedder(clip_model, device=device)
+        )
+        with _progress_bar("embedding", enabled=not quiet) as advance:
+            pool = Pool.build(folder, embedder=model, progress=advance)
+        if any(_same_file(output, p) for p in pool.paths):
+            raise ValueCheckError(f"refusing to overwrite the reference {output} with the pool")
+        pool.save(output)
+    except PolychromeError as exc:
+        raise _fail(exc) from None
+    if not quiet:
+        if pool.skipped:
+            names = ", ".join(p.name for p in pool.skipped[:5])
+            more = f" and {len(pool.skipped) - 5} more" if len(pool.skipped) > 5 else ""
+            typer.echo(f"left out {len(pool.skipped)} gray images: {names}{more}", err=True)
+        typer.echo(f"{len(pool)} references ({pool.embedder}) -> {output}")
 
 
 # --------------------------------------------------------------------------- eval

@@ -1,8 +1,9 @@
-"""Running colorize jobs from files: building guidance from hint images and region masks,
+"""Running colorize jobs from files: building guidance from hint images, references and masks,
 writing results atomically, skipping finished work, and going on past bad files."""
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from collections.abc import Sequence
@@ -13,7 +14,7 @@ from typing import Any
 from polychrome.errors import PolychromeError
 from polychrome.options import ColorizeOptions
 
-__all__ = ["ColorizeJob", "JobSummary", "build_guidance", "run_job", "run_jobs"]
+__all__ = ["ColorizeJob", "JobSummary", "build_guidance", "open_pool", "run_job", "run_jobs"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,10 @@ class ColorizeJob:
     """What the colors should be, in words."""
     segmenter: str = ""
     """A referring-segmentation model (hub id or folder) to find described objects by text."""
+    references: Sequence[str] = ()
+    """Color reference images: matched places take their colors."""
+    pool: str = ""
+    """A reference pool (``.npz`` or a folder of color images) to retrieve references from."""
 
 
 @dataclass
@@ -48,8 +53,9 @@ class JobSummary:
 
 
 def build_guidance(job: ColorizeJob, image, *, max_pixels: int):
-    """Read the job's hint image, region masks, labelled regions and description into a
-    :class:`Guidance` for ``image`` (an :class:`~polychrome.io.ImageData`)."""
+    """Read the job's hint image, references (and those its pool retrieves), region masks,
+    labelled regions and description into a :class:`Guidance` for ``image`` (an
+    :class:`~polychrome.io.ImageData`)."""
     import numpy as np
 
     from polychrome.guidance.hints import Guidance, Instance, PointHints
@@ -61,6 +67,8 @@ def build_guidance(job: ColorizeJob, image, *, max_pixels: int):
     if job.hints is not None:
         yx, rgb, weight = read_hints(job.hints, shape=shape, max_pixels=max_pixels)
         points.append(PointHints.from_rgb(yx, rgb, weight=weight, source=Path(job.hints).name))
+    if job.references or job.pool:
+        points += _reference_points(job, image, max_pixels=max_pixels)
     instances, tones, report = [], (), None
     if job.description or job.labels or job.label_map or job.clicks or job.boxes:
         bound = _bind(job, image, max_pixels=max_pixels)
@@ -114,6 +122,51 @@ def _bind(job: ColorizeJob, image, *, max_pixels: int):
     if job.segmenter:
         find = _text_finder(job.segmenter, image)
     return bind(job.description, regions, find=find)
+
+
+def _reference_points(job: ColorizeJob, image, *, max_pixels: int):
+    """Hints matched from the job's references and those retrieved from its pool, one
+    :class:`PointHints` per reference (its source says how well it matched)."""
+    from polychrome.errors import ValueCheckError
+    from polychrome.io import read_image
+    from polychrome.ops.color import luminance_of
+    from polychrome.reference.match import match_references
+
+    luminance = luminance_of(image.pixels)
+    chosen = [(Path(p), Path(p).name) for p in job.references]
+    if job.pool:
+        seen = {p.resolve() for p, _ in chosen}
+        for path, score in open_pool(job.pool).retrieve(luminance):
+            if path.resolve() not in seen:
+                how = f"retrieved from {Path(job.pool).name} with similarity {score:.2f}"
+                chosen.append((path, f"{path.name}, {how}"))
+    pixels = []
+    for path, _ in chosen:
+        reference = read_image(path, max_pixels=max_pixels)
+        if reference.is_gray:
+            raise ValueCheckError(
+                f"reference {path.name} is a gray image: a reference gives its colors to the "
+                "target, so it must be a color image"
+            )
+        pixels.append(reference.pixels)
+    hints = match_references(luminance, pixels, names=[name for _, name in chosen])
+    return hints.to_point_hints()
+
+
+def open_pool(source: str):
+    """The pool at ``source`` (``.npz`` or folder), read once per process and modification."""
+    try:
+        stamp = Path(source).stat().st_mtime_ns
+    except OSError:
+        stamp = 0  # Pool.open reports the missing file
+    return _open_pool_cached(str(Path(source).resolve()), stamp)
+
+
+@functools.lru_cache(maxsize=4)
+def _open_pool_cached(source: str, stamp: int):
+    from polychrome.reference.pool import Pool
+
+    return Pool.open(source)
 
 
 def _text_finder(model: str, image):

@@ -1,8 +1,11 @@
 """The ``cnn`` engine: the project's own small colorization network, run by ONNX Runtime.
 
 The network (``polychrome.train.model``, trained by ``polychrome train``) predicts, for every
-pixel at 1/4 of its input resolution, a distribution over quantized ab bins. The proposal is the
-annealed mean of that distribution (vivid, not the brownish plain mean), its confidence is one
+pixel at 1/4 of its input resolution, a distribution over quantized ab bins. Training reweights
+rare colors (class rebalancing); ``prior_correction`` divides those weights back out, so the
+distribution is the plain learned one. The proposal is its annealed mean times ``vividness``
+(the mean alone is muted where several colors are possible; the gain restores photo-like
+colorfulness; see docs/model-card.md for how the defaults were chosen). Its confidence is one
 minus the normalized entropy, and diverse samples perturb the distribution with smooth random
 fields (spatially coherent, seeded) before decoding.
 """
@@ -31,8 +34,16 @@ class CnnOptions(EngineOptions):
     """Options of the ``cnn`` engine."""
 
     temperature: float = field(
-        default=0.38,
+        default=1.0,
         metadata={"help": "Annealed-mean temperature: lower is more vivid, higher more muted."},
+    )
+    vividness: float = field(
+        default=1.75,
+        metadata={
+            "help": "Chroma gain on the decoded colors: the mean of the predicted distribution "
+            "is muted (brownish) where several colors are possible; this restores photo-like "
+            "colorfulness."
+        },
     )
     net_side: int = field(
         default=256, metadata={"help": "Longer side (pixels) of the image the network sees."}
@@ -56,6 +67,8 @@ class CnnOptions(EngineOptions):
             raise ValueCheckError(f"temperature must be in [0.01, 2], got {self.temperature}")
         if not 64 <= self.net_side <= 2048:
             raise ValueCheckError(f"net_side must be in [64, 2048], got {self.net_side}")
+        if not 0 <= self.vividness <= 4:
+            raise ValueCheckError(f"vividness must be in [0, 4], got {self.vividness}")
         if not 0 <= self.prior_correction <= 1:
             raise ValueCheckError(
                 f"prior_correction must be in [0, 1], got {self.prior_correction}"
@@ -152,7 +165,7 @@ class CnnEngine:
             logp -= logp.max(axis=0, keepdims=True)
             probs = np.exp(logp)
             probs /= probs.sum(axis=0, keepdims=True)
-        ab = annealed_mean(probs, options.temperature)
+        ab = annealed_mean(probs, options.temperature) * np.float32(options.vividness)
         h, w = luminance.shape
         ab = cv2.resize(ab, (w, h), interpolation=cv2.INTER_LINEAR)
         confidence = cv2.resize(confidence, (w, h), interpolation=cv2.INTER_LINEAR)

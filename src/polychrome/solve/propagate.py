@@ -12,6 +12,11 @@ For each chroma channel it minimizes, over the pixels of the working resolution,
   (:mod:`polychrome.ops.affinity`);
 - a tiny pull to neutral that keeps the system well posed where nothing is known.
 
+With both an engine's proposal and point hints, the background is solved twice: the proposal
+alone (``auto``), then the hints' differences from ``prior_under_hints * auto`` with no proposal
+(as a hints-only problem), added back to that share. A stroke then recolors its whole region
+instead of a halo around itself, and the proposal still shapes the colors between hints.
+
 Instances are solved apart: the background problem is the whole image without them (so adding an
 instance never changes a pixel outside it), and each instance is a problem on its own pixels only,
 with no edge to the rest, so its color cannot bleed into the background or into another instance.
@@ -78,6 +83,15 @@ class SolveSettings:
     """Luminance reach (L*) of the non-local regression."""
     prior_weight: float = 1.0
     """Data weight of an engine proposal with confidence 1."""
+    prior_under_hints: float = 0.3
+    """Share of the engine's proposal kept where point hints decide: with hints, the hints'
+    differences from this share of the proposal are propagated (as if no engine ran) and added
+    back to it, so a stroke recolors its whole region while the proposal keeps its detail. 0
+    ignores the proposal wherever there are hints; 1 propagates pure corrections."""
+    residual_pull: float = 1e-4
+    """Data weight (times the proposal's confidence) pulling the corrected colors back to the
+    proposal: the hints' corrections fill the regions they are in, but fade across strong edges
+    and far away instead of recoloring the whole image."""
     instance_weight: float = 1.0
     """Data weight, per pixel, of an instance's color inside its mask (times its strength)."""
     shading_offset: float | None = None
@@ -98,9 +112,15 @@ class SolveSettings:
         for name in ("contrast", "hint_weight", "footprint_radius", "nonlocal_radius"):
             if getattr(self, name) <= 0:
                 raise ValueCheckError(f"{name} must be > 0, got {getattr(self, name)}")
-        for name in ("footprint_weight", "nonlocal_weight", "prior_weight", "neutral"):
+        for name in (
+            "footprint_weight", "nonlocal_weight", "prior_weight", "residual_pull", "neutral"
+        ):  # fmt: skip
             if getattr(self, name) < 0:
                 raise ValueCheckError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not 0 <= self.prior_under_hints <= 1:
+            raise ValueCheckError(
+                f"prior_under_hints must be in [0, 1], got {self.prior_under_hints}"
+            )
 
 
 @dataclass
@@ -367,14 +387,33 @@ def solve_chroma(
             sel = who == k
             groups[int(k)].append(PointHints(p.yx[sel], p.ab[sel], p.weight[sel], p.source))
 
-    def data_for(points: list[PointHints]) -> _Data:
-        data = _Data(prior_data.weight.copy(), prior_data.weighted.copy())
+    def data_for(points: list[PointHints], auto: np.ndarray | None = None) -> _Data:
+        """Data terms of ``points`` plus the priors; with ``auto`` (the proposal solved alone),
+        the residual problem: the hints' differences from ``share * auto``, pulled weakly
+        towards the remaining ``(1 - share) * auto``."""
+        share = settings.prior_under_hints
+        if auto is None:
+            data = _Data(prior_data.weight.copy(), prior_data.weighted.copy())
+        else:
+            data = _Data.empty(shape)
+            pull = settings.residual_pull * prior_data.weight / max(settings.prior_weight, 1e-12)
+            data.add(pull, (1 - share) * auto)
         yx, ab, weight = _rasterize(points, full_shape, shape)
         ab = ab / gain[yx[:, 0], yx[:, 1], None]
+        if auto is not None:
+            ab = ab - share * auto[yx[:, 0], yx[:, 1]]
         _hint_terms(luminance, yx, ab, weight, settings, data)
         return data
 
-    background = _solve_problem(luminance, data_for(groups[0]), settings, method) * gain[..., None]
+    if priors and groups[0]:
+        # Residual fusion (see the module docstring).
+        auto = _solve_problem(luminance, data_for([]), settings, method)
+        residual = _solve_problem(luminance, data_for(groups[0], auto), settings, method)
+        background = (settings.prior_under_hints * auto + residual) * gain[..., None]
+    else:
+        background = (
+            _solve_problem(luminance, data_for(groups[0]), settings, method) * gain[..., None]
+        )
     fields: list[np.ndarray | None] = []
     if guidance.instances:
         owner = resize(owner_full.astype(np.float32), shape, mode="nearest").astype(np.int16)
