@@ -197,19 +197,25 @@ def auto_protocol(
     for engine in engines:
         firsts, every, worst, spread = [], [], [], []
         for o in originals:
-            result = colorize(o.gray, engine=engine, seed=seed, samples=samples)
-            scores = [score(img, o.rgb) for img in result.images]
-            for k, img in enumerate(result.images):
-                tag = f" {k + 1}" if samples > 1 else ""
-                report.keep(o.name, f"{engine}{tag} {scores[k]['psnr']:.1f} dB", img, gallery)
-            for k, s in enumerate(scores):
-                report.per_image.append(
-                    {"image": o.name, "method": engine, "sample": k, "points": None, **s}
-                )
-            firsts.append(scores[0])
-            every.extend(scores)
-            worst.append(min(s["psnr"] for s in scores))
+            # The plain result (no sampling noise), then the samples, if any.
+            plain = colorize(o.gray, engine=engine, seed=seed).image
+            first = score(plain, o.rgb)
+            report.keep(o.name, f"{engine} {first['psnr']:.1f} dB", plain, gallery)
+            report.per_image.append(
+                {"image": o.name, "method": engine, "sample": None, "points": None, **first}
+            )
+            firsts.append(first)
             if samples > 1:
+                result = colorize(o.gray, engine=engine, seed=seed, samples=samples)
+                scores = [score(img, o.rgb) for img in result.images]
+                for k, (img, s) in enumerate(zip(result.images, scores, strict=True)):
+                    report.keep(o.name, f"{engine} {k + 1} {s['psnr']:.1f} dB", img, gallery)
+                    report.per_image.append(
+                        {"image": o.name, "method": f"{engine} x{samples}", "sample": k,
+                         "points": None, **s}
+                    )  # fmt: skip
+                every.extend(scores)
+                worst.append(min(s["psnr"] for s in scores))
                 spread.append(_pairwise_ab(result.images))
             tick()
         report.rows.append(_mean_row(engine, None, firsts))
