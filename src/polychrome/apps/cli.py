@@ -13,12 +13,14 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 import typer
+from typer.core import TyperCommand
 
 from polychrome import __version__
 from polychrome.errors import InputError, PolychromeError, ValueCheckError
@@ -105,6 +107,30 @@ def with_schema_options(func: Callable[..., Any]) -> Callable[..., Any]:
     new_sig = sig.replace(parameters=own + _schema_parameters())
     wrapper.__signature__ = new_sig  # type: ignore[attr-defined]
     return wrapper
+
+
+def _parameters_of(
+    source: Callable[..., Any], *, drop: tuple[str, ...] = ()
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Give a command its own named parameters followed by those of ``source`` (flags, help,
+    defaults) but the ones in ``drop``; the command takes the shared ones as ``**kwargs``. So
+    commands share flags without declaring them twice."""
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        own = [
+            p
+            for p in inspect.signature(func, eval_str=True).parameters.values()
+            if p.kind != inspect.Parameter.VAR_KEYWORD
+        ]
+        taken = {p.name for p in own} | set(drop)
+        shared = inspect.signature(source, eval_str=True).parameters.values()
+        params = own + [p for p in shared if p.name not in taken]
+        # Keyword-only parameters go last (stable sort: the order is otherwise kept).
+        params.sort(key=lambda p: p.kind == inspect.Parameter.KEYWORD_ONLY)
+        func.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        return func
+
+    return decorate
 
 
 # --------------------------------------------------------------------------- engines
@@ -223,9 +249,14 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-@app.command("colorize")
-@with_schema_options
-def colorize_command(
+class _ColorizePlan(NamedTuple):
+    jobs: list[Any]
+    engine_options: dict[str, str]
+    batch: bool
+    output: Path
+
+
+def _plan_colorize(
     inputs: Annotated[
         list[Path], typer.Argument(help="Image files or folders of images.", show_default=False)
     ],
@@ -336,8 +367,8 @@ def colorize_command(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     *,
     options: ColorizeOptions,
-) -> None:
-    """Colorize images with hints, color regions and an engine's automatic colors."""
+) -> _ColorizePlan:
+    """Check the flags of ``colorize`` and turn them into jobs; ``batch`` shares them."""
     try:
         files, batch = _collect_inputs(inputs)
         regions = _parse_pairs(region, "--region")
@@ -411,7 +442,7 @@ def colorize_command(
     except PolychromeError as exc:
         raise _fail(exc) from None
 
-    from polychrome.apps.jobs import ColorizeJob, run_jobs
+    from polychrome.apps.jobs import ColorizeJob
 
     jobs = [
         ColorizeJob(
@@ -430,6 +461,18 @@ def colorize_command(
         )
         for f, t, h in zip(files, targets, hint_files, strict=True)
     ]
+    return _ColorizePlan(jobs, engine_options, batch, output)
+
+
+@app.command("colorize")
+@with_schema_options
+@_parameters_of(_plan_colorize)
+def colorize_command(*, options: ColorizeOptions, **flags: Any) -> None:
+    """Colorize images with hints, color regions and an engine's automatic colors."""
+    from polychrome.apps.jobs import run_jobs
+
+    jobs, engine_options, batch, output = _plan_colorize(options=options, **flags)
+    skip_existing, quiet = flags["skip_existing"], flags["quiet"]
     summary = run_jobs(
         jobs,
         options=options,
@@ -449,6 +492,97 @@ def colorize_command(
         raise typer.Exit(max(code for code in summary.codes))
     if batch and not quiet:
         typer.echo(f"{summary.done} written, {summary.skipped} skipped -> {output}")
+
+
+def _looks_like_ray_address(text: str) -> bool:
+    return text in ("auto", "local") or "://" in text or bool(re.fullmatch(r"[\w.-]+:\d+", text))
+
+
+class _BatchCommand(TyperCommand):
+    """``batch``, whose ``--ray`` may come without a value: ``--ray`` not followed by something
+    that looks like an address (auto, local, ray://..., HOST:PORT) means ``--ray local``."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        args = list(args)
+        end = args.index("--") if "--" in args else len(args)
+        for i in reversed(range(end)):
+            if args[i] == "--ray" and not (i + 1 < end and _looks_like_ray_address(args[i + 1])):
+                args[i] = "--ray=local"
+        return super().parse_args(ctx, args)
+
+
+@app.command("batch", cls=_BatchCommand)
+@with_schema_options
+@_parameters_of(_plan_colorize, drop=("inputs", "hints", "skip_existing"))
+def batch_command(
+    in_dir: Annotated[
+        Path, typer.Argument(help="Folder of images to colorize.", show_default=False)
+    ],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Output folder. Its manifest (.polychrome-batch.jsonl) records finished "
+            "images: rerun the same command to resume.",
+        ),
+    ],
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            metavar="[ADDRESS]",
+            help="Run on Ray (extra [ray]) instead of local processes: alone (or 'local'), a "
+            "Ray started here or the cluster RAY_ADDRESS names; 'auto', the cluster running on "
+            "this machine; 'ray://HOST:10001', a remote cluster. IN_DIR and -o must be "
+            "visible to every node at the same path.",
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Worker processes, one thread each (default: the usable cores); with --ray, "
+            "the most images in flight at once (default: the cluster's CPUs).",
+        ),
+    ] = None,
+    *,
+    options: ColorizeOptions,
+    **flags: Any,
+) -> None:
+    """Colorize a folder in parallel (local processes or Ray), resumable: a rerun after a crash
+    or a kill verifies what is done and does the rest."""
+    if not in_dir.is_dir():
+        raise _fail(InputError(f"{in_dir} is not a folder; `batch` colorizes a folder"))
+    jobs, engine_options, _, output = _plan_colorize(
+        inputs=[in_dir], output=output, hints=None, skip_existing=False, options=options, **flags
+    )
+    from polychrome.apps.batch import run_batch
+
+    quiet = flags["quiet"]
+    try:
+        summary = run_batch(
+            jobs,
+            out_dir=output,
+            options=options,
+            engine_options=engine_options,
+            workers=workers,
+            ray_address=ray,
+            progress=not quiet,
+        )
+    except PolychromeError as exc:
+        raise _fail(exc) from None
+    counts = f"{summary.done} written, {summary.skipped} already done"
+    if summary.redone:
+        counts += f" ({summary.redone} redone: their outputs were missing or changed)"
+    if summary.failures:
+        for job, message in summary.failures:
+            _err(message if job.source.name in message else f"{job.source}: {message}")
+        _err(f"{len(summary.failures)} of {len(jobs)} images failed; {counts}")
+        raise typer.Exit(max(summary.codes))
+    if not quiet:
+        typer.echo(f"{counts} in {summary.seconds:.1f} s -> {output}")
 
 
 # --------------------------------------------------------------------------- pool

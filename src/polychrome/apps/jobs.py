@@ -14,7 +14,15 @@ from typing import Any
 from polychrome.errors import PolychromeError
 from polychrome.options import ColorizeOptions
 
-__all__ = ["ColorizeJob", "JobSummary", "build_guidance", "open_pool", "run_job", "run_jobs"]
+__all__ = [
+    "ColorizeJob",
+    "JobSummary",
+    "build_guidance",
+    "describe_failure",
+    "open_pool",
+    "run_job",
+    "run_jobs",
+]
 
 
 @dataclass(frozen=True)
@@ -219,21 +227,26 @@ def run_jobs(
                 try:
                     run_job(job, options=options, engine_options=engine_options)
                     summary.done += 1
-                except PolychromeError as exc:
-                    summary.failures.append((job, str(exc)))
-                    summary.codes.append(exc.exit_code)
-                except MemoryError:
-                    summary.failures.append((job, "out of memory (try a smaller --max-pixels)"))
-                    summary.codes.append(1)
                 except Exception as exc:  # a bug must not cost the rest of the batch
-                    summary.failures.append((job, f"internal error: {type(exc).__name__}: {exc}"))
-                    summary.codes.append(1)
+                    message, code = describe_failure(exc)
+                    summary.failures.append((job, message))
+                    summary.codes.append(code)
             if bar:
                 bar.advance()
     finally:
         if bar:
             bar.stop()
     return summary
+
+
+def describe_failure(exc: Exception) -> tuple[str, int]:
+    """The message and exit code reported for a job that raised ``exc``: a library error's own
+    (2 for bad input), 1 for running out of memory or for a bug."""
+    if isinstance(exc, PolychromeError):
+        return str(exc), exc.exit_code
+    if isinstance(exc, MemoryError):
+        return "out of memory (try a smaller --max-pixels)", 1
+    return f"internal error: {type(exc).__name__}: {exc}", 1
 
 
 class _Bar:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
@@ -84,6 +85,10 @@ def _session(path: str):
     verify_weights(Path(path))
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
+    threads = os.environ.get("POLYCHROME_THREADS", "")
+    if threads.isdigit() and int(threads) > 0:  # set by batch workers: one thread each
+        opts.intra_op_num_threads = int(threads)
+        opts.inter_op_num_threads = 1
     try:
         return ort.InferenceSession(path, sess_options=opts, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own untyped errors

@@ -1,0 +1,303 @@
+"""Tests of ``polychrome batch`` (polychrome.apps.batch): the manifest, resuming after a kill,
+skipping finished work, bad files, inputs left alone, the local process pool and Ray.
+
+Images are small and generated here; the ``none`` engine with a hint folder keeps each image
+cheap, so the time goes into starting worker processes (and Ray, once).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from polychrome.apps.batch import MANIFEST_NAME, Manifest, limit_threads, run_batch
+from polychrome.apps.cli import app
+from polychrome.apps.jobs import ColorizeJob
+from polychrome.io import read_image, write_image
+from polychrome.ops.color import rgb_to_lab
+from polychrome.options import ColorizeOptions
+
+H, W = 48, 64
+runner = CliRunner()
+FAST = ("--engine", "none")
+
+
+def _make_inputs(folder: Path, count: int, *, hints: Path | None = None, size=(H, W)) -> None:
+    """``count`` gray gradients (different per image), and a blue hint at the top left of each
+    in ``hints`` when given."""
+    folder.mkdir(parents=True, exist_ok=True)
+    x = np.mgrid[0 : size[0], 0 : size[1]][1]
+    for k in range(count):
+        write_image(folder / f"img{k:03d}.png", (40 + 150 * x / size[1] + k).astype(np.uint8))
+        if hints is not None:
+            rgb = np.zeros((*size, 3), np.uint8)
+            alpha = np.zeros(size, np.uint8)
+            rgb[2:8, 2:8], alpha[2:8, 2:8] = (30, 60, 200), 255
+            write_image(hints / f"img{k:03d}.png", rgb, alpha=alpha)
+
+
+def _digests(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
+def _manifest_lines(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / MANIFEST_NAME).read_text().splitlines()]
+
+
+def _assert_consistent(out: Path, names: list[str]) -> None:
+    """Every expected output is there exactly once, complete, and as the manifest records it;
+    nothing else is in the folder (no temporaries)."""
+    files = sorted(p.name for p in out.iterdir() if p.name != MANIFEST_NAME)
+    assert files == sorted(names)
+    records = {r["target"]: r for r in _manifest_lines(out)}
+    assert sorted(records) == sorted(names)
+    for name in names:
+        (output,) = records[name]["outputs"]
+        data = (out / name).read_bytes()
+        assert output["size"] == len(data)
+        assert output["sha256"] == hashlib.sha256(data).hexdigest()
+        assert read_image(out / name).shape == (H, W)  # decodes: not truncated
+
+
+def _invoke(*args: str | Path):
+    return runner.invoke(app, ["batch", *(str(a) for a in args)])
+
+
+@pytest.fixture
+def folders(tmp_path: Path) -> tuple[Path, Path, Path]:
+    inputs, hints, out = tmp_path / "in", tmp_path / "hints", tmp_path / "out"
+    hints.mkdir()
+    _make_inputs(inputs, 6, hints=hints)
+    return inputs, hints, out
+
+
+# --------------------------------------------------------------------------- local pool
+
+
+def test_batch_writes_every_image_records_it_and_resumes(folders) -> None:
+    inputs, hints, out = folders
+    before = _digests(inputs)
+    result = _invoke(inputs, "-o", out, "--hints-dir", hints, "--workers", "2", *FAST)
+    assert result.exit_code == 0, result.output
+    assert "6 written, 0 already done" in result.stdout
+    names = [f"img{k:03d}.png" for k in range(6)]
+    _assert_consistent(out, names)
+    # The hints reached the results: the top left is blue.
+    lab = rgb_to_lab(read_image(out / "img003.png").pixels[2:8, 2:8] / 255.0)
+    assert np.degrees(np.arctan2(lab[..., 2], lab[..., 1])).mean() < -60
+    assert _digests(inputs) == before  # inputs untouched
+
+    # A rerun finds everything done and writes nothing.
+    stamps = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    again = _invoke(inputs, "-o", out, "--hints-dir", hints, "--workers", "2", *FAST)
+    assert again.exit_code == 0, again.output
+    assert "0 written, 6 already done" in again.stdout
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == stamps
+
+    # A missing output and one changed on disk are redone; the others are not.
+    (out / "img001.png").unlink()
+    (out / "img004.png").write_bytes((out / "img004.png").read_bytes()[:100])
+    third = _invoke(inputs, "-o", out, "--hints-dir", hints, "--workers", "1", *FAST)
+    assert third.exit_code == 0, third.output
+    assert "2 written, 4 already done (2 redone" in third.stdout
+    _assert_consistent(out, names)
+    assert (out / "img002.png").stat().st_mtime_ns == stamps["img002.png"]
+    assert _digests(inputs) == before
+
+
+def test_other_options_redo_the_work(folders) -> None:
+    inputs, hints, out = folders
+    assert _invoke(inputs, "-o", out, "--hints-dir", hints, "--workers", "1", *FAST).exit_code == 0
+    result = _invoke(
+        inputs, "-o", out, "--hints-dir", hints, "--workers", "1", "--saturation", "0.5", *FAST
+    )
+    assert result.exit_code == 0, result.output
+    assert "6 written, 0 already done" in result.stdout
+    assert len(_manifest_lines(out)) == 12  # appended; the later records count
+    _assert_consistent(out, [f"img{k:03d}.png" for k in range(6)])
+
+
+def test_bad_files_are_reported_and_the_others_written(folders) -> None:
+    inputs, hints, out = folders
+    (inputs / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    (inputs / "empty.jpg").write_bytes(b"")
+    result = _invoke(inputs, "-o", out, "--hints-dir", hints, "--workers", "2", *FAST)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert "broken.png" in result.stderr and "empty.jpg" in result.stderr
+    assert "2 of 8 images failed; 6 written" in result.stderr
+    _assert_consistent(out, [f"img{k:03d}.png" for k in range(6)])  # no partial files
+    # Failures are not recorded, so a rerun tries them again (and only them).
+    again = _invoke(inputs, "-o", out, "--hints-dir", hints, "--workers", "1", *FAST)
+    assert again.exit_code == 2
+    assert "2 of 8 images failed; 0 written, 6 already done" in again.stderr
+
+
+def test_refusals(folders, tmp_path: Path) -> None:
+    inputs, _, out = folders
+    before = _digests(inputs)
+    # Writing results over the inputs.
+    result = _invoke(inputs, "-o", inputs, *FAST)
+    assert result.exit_code == 2 and "refusing to overwrite the input" in result.stderr
+    # Not a folder.
+    result = _invoke(inputs / "img000.png", "-o", out, *FAST)
+    assert result.exit_code == 2 and "is not a folder" in result.stderr
+    # -o names a file.
+    result = _invoke(inputs, "-o", tmp_path / "out.png", *FAST)
+    assert result.exit_code == 2 and "-o must be a folder" in result.stderr
+    # A second batch into a folder another batch is writing.
+    held = Manifest.open(out)
+    try:
+        result = _invoke(inputs, "-o", out, *FAST)
+    finally:
+        held.close()
+    assert result.exit_code == 2 and "another batch is writing" in result.stderr
+    assert "Traceback" not in result.output
+    assert _digests(inputs) == before
+
+
+def test_manifest_drops_a_record_cut_short_and_ignores_junk(tmp_path: Path) -> None:
+    good = {"target": "a.png", "key": "k", "outputs": [{"name": "a.png", "size": 3, "sha256": "x"}]}
+    path = tmp_path / MANIFEST_NAME
+    path.write_text(
+        json.dumps(good) + "\n" + "not json\n" + '{"target": "b.png"}\n' + '{"target": "c.pn'
+    )
+    manifest = Manifest.open(tmp_path)
+    try:
+        assert list(manifest.records) == ["a.png"]
+        manifest.append({**good, "target": "d.png"})
+    finally:
+        manifest.close()
+    lines = path.read_text().splitlines()
+    assert json.loads(lines[-1])["target"] == "d.png"  # on a line of its own
+    assert not any(line.startswith('{"target": "c.pn') for line in lines)
+    (tmp_path / "a.png").write_bytes(b"abc")
+    manifest = Manifest.open(tmp_path)
+    try:
+        assert manifest.verified("a.png", "k") is False  # wrong hash
+        assert manifest.verified("a.png", "other key") is None
+        assert manifest.verified("zzz.png", "k") is None
+    finally:
+        manifest.close()
+
+
+def test_workers_are_limited_to_one_thread() -> None:
+    import cv2
+
+    saved = {k: os.environ.get(k) for k in ("POLYCHROME_THREADS", "OMP_NUM_THREADS")}
+    threads = cv2.getNumThreads()
+    try:
+        limit_threads(1)
+        assert cv2.getNumThreads() == 1
+        assert os.environ["POLYCHROME_THREADS"] == "1" == os.environ["OMP_NUM_THREADS"]
+    finally:
+        cv2.setNumThreads(threads)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+# --------------------------------------------------------------------------- a real kill
+
+
+def _console_script() -> Path:
+    script = Path(sys.executable).parent / "polychrome"
+    if not script.is_file():
+        pytest.skip("the polychrome console script is not installed")
+    return script
+
+
+def test_kill_halfway_then_rerun_leaves_every_output_once(tmp_path: Path) -> None:
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    count = 40
+    _make_inputs(inputs, count)
+    command = [str(_console_script()), "batch", str(inputs), "-o", str(out), "--workers", "1"]
+    command += [*FAST, "--method", "exact", "--quiet"]
+    process = subprocess.Popen(command, start_new_session=True, stderr=subprocess.PIPE)
+    manifest = out / MANIFEST_NAME
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline and process.poll() is None:
+            if manifest.exists() and manifest.read_bytes().count(b"\n") >= 5:
+                break
+            time.sleep(0.02)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)  # the command and its workers, mid-write maybe
+        process.wait()
+    assert process.returncode == -signal.SIGKILL, process.stderr.read().decode()
+    first = manifest.read_bytes().count(b"\n")
+    assert 5 <= first < count, first  # killed halfway
+
+    rerun = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert rerun.returncode == 0, rerun.stderr
+    names = [f"img{k:03d}.png" for k in range(count)]
+    _assert_consistent(out, names)
+    records = _manifest_lines(out)
+    assert len(records) == count  # nothing recorded was done twice
+    assert len({r["target"] for r in records}) == count
+
+
+# --------------------------------------------------------------------------- Ray
+
+
+@pytest.fixture
+def local_ray(monkeypatch):
+    """A local Ray of 2 CPUs whose files (and HOME) lie in a temporary folder."""
+    ray = pytest.importorskip("ray")
+    pytest.importorskip("ray.data")
+    root = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths are limited
+    monkeypatch.setenv("HOME", root)
+    monkeypatch.setenv("RAY_TMPDIR", root)
+    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _temp_dir=root)
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_ray_path(local_ray, folders) -> None:
+    inputs, hints, out = folders
+    (inputs / "broken.png").write_bytes(b"junk")
+    options = ColorizeOptions(engine="none")
+    files = sorted(inputs.iterdir())
+    jobs = [
+        ColorizeJob(source=f, target=out / f.name, hints=hints / f.name)
+        if f.stem != "broken"
+        # the broken input has no hint file: like the CLI, it goes without
+        else ColorizeJob(source=f, target=out / f.name)
+        for f in files
+    ]
+    summary = run_batch(jobs, out_dir=out, options=options, ray_address="local", workers=2)
+    assert summary.done == 6 and summary.skipped == 0
+    assert [
+        (j.source.name, code) for (j, _), code in zip(summary.failures, summary.codes, strict=True)
+    ] == [("broken.png", 2)]
+    _assert_consistent(out, [f"img{k:03d}.png" for k in range(6)])
+    # The same results as the local pool would write: only the backend differs.
+    local = out.parent / "local"
+    result = _invoke(inputs, "-o", local, "--hints-dir", hints, "--workers", "2", *FAST)
+    assert result.exit_code == 2, result.output
+    for k in range(6):  # (the files differ in their recorded timings)
+        name = f"img{k:03d}.png"
+        assert np.array_equal(read_image(local / name).pixels, read_image(out / name).pixels)
+
+    # Through the CLI, on the Ray already running: everything is done already.
+    result = _invoke(inputs, "-o", out, "--hints-dir", hints, "--ray", *FAST)
+    assert result.exit_code == 2, result.output
+    assert "1 of 7 images failed; 0 written, 6 already done" in result.stderr
