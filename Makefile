@@ -18,9 +18,9 @@ $(BASE): pyproject.toml | $(BIN)/python
 	@touch $(BASE)
 
 # Tests also train a tiny network (the [train] extra: torch 2.13.0, CPU build), run a tiny
-# random CLIPSeg ([segment]: transformers) and need [dev].
+# random CLIPSeg ([segment]: transformers), run batches on a local Ray ([ray]) and need [dev].
 $(DEV): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev,train,segment]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,train,segment,ray]'
 	@touch $(DEV) $(BASE)
 
 demo: $(BASE)
