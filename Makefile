@@ -18,15 +18,28 @@ $(BASE): pyproject.toml | $(BIN)/python
 	@touch $(BASE)
 
 # Tests also train a tiny network (the [train] extra: torch 2.13.0, CPU build), run a tiny
-# random CLIPSeg ([segment]: transformers), run batches on a local Ray ([ray]) and need [dev].
+# random CLIPSeg ([segment]: transformers), run batches on a local Ray ([ray]), test the HTTP
+# service ([serve]) and its page in a browser ([web-test]: Playwright, which never downloads a
+# browser here), and need [dev].
 $(DEV): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev,train,segment,ray]'
+	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(BIN)/python -m pip install --quiet -e '.[dev,train,segment,serve,web-test,ray]'
 	@touch $(DEV) $(BASE)
+
+# The browser test drives Debian's chromium (and chromium-driver), installed here when missing
+# (with sudo when not root). Where that is impossible the test is skipped, with its reason.
+CHROMIUM := $(VENV)/.chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+$(CHROMIUM): | $(BIN)/python
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then touch $@; \
+	elif command -v apt-get >/dev/null && $(SUDO) apt-get update -qq \
+	  && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	then touch $@; \
+	else echo "warning: could not install chromium; tests/test_web.py will be skipped"; fi
 
 demo: $(BASE)
 	$(BIN)/python examples/demo.py out
 
-test: $(DEV)
+test: $(DEV) $(CHROMIUM)
 	$(BIN)/python -m pytest
 
 lint: $(DEV)

@@ -47,16 +47,48 @@ from polychrome.errors import (
 __all__ = [
     "DEFAULT_MAX_PIXELS",
     "ImageData",
+    "NamedBytes",
+    "encode_image",
     "read_hints",
     "read_image",
     "read_mask",
     "read_metadata",
+    "source_name",
     "write_image",
 ]
 
 DEFAULT_MAX_PIXELS = 100_000_000
 
 Source = str | os.PathLike[str] | bytes
+
+
+class NamedBytes(bytes):
+    """An encoded file held in memory with the name it came under (e.g. an HTTP upload).
+
+    Every reader accepts it where it accepts bytes; errors and metadata then name the file by
+    ``name`` instead of ``<image bytes>``.
+    """
+
+    name: str
+
+    def __new__(cls, data: bytes, name: str) -> NamedBytes:
+        out = super().__new__(cls, data)
+        out.name = name
+        return out
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return NamedBytes, (bytes(self), self.name)
+
+
+def source_name(source: Source) -> str:
+    """The file name of a source, as messages and metadata show it: the last part of a path,
+    the name of :class:`NamedBytes`, or ``<image bytes>``."""
+    if isinstance(source, NamedBytes):
+        return source.name
+    if isinstance(source, bytes | bytearray | memoryview):
+        return "<image bytes>"
+    return Path(os.fsdecode(os.fspath(source))).name
+
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _METADATA_KEY = "polychrome"
@@ -106,7 +138,7 @@ class ImageData:
             (palette images are expanded to RGB; an RGB file with equal channels stays RGB).
         alpha: ``(H, W)``, same dtype as ``pixels``, or ``None`` when the file has no alpha.
         bit_depth: 8 or 16.
-        path: the file read, or ``None`` for bytes in memory.
+        path: the file read, the name of :class:`NamedBytes`, or ``None`` for other bytes.
         format: ``"PNG"``, ``"JPEG"``, ``"TIFF"`` or ``"WEBP"``.
     """
 
@@ -340,7 +372,7 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any] | None:
 
 def _load_source(source: Source) -> tuple[bytes, str | None]:
     if isinstance(source, bytes | bytearray | memoryview):
-        return bytes(source), None
+        return bytes(source), getattr(source, "name", None)
     path = os.fsdecode(os.fspath(source))
     try:
         with open(path, "rb") as f:
@@ -577,6 +609,55 @@ def write_image(
             f"cannot tell the format of {target}: use one of the extensions "
             f"{', '.join(sorted(_EXTENSIONS))}"
         )
+    pieces = _encode_checked(
+        fmt, pixels, alpha, metadata, compress_level, quality, label=f"cannot write {target}"
+    )
+    _write_atomic(target, pieces)
+
+
+def encode_image(
+    pixels: np.ndarray,
+    *,
+    format: str = "PNG",
+    alpha: np.ndarray | None = None,
+    metadata: dict[str, Any] | None = None,
+    compress_level: int = 1,
+    quality: int = 95,
+) -> bytes:
+    """Encode an image in memory, exactly as :func:`write_image` would write it.
+
+    Args:
+        pixels, alpha, metadata, compress_level, quality: see :func:`write_image`.
+        format: ``"PNG"``, ``"JPEG"``, ``"TIFF"`` or ``"WEBP"`` (any case).
+
+    Returns:
+        The encoded file.
+
+    Raises:
+        ValueCheckError, ShapeError: as :func:`write_image`, or an unknown ``format``.
+    """
+    fmt = str(format).upper()
+    if fmt not in _EXTENSIONS.values():
+        known = ", ".join(sorted(set(_EXTENSIONS.values())))
+        raise ValueCheckError(f"unknown image format {format!r}; use one of {known}")
+    pieces = _encode_checked(
+        fmt, pixels, alpha, metadata, compress_level, quality, label=f"cannot encode {fmt}"
+    )
+    return b"".join(pieces)
+
+
+def _encode_checked(
+    fmt: str,
+    pixels: np.ndarray,
+    alpha: np.ndarray | None,
+    metadata: dict[str, Any] | None,
+    compress_level: int,
+    quality: int,
+    *,
+    label: str,
+) -> list[bytes | memoryview]:
+    """Check the arguments of :func:`write_image` and encode; ``label`` starts error messages
+    that name the target."""
     pixels = _check_pixels(pixels)
     alpha = None if alpha is None else _check_alpha(alpha, pixels)
     if not isinstance(compress_level, int) or not 0 <= compress_level <= 9:
@@ -585,14 +666,14 @@ def write_image(
         raise ValueCheckError(f"quality must be an integer in 1..100, got {quality!r}")
     if fmt == "JPEG" and alpha is not None:
         raise ValueCheckError(
-            f"cannot write {target}: JPEG cannot store alpha; write .png (or .tif, .webp) instead"
+            f"{label}: JPEG cannot store alpha; write .png (or .tif, .webp) instead"
         )
     text = None if metadata is None else _metadata_text(metadata)  # checked for every format
 
     pieces = _encode(fmt, pixels, alpha, compress_level=compress_level, quality=quality)
     if text is not None and fmt == "PNG":
         pieces = _with_png_text(pieces, _METADATA_KEY, text)
-    _write_atomic(target, pieces)
+    return pieces
 
 
 def _check_pixels(pixels: np.ndarray) -> np.ndarray:

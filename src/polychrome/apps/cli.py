@@ -141,32 +141,9 @@ def engines_command(
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List engines, whether each can run here, and its options."""
-    import dataclasses
-    import importlib
+    from polychrome.engines.base import describe_engines
 
-    from polychrome.engines.base import ENGINES
-
-    rows = []
-    for spec in ENGINES.values():
-        options: list[dict[str, Any]] = []
-        module_name, _, cls_name = spec.target.partition(":")
-        module = importlib.import_module(module_name)  # engine modules import their deps lazily
-        opts_cls = getattr(module, cls_name).Options
-        for f in dataclasses.fields(opts_cls):
-            options.append(
-                {"name": f.name, "default": f.default, "help": f.metadata.get("help", "")}
-            )
-        rows.append(
-            {
-                "name": spec.name,
-                "available": spec.available,
-                "missing": spec.missing(),
-                "extra": spec.extra,
-                "summary": spec.summary,
-                "weights": spec.weights,
-                "options": options,
-            }
-        )
+    rows = describe_engines()
     if json_output:
         typer.echo(json.dumps(rows, indent=2, default=str))
         return
@@ -647,6 +624,46 @@ def pool_build_command(
             more = f" and {len(pool.skipped) - 5} more" if len(pool.skipped) > 5 else ""
             typer.echo(f"left out {len(pool.skipped)} gray images: {names}{more}", err=True)
         typer.echo(f"{len(pool)} references ({pool.embedder}) -> {output}")
+
+
+# --------------------------------------------------------------------------- serve
+
+
+def _serve_help() -> str:
+    from polychrome.apps.serve import settings_help
+
+    lines = "\n".join(f"  {line}" for line in settings_help().splitlines())
+    return (
+        "Serve the HTTP API (POST /v1/colorize, GET /v1/engines, /v1/options, /healthz) and the "
+        "web page at / (extra [serve]).\n\n"
+        f"\b\nLimits, set by environment variables:\n{lines}"
+    )
+
+
+@app.command("serve", help=_serve_help())
+def serve_command(
+    host: Annotated[
+        str, typer.Option("--host", help="Address to listen on (0.0.0.0: every interface).")
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", help="Port to listen on.", min=0, max=65535)
+    ] = 8000,
+    log_level: Annotated[
+        str, typer.Option("--log-level", help="uvicorn's log level: warning, info, debug.")
+    ] = "info",
+) -> None:
+    try:
+        from polychrome.apps.serve import ServeSettings, create_app
+        from polychrome.engines.base import require_modules
+
+        require_modules(("uvicorn",), extra="serve", what="polychrome serve")
+        app_ = create_app(ServeSettings.from_env())
+    except PolychromeError as exc:
+        raise _fail(exc) from None
+    import uvicorn
+
+    typer.echo(f"polychrome serving on http://{host}:{port}/", err=True)
+    uvicorn.run(app_, host=host, port=port, log_level=log_level)
 
 
 # --------------------------------------------------------------------------- eval

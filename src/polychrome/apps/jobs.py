@@ -18,6 +18,7 @@ __all__ = [
     "ColorizeJob",
     "JobSummary",
     "build_guidance",
+    "colorize_job",
     "describe_failure",
     "open_pool",
     "run_job",
@@ -27,14 +28,18 @@ __all__ = [
 
 @dataclass(frozen=True)
 class ColorizeJob:
-    """One input file, where its result goes, and the guidance files that go with it."""
+    """One input file, where its result goes, and the guidance files that go with it.
 
-    source: Path
+    The input and the guidance files (hints, masks, references) are paths, or
+    :class:`~polychrome.io.NamedBytes` for files held in memory (the HTTP service's uploads).
+    """
+
+    source: Path | bytes
     target: Path
-    hints: Path | None = None
-    regions: Sequence[tuple[str, str]] = ()
+    hints: Path | bytes | None = None
+    regions: Sequence[tuple[str | bytes, str]] = ()
     """``(mask path, color phrase)`` pairs, bottom to top."""
-    labels: Sequence[tuple[str, str]] = ()
+    labels: Sequence[tuple[str, str | bytes]] = ()
     """``(label, mask path)`` pairs: named regions a description binds to."""
     label_map: tuple[str, str] | None = None
     """``(label-map image, JSON legend)``."""
@@ -46,7 +51,7 @@ class ColorizeJob:
     """What the colors should be, in words."""
     segmenter: str = ""
     """A referring-segmentation model (hub id or folder) to find described objects by text."""
-    references: Sequence[str] = ()
+    references: Sequence[str | bytes] = ()
     """Color reference images: matched places take their colors."""
     pool: str = ""
     """A reference pool (``.npz`` or a folder of color images) to retrieve references from."""
@@ -68,13 +73,13 @@ def build_guidance(job: ColorizeJob, image, *, max_pixels: int):
 
     from polychrome.guidance.hints import Guidance, Instance, PointHints
     from polychrome.guidance.palette import parse_color_phrase
-    from polychrome.io import read_hints, read_mask
+    from polychrome.io import read_hints, read_mask, source_name
 
     shape = image.shape
     points = []
     if job.hints is not None:
         yx, rgb, weight = read_hints(job.hints, shape=shape, max_pixels=max_pixels)
-        points.append(PointHints.from_rgb(yx, rgb, weight=weight, source=Path(job.hints).name))
+        points.append(PointHints.from_rgb(yx, rgb, weight=weight, source=source_name(job.hints)))
     if job.references or job.pool:
         points += _reference_points(job, image, max_pixels=max_pixels)
     instances, tones, report = [], (), None
@@ -89,7 +94,7 @@ def build_guidance(job: ColorizeJob, image, *, max_pixels: int):
                 mask=mask,
                 ab=np.asarray(color.ab, dtype=np.float32),
                 label=phrase,
-                source=Path(mask_path).name,
+                source=source_name(mask_path),
             )
         )
     return Guidance(
@@ -107,7 +112,7 @@ def _bind(job: ColorizeJob, image, *, max_pixels: int):
         region_from_box,
         region_from_click,
     )
-    from polychrome.io import read_mask
+    from polychrome.io import read_mask, source_name
     from polychrome.ops.color import luminance_of
 
     shape = image.shape
@@ -117,7 +122,7 @@ def _bind(job: ColorizeJob, image, *, max_pixels: int):
         regions += read_label_map(path, legend, shape=shape, max_pixels=max_pixels)
     for label, mask_path in job.labels:
         mask = read_mask(mask_path, shape=shape, name=f"mask of {label!r}", max_pixels=max_pixels)
-        regions.append(LabelledRegion(label, mask, Path(mask_path).name))
+        regions.append(LabelledRegion(label, mask, source_name(mask_path)))
     if job.clicks or job.boxes:
         luminance = luminance_of(image.pixels)
         for x, y, label in job.clicks:
@@ -136,14 +141,14 @@ def _reference_points(job: ColorizeJob, image, *, max_pixels: int):
     """Hints matched from the job's references and those retrieved from its pool, one
     :class:`PointHints` per reference (its source says how well it matched)."""
     from polychrome.errors import ValueCheckError
-    from polychrome.io import read_image
+    from polychrome.io import read_image, source_name
     from polychrome.ops.color import luminance_of
     from polychrome.reference.match import match_references
 
     luminance = luminance_of(image.pixels)
-    chosen = [(Path(p), Path(p).name) for p in job.references]
+    chosen = [(p, source_name(p)) for p in job.references]
     if job.pool:
-        seen = {p.resolve() for p, _ in chosen}
+        seen = {Path(p).resolve() for p, _ in chosen if not isinstance(p, bytes)}
         for path, score in open_pool(job.pool).retrieve(luminance):
             if path.resolve() not in seen:
                 how = f"retrieved from {Path(job.pool).name} with similarity {score:.2f}"
@@ -153,8 +158,8 @@ def _reference_points(job: ColorizeJob, image, *, max_pixels: int):
         reference = read_image(path, max_pixels=max_pixels)
         if reference.is_gray:
             raise ValueCheckError(
-                f"reference {path.name} is a gray image: a reference gives its colors to the "
-                "target, so it must be a color image"
+                f"reference {source_name(path)} is a gray image: a reference gives its colors to "
+                "the target, so it must be a color image"
             )
         pixels.append(reference.pixels)
     hints = match_references(luminance, pixels, names=[name for _, name in chosen])
@@ -193,14 +198,22 @@ def run_job(
     job: ColorizeJob, *, options: ColorizeOptions, engine_options: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """Colorize one file and write its result atomically; returns the result's metadata."""
+    result = colorize_job(job, options=options, engine_options=engine_options)
+    result.save(job.target)
+    return result.metadata
+
+
+def colorize_job(
+    job: ColorizeJob, *, options: ColorizeOptions, engine_options: dict[str, Any] | None = None
+):
+    """Read the job's input and guidance and colorize it; nothing is written (``job.target`` is
+    not used). Returns the :class:`~polychrome.pipeline.ColorizeResult`."""
     from polychrome.io import read_image
     from polychrome.pipeline import colorize
 
     image = read_image(job.source, max_pixels=options.max_pixels)
     guidance = build_guidance(job, image, max_pixels=options.max_pixels)
-    result = colorize(image, guidance=guidance, options=options, engine_options=engine_options)
-    result.save(job.target)
-    return result.metadata
+    return colorize(image, guidance=guidance, options=options, engine_options=engine_options)
 
 
 def run_jobs(

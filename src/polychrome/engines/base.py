@@ -22,6 +22,7 @@ __all__ = [
     "EngineOptions",
     "EngineSpec",
     "Proposal",
+    "describe_engines",
     "engine_spec",
     "load_engine",
     "require_modules",
@@ -193,3 +194,32 @@ def load_engine(name: str) -> Engine:
     engine = getattr(importlib.import_module(module_name), cls_name)()
     _LOADED[name] = engine
     return engine
+
+
+def describe_engines() -> list[dict[str, Any]]:
+    """Every registered engine as a JSON-able row: name, whether it is available (and what is
+    missing), its extra, summary, weights, and its options (name, default, help). The `engines`
+    command and the HTTP service's ``/v1/engines`` show these.
+
+    Engine modules are imported (they import their own dependencies lazily), not instantiated.
+    """
+    rows = []
+    for spec in ENGINES.values():
+        module_name, _, cls_name = spec.target.partition(":")
+        options_cls = getattr(importlib.import_module(module_name), cls_name).Options
+        options = [
+            {"name": f.name, "default": f.default, "help": f.metadata.get("help", "")}
+            for f in dataclasses.fields(options_cls)
+        ]
+        rows.append(
+            {
+                "name": spec.name,
+                "available": spec.available,
+                "missing": spec.missing(),
+                "extra": spec.extra,
+                "summary": spec.summary,
+                "weights": spec.weights,
+                "options": options,
+            }
+        )
+    return rows

@@ -142,7 +142,7 @@ class _Data:
 def _rasterize(points: list[PointHints], full: tuple[int, int], shape: tuple[int, int]):
     """Point hints at full resolution -> per working pixel: positions ``(M, 2)``, mean ``ab``
     ``(M, 2)`` and weight ``(M,)`` (the firmest hint in the cell)."""
-    if not points:
+    if not any(len(p.yx) for p in points):  # (bincount of nothing would be integer)
         return np.zeros((0, 2), np.int64), np.zeros((0, 2)), np.zeros(0)
     yx = np.concatenate([p.yx for p in points]).astype(np.int64)
     ab = np.concatenate([p.ab for p in points]).astype(np.float64)

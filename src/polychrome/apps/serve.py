@@ -1,0 +1,624 @@
+"""The HTTP service and its web page: ``polychrome serve`` (extra ``[serve]``).
+
+Endpoints:
+
+- ``GET /``: the web page (static files in ``apps/web/``).
+- ``POST /v1/colorize``: multipart form; returns a PNG, or JSON with base64 PNG samples.
+- ``GET /v1/engines``: the engines, whether each can run here, and their options.
+- ``GET /v1/options``: the options schema (:func:`polychrome.options.option_specs`), the form
+  fields and the service's limits; the page builds its controls from it.
+- ``GET /healthz``: liveness, with the jobs running and waiting.
+
+Form fields of ``/v1/colorize`` (every field is optional except ``image``):
+
+- ``image``: the grayscale image (PNG, JPEG, TIFF or WebP).
+- ``hints``: an RGBA hint image of the same size (strokes of color on transparency).
+- ``region_mask`` + ``region_color``: masks filled with a named color, paired in order.
+- ``label_mask`` + ``label``: named masks ("car", or "red car" with its own color) that the
+  ``description`` binds to.
+- ``description``: the colors in words.
+- ``reference``: color reference images (repeatable).
+- ``engine_options``: a JSON object of the engine's options.
+- ``format``: ``png`` (one sample) or ``json``; by default ``png`` for one sample, ``json`` for
+  several.
+- every field of :class:`~polychrome.options.ColorizeOptions` by name (``engine``, ``seed``,
+  ``samples``, ...): the schema the CLI's flags come from, so defaults live in one place.
+
+Limits (:class:`ServeSettings`, each also an environment variable): request size, pixels per image,
+files per request, colorizations running at once, requests waiting for one, and a timeout per
+request. Refusals are JSON ``{"error", "detail", "status"}``: 413 (too large), 422 (bad input),
+429 (too many requests; ``Retry-After``), 503 (timed out or out of memory). Bad input never
+yields a 500.
+
+Colorizations run in a pool of worker threads (numpy, OpenCV and onnxruntime release the GIL), as
+many as ``max_jobs``; a semaphore admits at most ``max_jobs + max_waiting`` requests at once. A
+request past its timeout is answered 503 at once; a colorization already running cannot be
+stopped, so it keeps its slot until it ends and the service does not overcommit.
+
+FastAPI is imported by :func:`create_app` only, so this module (and the settings) load without
+the extra.
+"""
+
+# No ``from __future__ import annotations``: FastAPI reads the endpoints' annotations (``Request``,
+# imported in create_app) at definition time. asyncio and the web stack are imported when the app
+# is built, so that the CLI, which shows the settings in its help, starts fast.
+import base64
+import dataclasses
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from polychrome import __version__
+from polychrome.errors import (
+    ImageTooLargeError,
+    InputError,
+    PolychromeError,
+    UnknownColorError,
+    ValueCheckError,
+)
+
+__all__ = ["WEB_DIR", "ServeSettings", "create_app", "settings_help"]
+
+WEB_DIR = Path(__file__).resolve().parent / "web"
+"""The page's static files."""
+
+FILE_FIELDS = ("image", "hints", "region_mask", "label_mask", "reference")
+TEXT_FIELDS = ("region_color", "label", "description", "engine_options", "format")
+FORMATS = ("png", "json")
+BLOCKED_ENGINE_OPTIONS = frozenset({"model"})
+"""Engine options that name files on the server: not accepted over HTTP."""
+
+_log = logging.getLogger("polychrome.serve")
+
+
+def _default_jobs() -> int:
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(4, cores))
+
+
+def _setting(default: Any, help: str, env: str, *, minimum: float) -> Any:
+    meta = {"help": help, "env": env, "min": minimum}
+    if callable(default):
+        return field(default_factory=default, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """The service's limits. Each has an environment variable (read by :meth:`from_env`)."""
+
+    max_upload_bytes: int = _setting(
+        64 * 2**20,
+        "Largest request body (all files and fields together), in bytes.",
+        "POLYCHROME_SERVE_MAX_UPLOAD_BYTES",
+        minimum=1024,
+    )
+    max_pixels: int = _setting(
+        16_000_000,
+        "Most pixels of one image (input, mask, hint or reference), checked before decoding.",
+        "POLYCHROME_SERVE_MAX_PIXELS",
+        minimum=1,
+    )
+    max_files: int = _setting(
+        32, "Most files in one request.", "POLYCHROME_SERVE_MAX_FILES", minimum=1
+    )
+    max_jobs: int = _setting(
+        _default_jobs,
+        "Colorizations running at once; by default the CPU cores, at most 4.",
+        "POLYCHROME_SERVE_MAX_JOBS",
+        minimum=1,
+    )
+    max_waiting: int = _setting(
+        32,
+        "Requests that may wait for a running slot; more are refused with 429.",
+        "POLYCHROME_SERVE_MAX_WAITING",
+        minimum=0,
+    )
+    timeout: float = _setting(
+        120.0,
+        "Seconds a request may wait and run before it is answered 503.",
+        "POLYCHROME_SERVE_TIMEOUT",
+        minimum=0.001,
+    )
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            kind = int if f.type in (int, "int") else float
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueCheckError(f"{f.name} must be a number, got {value!r}")
+            if kind is int and not isinstance(value, int):
+                raise ValueCheckError(f"{f.name} must be an integer, got {value!r}")
+            if not value >= f.metadata["min"] or value == float("inf"):
+                raise ValueCheckError(
+                    f"{f.name} must be a finite number >= {f.metadata['min']:g}, got {value!r}"
+                )
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, **overrides: Any
+    ) -> "ServeSettings":
+        """Settings from environment variables (``environ``, default ``os.environ``), then
+        ``overrides``; the rest keep their defaults."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw = environ.get(f.metadata["env"], "").strip()
+            if not raw:
+                continue
+            kind = int if f.type in (int, "int") else float
+            try:
+                values[f.name] = kind(raw)
+            except ValueError:
+                raise ValueCheckError(
+                    f"{f.metadata['env']} must be {'an integer' if kind is int else 'a number'}, "
+                    f"got {raw!r}"
+                ) from None
+        values.update(overrides)
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def settings_help() -> str:
+    """Two lines per setting: its environment variable with its default here, and what it
+    limits."""
+    lines = []
+    for f in dataclasses.fields(ServeSettings):
+        default = f.default_factory() if callable(f.default_factory) else f.default
+        lines += [f"{f.metadata['env']}={default}", f"    {f.metadata['help']}"]
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------ errors
+
+
+class _Refusal(Exception):
+    """A request refused with an HTTP status (a JSON error body)."""
+
+    def __init__(self, status: int, error: str, detail: str, headers: dict[str, str] | None = None):
+        super().__init__(detail)
+        self.status = status
+        self.error = error
+        self.detail = detail
+        self.headers = headers or {}
+
+
+def _status_of(exc: BaseException) -> int:
+    """The HTTP status of an error raised while handling a request."""
+    if isinstance(exc, ImageTooLargeError):
+        return 413
+    if isinstance(exc, PolychromeError) and exc.exit_code in (2, 3):
+        return 422  # bad input (2), or an engine this service cannot run (3)
+    if isinstance(exc, MemoryError):
+        return 503
+    return 500
+
+
+def _error_body(status: int, error: str, detail: str, **extra: Any) -> dict[str, Any]:
+    return {"error": error, "detail": detail, "status": status, **extra}
+
+
+# ------------------------------------------------------------------------------ parsing
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One parsed, checked colorize request."""
+
+    job: Any  # ColorizeJob
+    options: Any  # ColorizeOptions
+    engine_options: dict[str, Any]
+    format: str
+    stem: str
+    """The input's file name without extension; the result is ``STEM-color.png``."""
+
+
+def _clean_name(name: str | None, fallback: str) -> str:
+    """A file name fit for messages and metadata: printable, short, without folders."""
+    name = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(c for c in name if c.isprintable()).strip()[:80]
+    return name or fallback
+
+
+def _parse_engine_options(text: str) -> dict[str, Any]:
+    def refuse_constant(word: str) -> Any:
+        raise ValueError(f"{word} is not a number here")
+
+    try:
+        value = json.loads(text, parse_constant=refuse_constant) if text.strip() else {}
+    except (ValueError, RecursionError) as exc:
+        raise ValueCheckError(f"engine_options must be a JSON object: {exc}") from None
+    if not isinstance(value, dict):
+        raise ValueCheckError(f"engine_options must be a JSON object, got {type(value).__name__}")
+    for key, item in value.items():
+        if key in BLOCKED_ENGINE_OPTIONS:
+            raise ValueCheckError(
+                f"engine option {key!r} names a file on the server; the service does not accept it"
+            )
+        if not isinstance(item, str | int | float | bool):
+            raise ValueCheckError(
+                f"engine option {key!r} must be a string, number or boolean, got "
+                f"{type(item).__name__}"
+            )
+        if isinstance(item, int | float) and not abs(item) < 1e15:
+            raise ValueCheckError(f"engine option {key!r} is out of range: {item!r}")
+    return value
+
+
+async def _parse_form(form: Any, settings: ServeSettings) -> _Call:
+    """Check the form's fields and read its files; raises :class:`InputError` (422)."""
+    from polychrome.apps.jobs import ColorizeJob
+    from polychrome.engines.base import engine_spec, load_engine
+    from polychrome.guidance.describe import MAX_DESCRIPTION_CHARS
+    from polychrome.io import NamedBytes
+    from polychrome.options import ColorizeOptions, option_specs
+
+    option_names = {spec.name for spec in option_specs()}
+    files: dict[str, list[NamedBytes]] = {name: [] for name in FILE_FIELDS}
+    texts: dict[str, list[str]] = {name: [] for name in TEXT_FIELDS}
+    options: dict[str, str] = {}
+    for key, value in form.multi_items():
+        is_file = not isinstance(value, str)
+        if key in FILE_FIELDS:
+            if not is_file:
+                raise InputError(f"{key} must be a file upload, not a text field")
+            count = len(files[key]) + 1
+            fallback = key if key in ("image", "hints") else f"{key}-{count}"
+            name = _clean_name(value.filename, fallback)
+            files[key].append(NamedBytes(await value.read(), name))
+            continue
+        if is_file:
+            raise InputError(f"{key} must be a text field, not a file upload")
+        if len(value) > MAX_DESCRIPTION_CHARS:
+            raise ValueCheckError(f"{key} is limited to {MAX_DESCRIPTION_CHARS} characters")
+        if key in TEXT_FIELDS:
+            texts[key].append(value)
+        elif key in option_names:
+            if key in options:
+                raise ValueCheckError(f"option {key} is given twice")
+            options[key] = value
+        else:
+            known = ", ".join([*FILE_FIELDS, *TEXT_FIELDS, *sorted(option_names)])
+            raise ValueCheckError(f"unknown form field {key!r}; known: {known}")
+
+    for key in ("image", "hints"):
+        if len(files[key]) > 1:
+            raise ValueCheckError(f"{key} is given {len(files[key])} times; give it once")
+    for key in ("description", "engine_options", "format"):
+        if len(texts[key]) > 1:
+            raise ValueCheckError(f"{key} is given {len(texts[key])} times; give it once")
+    if not files["image"]:
+        raise InputError("the form has no image: send the grayscale image as the field 'image'")
+    for mask_field, text_field in (("region_mask", "region_color"), ("label_mask", "label")):
+        masks, words = files[mask_field], texts[text_field]
+        if len(masks) != len(words):
+            raise ValueCheckError(
+                f"{len(masks)} {mask_field} file(s) but {len(words)} {text_field} field(s): "
+                "give one text per mask, in the same order"
+            )
+        for word in words:
+            if not word.strip():
+                raise ValueCheckError(f"{text_field} must not be empty")
+
+    # Options: the one schema, then the service's own pixel limit on top.
+    chosen = ColorizeOptions.from_mapping(options)
+    if chosen.max_pixels > settings.max_pixels:
+        chosen = dataclasses.replace(chosen, max_pixels=settings.max_pixels)
+    engine_options = _parse_engine_options(
+        texts["engine_options"][0] if texts["engine_options"] else ""
+    )
+    engine_spec(chosen.engine)
+    load_engine(chosen.engine).Options.from_mapping(engine_options)
+
+    fmt = (texts["format"][0] if texts["format"] else "").strip().lower()
+    fmt = fmt or ("png" if chosen.samples == 1 else "json")
+    if fmt not in FORMATS:
+        raise ValueCheckError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if fmt == "png" and chosen.samples > 1:
+        raise ValueCheckError("a PNG holds one result; ask for format=json to get several samples")
+
+    image = files["image"][0]
+    stem = Path(image.name).stem or "image"
+    job = ColorizeJob(
+        source=image,
+        target=Path(f"{stem}-color.png"),  # not written: the response carries the result
+        hints=files["hints"][0] if files["hints"] else None,
+        regions=list(zip(files["region_mask"], texts["region_color"], strict=True)),
+        labels=list(zip(texts["label"], files["label_mask"], strict=True)),
+        description=texts["description"][0] if texts["description"] else "",
+        references=files["reference"],
+    )
+    return _Call(job, chosen, engine_options, fmt, stem)
+
+
+def _colorize(call: _Call) -> tuple[list[bytes], dict[str, Any]]:
+    """Worker thread: colorize and encode PNGs (with the metadata embedded)."""
+    from polychrome.apps.jobs import colorize_job
+    from polychrome.io import encode_image
+
+    result = colorize_job(call.job, options=call.options, engine_options=call.engine_options)
+    several = len(result.images) > 1
+    encoded = [
+        encode_image(
+            image,
+            alpha=result.alpha,
+            metadata={**result.metadata, "sample": k} if several else result.metadata,
+        )
+        for k, image in enumerate(result.images)
+    ]
+    return encoded, result.metadata
+
+
+# ------------------------------------------------------------------------------ jobs
+
+
+class _Jobs:
+    """Runs colorizations in worker threads with admission control.
+
+    A semaphore of ``max_jobs + max_waiting`` permits admits requests; a permit is given back
+    when the colorization ends (or is cancelled before it starts), not when the request times
+    out, so a runaway colorization still counts against the limit.
+    """
+
+    def __init__(self, settings: ServeSettings):
+        self.settings = settings
+        self._permits = threading.BoundedSemaphore(settings.max_jobs + settings.max_waiting)
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(settings.max_jobs, thread_name_prefix="polychrome-job")
+        self._lock = threading.Lock()
+        self.running = 0
+        self.admitted = 0
+
+    def _track(self, fn: Callable[[], Any]) -> Callable[[], Any]:
+        def run() -> Any:
+            with self._lock:
+                self.running += 1
+            try:
+                return fn()
+            finally:
+                with self._lock:
+                    self.running -= 1
+
+        return run
+
+    def _release(self, _: Any = None) -> None:
+        with self._lock:
+            self.admitted -= 1
+        self._permits.release()
+
+    async def run(self, fn: Callable[[], Any]) -> Any:
+        """Run ``fn`` in a worker; raises :class:`_Refusal` 429 when full, 503 on timeout."""
+        import asyncio
+
+        if not self._permits.acquire(blocking=False):
+            raise _Refusal(
+                429,
+                "TooManyRequests",
+                f"the service is busy ({self.settings.max_jobs} colorizations running, "
+                f"{self.settings.max_waiting} waiting); try again shortly",
+                headers={"Retry-After": "5"},
+            )
+        with self._lock:
+            self.admitted += 1
+        try:
+            future = self._pool.submit(self._track(fn))
+        except BaseException:
+            self._release()
+            raise
+        future.add_done_callback(self._release)
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(future), self.settings.timeout)
+        except TimeoutError:
+            future.cancel()  # frees the slot now if it has not started
+            raise _Refusal(
+                503,
+                "Timeout",
+                f"the colorization took longer than {self.settings.timeout:g} s; try a smaller "
+                "image, fewer samples, or later",
+                headers={"Retry-After": "30"},
+            ) from None
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+# ------------------------------------------------------------------------------ the app
+
+
+def create_app(settings: ServeSettings | None = None):
+    """Build the FastAPI app of the service and the page.
+
+    Args:
+        settings: the limits; by default :meth:`ServeSettings.from_env`.
+
+    Raises:
+        EngineUnavailableError: FastAPI or python-multipart is not installed (extra ``[serve]``).
+    """
+    from polychrome.engines.base import require_modules
+
+    require_modules(("fastapi", "python_multipart"), extra="serve", what="polychrome serve")
+    from contextlib import asynccontextmanager
+
+    from fastapi import FastAPI, Request
+    from fastapi.responses import FileResponse, JSONResponse, Response
+    from fastapi.staticfiles import StaticFiles
+    from starlette.exceptions import HTTPException
+
+    settings = settings or ServeSettings.from_env()
+    jobs = _Jobs(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        jobs.shutdown()
+
+    app = FastAPI(
+        title="polychrome",
+        version=__version__,
+        summary="Colorize grayscale images with hints, regions, descriptions and references.",
+        docs_url="/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.jobs = jobs
+
+    def refuse(status: int, error: str, detail: str, headers=None, **extra: Any) -> JSONResponse:
+        body = _error_body(status, error, detail, **extra)
+        return JSONResponse(body, status_code=status, headers=headers)
+
+    @app.exception_handler(_Refusal)
+    async def on_refusal(request: Request, exc: _Refusal) -> JSONResponse:
+        return refuse(exc.status, exc.error, exc.detail, exc.headers)
+
+    @app.exception_handler(HTTPException)
+    async def on_http(request: Request, exc: HTTPException) -> JSONResponse:
+        return refuse(exc.status_code, "HTTPError", str(exc.detail), exc.headers)
+
+    @app.exception_handler(Exception)
+    async def on_bug(request: Request, exc: Exception) -> JSONResponse:
+        _log.exception("internal error on %s %s", request.method, request.url.path)
+        return refuse(500, "InternalError", f"internal error: {type(exc).__name__}")
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "version": __version__,
+            "running": jobs.running,
+            "waiting": max(0, jobs.admitted - jobs.running),
+            "max_jobs": settings.max_jobs,
+            "max_waiting": settings.max_waiting,
+        }
+
+    @app.get("/v1/engines")
+    async def engines() -> JSONResponse:
+        from polychrome.engines.base import describe_engines
+
+        rows = describe_engines()
+        return JSONResponse(json.loads(json.dumps(rows, default=str)))
+
+    @app.get("/v1/options")
+    async def options() -> dict[str, Any]:
+        from polychrome.options import ColorizeOptions, option_specs
+
+        effective = ColorizeOptions.from_mapping({})  # defaults, and environment variables
+        rows = []
+        for spec in option_specs():
+            default = getattr(effective, spec.name)
+            maximum = spec.max
+            if spec.name == "max_pixels":
+                default = min(default, settings.max_pixels)
+                maximum = settings.max_pixels
+            rows.append(
+                {
+                    "name": spec.name,
+                    "type": spec.type.__name__,
+                    "default": default,
+                    "help": spec.help,
+                    "choices": list(spec.choices) if spec.choices else None,
+                    "min": spec.min,
+                    "max": maximum,
+                }
+            )
+        return {
+            "options": rows,
+            "files": list(FILE_FIELDS),
+            "texts": list(TEXT_FIELDS),
+            "formats": list(FORMATS),
+            "limits": settings.to_dict(),
+        }
+
+    @app.post("/v1/colorize")
+    async def colorize(request: Request) -> Response:
+        limited = _limit_body(request, settings.max_upload_bytes)
+        try:
+            async with limited.form(
+                max_files=settings.max_files,
+                max_fields=settings.max_files * 2 + 64,
+                max_part_size=256 * 1024,
+            ) as form:
+                call = await _parse_form(form, settings)
+        except PolychromeError as exc:
+            raise _Refusal(_status_of(exc), type(exc).__name__, str(exc)) from None
+        except HTTPException as exc:  # the multipart parser refused the body
+            detail = str(exc.detail)
+            too_many = "Too many" in detail or "exceeded maximum size" in detail
+            raise _Refusal(413 if too_many else 422, "MalformedForm", detail) from None
+        try:
+            encoded, metadata = await jobs.run(lambda: _colorize(call))
+        except (PolychromeError, MemoryError) as exc:
+            status = _status_of(exc)
+            if status == 500:
+                raise
+            detail = "out of memory" if isinstance(exc, MemoryError) else str(exc)
+            extra = {}
+            if isinstance(exc, UnknownColorError):
+                extra = {"suggestions": exc.suggestions}
+            return refuse(status, type(exc).__name__, detail, **extra)
+        stem = call.stem
+        if call.format == "png":
+            return Response(
+                encoded[0],
+                media_type="image/png",
+                headers={"Content-Disposition": f'inline; filename="{_ascii(stem)}-color.png"'},
+            )
+        return JSONResponse(
+            {
+                "media_type": "image/png",
+                "filename": f"{stem}-color.png",
+                "images": [base64.b64encode(data).decode("ascii") for data in encoded],
+                "metadata": metadata,
+            }
+        )
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(WEB_DIR / "index.html", media_type="text/html")
+
+    app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
+    return app
+
+
+def _ascii(text: str) -> str:
+    """``text`` fit for a quoted header value."""
+    out = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in text)
+    return out or "image"
+
+
+def _limit_body(request: Any, limit: int) -> Any:
+    """A copy of ``request`` whose body reading raises :class:`_Refusal` 413 past ``limit``
+    bytes (checked from Content-Length first, then while the body streams in)."""
+    from starlette.requests import Request
+
+    too_large = _Refusal(
+        413,
+        "RequestTooLarge",
+        f"the request is larger than the limit of {limit:,} bytes",
+    )
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large
+    seen = 0
+    receive = request.receive
+
+    async def counting() -> Any:
+        nonlocal seen
+        message = await receive()
+        seen += len(message.get("body", b""))
+        if seen > limit:
+            raise too_large
+        return message
+
+    return Request(request.scope, receive=counting)

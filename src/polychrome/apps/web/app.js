@@ -1,0 +1,393 @@
+// The polychrome page: draw guidance over an image and post it to /v1/colorize.
+// Controls for engines and options are built from GET /v1/engines and GET /v1/options, so the
+// page declares no default of its own.
+"use strict";
+
+const MASK_TINTS = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4",
+  "#f032e6", "#bfef45", "#469990", "#9a6324"];
+const OWN_CONTROLS = new Set(["engine", "samples"]); // options with a control of their own
+
+const state = {
+  file: null, // the uploaded image File
+  width: 0,
+  height: 0,
+  drawable: false, // the browser could decode the image
+  masks: [], // {id, canvas, tint, text input, row, painted}
+  activeMask: null,
+  nextMaskId: 1,
+  hintsPainted: false,
+  specs: [], // the options schema
+  results: [], // data URLs of the samples
+  resultName: "result-color.png",
+};
+
+const $ = (id) => document.getElementById(id);
+
+function setStatus(text, isError = false) {
+  const el = $("status");
+  el.textContent = text;
+  el.classList.toggle("error", isError);
+}
+
+function tool() {
+  return document.querySelector('input[name="tool"]:checked').value;
+}
+
+// ------------------------------------------------------------------------ schema-driven controls
+
+async function loadControls() {
+  const [engines, schema] = await Promise.all([
+    fetch("/v1/engines").then((r) => r.json()),
+    fetch("/v1/options").then((r) => r.json()),
+  ]);
+  state.specs = schema.options;
+  const spec = (name) => state.specs.find((s) => s.name === name);
+
+  const engineSelect = $("engine");
+  for (const row of engines) {
+    const option = new Option(row.available ? row.name : `${row.name} (unavailable)`, row.name);
+    option.disabled = !row.available;
+    option.title = row.summary;
+    engineSelect.add(option);
+  }
+  engineSelect.value = spec("engine").default;
+
+  const samples = spec("samples");
+  const samplesSelect = $("samples");
+  for (let n = samples.min; n <= samples.max; n++) samplesSelect.add(new Option(String(n), n));
+  samplesSelect.value = String(samples.default);
+
+  const advanced = $("advanced");
+  for (const s of state.specs) {
+    if (OWN_CONTROLS.has(s.name)) continue;
+    advanced.append(optionControl(s));
+  }
+}
+
+function optionControl(spec) {
+  const box = document.createElement("div");
+  box.className = "option";
+  const label = document.createElement("label");
+  label.htmlFor = `opt-${spec.name}`;
+  label.textContent = spec.name.replaceAll("_", " ");
+  let input;
+  if (spec.choices) {
+    input = document.createElement("select");
+    for (const choice of spec.choices) input.add(new Option(choice, choice));
+  } else {
+    input = document.createElement("input");
+    input.type = spec.type === "str" ? "text" : "number";
+    if (spec.min !== null) input.min = spec.min;
+    if (spec.max !== null) input.max = spec.max;
+    input.step = spec.type === "int" ? "1" : "any";
+  }
+  input.id = `opt-${spec.name}`;
+  input.dataset.option = spec.name;
+  input.value = spec.default;
+  const help = document.createElement("small");
+  help.textContent = spec.help;
+  box.append(label, input, help);
+  return box;
+}
+
+// ------------------------------------------------------------------------ image and layers
+
+function newLayer(parent) {
+  const canvas = document.createElement("canvas");
+  canvas.width = state.width;
+  canvas.height = state.height;
+  if (parent) parent.append(canvas);
+  return canvas;
+}
+
+async function openImage(file) {
+  state.file = file;
+  state.results = [];
+  $("result").hidden = true;
+  clearMasks();
+  const url = URL.createObjectURL(file);
+  $("before").src = url;
+  const img = new Image();
+  try {
+    img.src = url;
+    await img.decode();
+  } catch {
+    state.drawable = false;
+    $("stage").hidden = true;
+    $("empty").hidden = false;
+    $("empty").textContent = "This browser cannot show this file, so you cannot paint on it; "
+      + "it can still be colorized with a description or references.";
+    $("colorize").disabled = false;
+    return;
+  }
+  state.drawable = true;
+  state.width = img.naturalWidth;
+  state.height = img.naturalHeight;
+  for (const id of ["base", "hint-layer"]) {
+    $(id).width = state.width;
+    $(id).height = state.height;
+  }
+  $("base").getContext("2d").drawImage(img, 0, 0);
+  clearHints();
+  $("stage").hidden = false;
+  $("empty").hidden = true;
+  $("colorize").disabled = false;
+  setStatus(`${file.name}: ${state.width} × ${state.height}`);
+}
+
+function clearHints() {
+  const hints = $("hint-layer");
+  hints.getContext("2d").clearRect(0, 0, hints.width, hints.height);
+  state.hintsPainted = false;
+}
+
+function clearMasks() {
+  for (const mask of state.masks) {
+    mask.canvas.remove();
+    mask.row.remove();
+  }
+  state.masks = [];
+  state.activeMask = null;
+}
+
+function addMask() {
+  if (!state.drawable) return;
+  const id = state.nextMaskId++;
+  const tint = MASK_TINTS[(id - 1) % MASK_TINTS.length];
+  const canvas = newLayer($("mask-layers"));
+  const row = document.createElement("li");
+  const swatch = document.createElement("span");
+  swatch.className = "swatch";
+  swatch.style.background = tint;
+  const text = document.createElement("input");
+  text.type = "text";
+  text.placeholder = "e.g. red car";
+  text.setAttribute("aria-label", `Text of mask ${id}`);
+  text.className = "mask-text";
+  const remove = document.createElement("button");
+  remove.type = "button";
+  remove.textContent = "×";
+  remove.title = "Remove this mask";
+  row.append(swatch, text, " ", remove);
+  $("mask-list").append(row);
+  const mask = { id, canvas, tint, text, row, painted: false };
+  state.masks.push(mask);
+  const activate = () => selectMask(mask);
+  text.addEventListener("focus", activate);
+  swatch.addEventListener("click", activate);
+  remove.addEventListener("click", () => {
+    canvas.remove();
+    row.remove();
+    state.masks = state.masks.filter((m) => m !== mask);
+    if (state.activeMask === mask) selectMask(state.masks.at(-1) || null);
+  });
+  selectMask(mask);
+  document.querySelector('input[name="tool"][value="mask"]').checked = true;
+  text.focus();
+}
+
+function selectMask(mask) {
+  state.activeMask = mask;
+  for (const m of state.masks) m.row.classList.toggle("active", m === mask);
+}
+
+// ------------------------------------------------------------------------ drawing
+
+// The layers a pointer stroke paints on: the strokes, the active mask, or (eraser) all of them.
+function activeLayers() {
+  const mode = tool();
+  if (mode === "mask") return state.activeMask ? [state.activeMask.canvas] : [];
+  if (mode === "erase") return [$("hint-layer"), ...state.masks.map((m) => m.canvas)];
+  return [$("hint-layer")];
+}
+
+function toImage(canvas, event) {
+  const box = canvas.getBoundingClientRect();
+  return [
+    ((event.clientX - box.left) / box.width) * state.width,
+    ((event.clientY - box.top) / box.height) * state.height,
+  ];
+}
+
+function installDrawing() {
+  const surface = $("hint-layer");
+  let last = null;
+  let layers = [];
+  const paint = (event) => {
+    const [x, y] = toImage(surface, event);
+    const mode = tool();
+    for (const layer of layers) {
+      const ctx = layer.getContext("2d");
+      ctx.globalCompositeOperation = mode === "erase" ? "destination-out" : "source-over";
+      ctx.strokeStyle = mode === "mask" ? state.activeMask.tint : $("stroke-color").value;
+      ctx.lineWidth = Number($("brush-size").value) * (state.width / surface.clientWidth);
+      ctx.lineCap = "round";
+      ctx.lineJoin = "round";
+      ctx.beginPath();
+      ctx.moveTo(...(last || [x, y]));
+      ctx.lineTo(x, y);
+      ctx.stroke();
+    }
+    last = [x, y];
+    if (mode === "stroke") state.hintsPainted = true;
+    if (mode === "mask") state.activeMask.painted = true;
+  };
+  surface.addEventListener("pointerdown", (event) => {
+    layers = activeLayers();
+    if (!layers.length) {
+      setStatus("Add a mask first (Add mask), then paint it.", true);
+      return;
+    }
+    surface.setPointerCapture(event.pointerId);
+    last = null;
+    paint(event);
+  });
+  surface.addEventListener("pointermove", (event) => {
+    if (layers.length && surface.hasPointerCapture(event.pointerId)) paint(event);
+  });
+  const stop = () => {
+    layers = [];
+    last = null;
+  };
+  surface.addEventListener("pointerup", stop);
+  surface.addEventListener("pointercancel", stop);
+}
+
+// ------------------------------------------------------------------------ posting
+
+function toBlob(canvas) {
+  return new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
+}
+
+function hasPixels(canvas) {
+  const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+  for (let i = 3; i < data.length; i += 4) if (data[i] > 127) return true;
+  return false;
+}
+
+// A mask as the service reads it: white where painted (opaque), transparent elsewhere.
+function maskImage(canvas) {
+  const out = newLayer(null);
+  const ctx = out.getContext("2d");
+  ctx.drawImage(canvas, 0, 0);
+  const pixels = ctx.getImageData(0, 0, out.width, out.height);
+  const data = pixels.data;
+  for (let i = 0; i < data.length; i += 4) {
+    data[i] = data[i + 1] = data[i + 2] = 255;
+    data[i + 3] = data[i + 3] > 127 ? 255 : 0;
+  }
+  ctx.putImageData(pixels, 0, 0);
+  return out;
+}
+
+async function buildForm() {
+  const form = new FormData();
+  form.append("image", state.file, state.file.name);
+  if (state.drawable && state.hintsPainted && hasPixels($("hint-layer"))) {
+    form.append("hints", await toBlob($("hint-layer")), "strokes.png");
+  }
+  for (const [k, mask] of state.masks.entries()) {
+    const text = mask.text.value.trim();
+    if (!text) throw new Error(`Mask ${k + 1} has no text: name it ("car") or color it ("red").`);
+    if (!hasPixels(mask.canvas)) throw new Error(`Mask ${k + 1} ("${text}") is not painted.`);
+    form.append("label_mask", await toBlob(maskImage(mask.canvas)), `mask-${k + 1}.png`);
+    form.append("label", text);
+  }
+  const description = $("description").value.trim();
+  if (description) form.append("description", description);
+  for (const file of $("reference-input").files) form.append("reference", file, file.name);
+  form.append("engine", $("engine").value);
+  form.append("samples", $("samples").value);
+  for (const input of document.querySelectorAll("#advanced [data-option]")) {
+    if (input.value !== "") form.append(input.dataset.option, input.value);
+  }
+  form.append("format", "json");
+  return form;
+}
+
+async function colorize() {
+  const button = $("colorize");
+  let form;
+  try {
+    form = await buildForm();
+  } catch (error) {
+    setStatus(error.message, true);
+    return;
+  }
+  button.disabled = true;
+  setStatus("Colorizing…");
+  const started = performance.now();
+  try {
+    const response = await fetch("/v1/colorize", { method: "POST", body: form });
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      const hint = body.suggestions && body.suggestions.length
+        ? ` (did you mean ${body.suggestions.join(", ")}?)` : "";
+      setStatus(`${body.detail || response.statusText}${hint}`, true);
+      return;
+    }
+    state.results = body.images.map((b64) => `data:${body.media_type};base64,${b64}`);
+    state.resultName = body.filename;
+    showResults();
+    const seconds = ((performance.now() - started) / 1000).toFixed(1);
+    setStatus(`Done in ${seconds} s (${body.metadata.engine}, seed ${body.metadata.seed}).`);
+  } catch (error) {
+    setStatus(`The request failed: ${error.message}`, true);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+// ------------------------------------------------------------------------ results
+
+function showResults() {
+  const list = $("sample-list");
+  list.replaceChildren();
+  if (state.results.length > 1) {
+    state.results.forEach((_, k) => {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.textContent = `Sample ${k + 1}`;
+      b.addEventListener("click", () => showSample(k));
+      list.append(b);
+    });
+  }
+  $("result").hidden = false;
+  showSample(0);
+}
+
+function showSample(k) {
+  $("after").src = state.results[k];
+  const download = $("download");
+  download.href = state.results[k];
+  download.download = state.results.length > 1
+    ? state.resultName.replace(/\.png$/, `-${k + 1}.png`) : state.resultName;
+  [...$("sample-list").children].forEach((b, i) => b.classList.toggle("active", i === k));
+  moveSlider();
+}
+
+function moveSlider() {
+  const v = Number($("slider").value);
+  $("after").style.clipPath = `inset(0 ${100 - v}% 0 0)`;
+  $("divider").style.left = `calc(${v}% - 1px)`;
+}
+
+// ------------------------------------------------------------------------ start
+
+function start() {
+  $("image-input").addEventListener("change", (event) => {
+    const file = event.target.files[0];
+    if (file) openImage(file);
+  });
+  $("add-mask").addEventListener("click", addMask);
+  $("clear").addEventListener("click", () => {
+    clearHints();
+    clearMasks();
+  });
+  $("colorize").addEventListener("click", colorize);
+  $("slider").addEventListener("input", moveSlider);
+  installDrawing();
+  loadControls().catch((error) => setStatus(`Cannot reach the service: ${error.message}`, true));
+}
+
+start();
