@@ -22,7 +22,7 @@ $(BASE): pyproject.toml | $(BIN)/python
 # service ([serve]) and its page in a browser ([web-test]: Playwright, which never downloads a
 # browser here), and need [dev].
 $(DEV): pyproject.toml | $(BIN)/python
-	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(BIN)/python -m pip install --quiet -e '.[dev,train,segment,serve,web-test,ray]'
+	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(BIN)/python -m pip install --quiet -e '.[dev,train,segment,serve,web-test,ray,diffusion]'
 	@touch $(DEV) $(BASE)
 
 # The browser test drives Debian's chromium (and chromium-driver), installed here when missing

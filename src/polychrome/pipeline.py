@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from polychrome import __version__
-from polychrome.engines.base import load_engine
+from polychrome.engines.base import EngineContext, load_engine
 from polychrome.errors import ShapeError, ValueCheckError
 from polychrome.guidance.hints import Guidance
 from polychrome.io import ImageData, read_image, write_image
@@ -31,7 +31,14 @@ from polychrome.options import ColorizeOptions
 from polychrome.solve.propagate import Prior, SolveSettings, solve_chroma
 from polychrome.solve.upsample import compose_chroma
 
-__all__ = ["ColorizeResult", "Prepared", "colorize", "prepare", "sample_paths"]
+__all__ = [
+    "ColorizeResult",
+    "Prepared",
+    "colorize",
+    "engine_context",
+    "prepare",
+    "sample_paths",
+]
 
 ImageInput = str | os.PathLike[str] | bytes | ImageData | np.ndarray
 
@@ -146,13 +153,18 @@ def propose(
     engine_options: Mapping[str, Any] | None = None,
     sample: int | None = None,
     tones: Sequence[Any] = (),
+    guidance: Guidance | None = None,
 ) -> list[Prior]:
     """Step 3: the engine's proposal at working resolution, as solver priors (chroma scaled by
-    ``options.saturation``, then the description's tone presets applied)."""
+    ``options.saturation``, then the description's tone presets applied). Engines that read
+    guidance themselves (``wants_context``) also get the description and instances."""
     engine = load_engine(options.engine)
     opts = engine.Options.from_mapping(dict(engine_options or {}))
+    extra: dict[str, Any] = {}
+    if getattr(engine, "wants_context", False):
+        extra["context"] = engine_context(guidance, prepared.work_luminance.shape)
     proposal = engine.propose(
-        prepared.work_luminance, options=opts, seed=options.seed, sample=sample
+        prepared.work_luminance, options=opts, seed=options.seed, sample=sample, **extra
     )
     if proposal is None:
         return []
@@ -162,6 +174,21 @@ def propose(
 
         ab = apply_tone(ab, tones)
     return [Prior(ab, proposal.confidence, name=options.engine)]
+
+
+def engine_context(guidance: Guidance | None, shape: tuple[int, int]) -> EngineContext:
+    """The description and the instances (masks at working ``shape``) for an engine."""
+    if guidance is None:
+        return EngineContext()
+    instances = []
+    for inst in guidance.instances:
+        mask = inst.mask
+        if mask.shape != shape:
+            mask = resize(mask.astype(np.float32), shape, mode="area") >= 0.5
+        if mask.any():
+            instances.append((mask, inst.label))
+    text = str((guidance.report or {}).get("text") or "")
+    return EngineContext(description=text, instances=tuple(instances))
 
 
 def render(prepared: Prepared, ab: np.ndarray) -> np.ndarray:
@@ -235,6 +262,7 @@ def colorize(
             engine_options=engine_options,
             sample=sample,
             tones=guidance.tones,
+            guidance=guidance,
         )
         lap("priors")
         # 4. Solve

@@ -19,6 +19,7 @@ from polychrome.errors import EngineUnavailableError, UnknownEngineError, ValueC
 __all__ = [
     "ENGINES",
     "Engine",
+    "EngineContext",
     "EngineOptions",
     "EngineSpec",
     "Proposal",
@@ -43,6 +44,21 @@ class Proposal:
 
     ab: np.ndarray
     confidence: np.ndarray
+
+
+@dataclass(frozen=True)
+class EngineContext:
+    """What the user said, for engines that read guidance themselves (those whose class sets
+    ``wants_context = True``; the others never see it).
+
+    Attributes:
+        description: the user's description (``""`` for none).
+        instances: ``(mask, label)`` pairs, bottom to top: ``(h, w)`` bool masks at working
+            resolution and each instance's label (``"car: red"``, or a color phrase).
+    """
+
+    description: str = ""
+    instances: tuple[tuple[np.ndarray, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -88,7 +104,8 @@ class Engine(Protocol):
         """Chroma proposal for ``luminance`` ``(h, w)`` in ``[0, 100]`` (working resolution),
         or None when the engine has nothing to say (then hints alone decide). ``sample`` asks
         for the ``sample``-th of several diverse proposals (engines that cannot sample ignore
-        it)."""
+        it). Engines with ``wants_context = True`` also receive ``context=``
+        (:class:`EngineContext`)."""
         ...
 
 
@@ -151,6 +168,18 @@ register(
         weights="shipped: weights/cnn.onnx (see docs/model-card.md)",
         weights_file="weights/cnn.onnx",
         default=True,
+    )
+)
+register(
+    EngineSpec(
+        name="diffusion",
+        target="polychrome.engines.diffusion:DiffusionEngine",
+        summary="Stable Diffusion 1.5 + a luminance ControlNet (diffusers): descriptions, "
+        "multi-instance sampling, attention and anti-color guidance, in-context references, "
+        "recolor; best on a GPU.",
+        requires=("torch", "diffusers", "transformers"),
+        extra="diffusion",
+        weights="yours: --engine-option base_model=... controlnet=... (folder or hub id)",
     )
 )
 register(

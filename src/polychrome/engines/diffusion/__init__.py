@@ -1,0 +1,102 @@
+"""The ``diffusion`` engine: the seeds' methods on Stable Diffusion 1.5 + a luminance ControlNet,
+through diffusers (extra ``[diffusion]``).
+
+The model sees the working-resolution luminance (as the ControlNet's condition) and the user's
+guidance; whatever it produces, only its chroma is kept: the decoded image is converted to Lab
+at working resolution and its ab returned with a confidence, and the solver fuses that with the
+user's hints and instance masks at full resolution, so the input's luminance, text and fine
+detail are untouched.
+
+Modules: :mod:`.options` (the engine's options), :mod:`.loading` (models from folders or hub
+ids, with errors that say what to pass), :mod:`.strategies` (from guidance to a sampling plan and
+back to chroma), :mod:`.sampler` (the denoising loop), :mod:`.fusion` (multi-instance
+sampling), :mod:`.attention` (instance-aware attention guidance), :mod:`.anticolor` (CLIP
+anti-color guidance). See docs/diffusion.md.
+
+Nothing here imports torch or diffusers until :meth:`DiffusionEngine.propose` runs.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from polychrome.engines.base import EngineContext, EngineOptions, Proposal
+from polychrome.engines.diffusion.options import DiffusionOptions
+
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__ = ["DiffusionEngine", "DiffusionOptions"]
+
+
+class DiffusionEngine:
+    """Stable Diffusion + ControlNet as a chroma prior (see the module docstring)."""
+
+    name: ClassVar[str] = "diffusion"
+    Options: ClassVar[type[EngineOptions]] = DiffusionOptions
+    wants_context: ClassVar[bool] = True
+
+    def propose(
+        self,
+        luminance: np.ndarray,
+        *,
+        options: EngineOptions,
+        seed: int,
+        sample: int | None = None,
+        context: EngineContext | None = None,
+    ) -> Proposal:
+        """Chroma for ``luminance`` ``(h, w)`` in ``[0, 100]``: ``Proposal(ab (h, w, 2),
+        confidence (h, w))`` at the same resolution. ``sample`` picks another initial noise
+        (diverse results); ``context`` carries the description and instances."""
+        from polychrome.engines.base import require_modules
+        from polychrome.engines.diffusion.loading import _source
+
+        assert isinstance(options, DiffusionOptions)
+        # Fail on missing weights before importing anything heavy.
+        _source(
+            options.base_model,
+            option="base_model",
+            what="a Stable Diffusion 1.5 model",
+            example="stable-diffusion-v1-5/stable-diffusion-v1-5",
+        )
+        _source(
+            options.controlnet,
+            option="controlnet",
+            what="a ControlNet that conditions on luminance",
+            example="a grayscale or brightness ControlNet for SD 1.5",
+        )
+        require_modules(
+            ("torch", "diffusers", "transformers"), extra="diffusion", what="the diffusion engine"
+        )
+        from polychrome.engines.diffusion.anticolor import AntiColorGuide
+        from polychrome.engines.diffusion.loading import load_clip, load_components
+        from polychrome.engines.diffusion.sampler import Sampler
+        from polychrome.engines.diffusion.strategies import build_plan, sample_seed, to_proposal
+
+        context = context or EngineContext()
+        # 1. Load the models (cached per process)
+        components = load_components(
+            options.base_model, options.controlnet, options.device, options.dtype
+        )
+        # 2. Anti-color guidance, when a CLIP model is given
+        anticolor = None
+        if options.clip_model and options.anticolor_strength > 0:
+            clip = load_clip(options.clip_model, options.device, options.dtype)
+            positive = context.description or options.prompt
+            anticolor = AntiColorGuide(clip, positive, options.anticolor_list)
+        # 3. Plan: prompt, branches, attention guidance, canvas with references, recolor
+        plan, layout = build_plan(
+            luminance,
+            options,
+            context,
+            multiple=components.multiple,
+            vae_scale=components.vae_scale,
+            tokenizer=components.tokenizer,
+            seed=sample_seed(seed, sample),
+            anticolor=anticolor,
+        )
+        # 4. Sample and decode
+        rgb = Sampler(components).run(plan)
+        # 5. Only the chroma, at working resolution, with a confidence
+        ab, confidence = to_proposal(rgb, layout, luminance, options)
+        return Proposal(ab, confidence)

@@ -1,0 +1,198 @@
+"""Loading the diffusion engine's models: a Stable Diffusion 1.5-compatible base model, a
+luminance ControlNet and, for anti-color guidance, a CLIP model.
+
+Each model is a local folder or a hub id. A folder is read as it is; a hub id goes through the
+Hugging Face cache, so it is downloaded only when it is not cached and the machine is online
+(``HF_HUB_OFFLINE=1`` forbids that). Whatever is missing is reported as an
+:class:`~polychrome.errors.EngineUnavailableError` that says what to pass or install.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from polychrome.errors import EngineUnavailableError
+
+__all__ = ["ClipPack", "Components", "load_clip", "load_components", "make_scheduler"]
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_BASE_PARTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
+
+
+@dataclass
+class Components:
+    """The loaded models of one base model + ControlNet, on one device, in one dtype."""
+
+    unet: Any
+    controlnet: Any
+    vae: Any
+    text_encoder: Any
+    tokenizer: Any
+    scheduler_config: dict
+    device: Any
+    dtype: Any
+
+    @property
+    def vae_scale(self) -> int:
+        """Pixels per latent cell."""
+        return 2 ** (len(self.vae.config.block_out_channels) - 1)
+
+    @property
+    def multiple(self) -> int:
+        """Image sides must be a multiple of this (VAE factor times the UNet's downsampling)."""
+        return self.vae_scale * 2 ** (len(self.unet.config.block_out_channels) - 1)
+
+
+@dataclass
+class ClipPack:
+    """A CLIP model and its tokenizer, for anti-color guidance."""
+
+    model: Any
+    tokenizer: Any
+    image_size: int
+
+
+def _source(value: str, *, option: str, what: str, example: str) -> tuple[str, bool]:
+    """``(value, is_local)``; raises when ``value`` is empty or names no folder or hub id."""
+    if not value:
+        raise EngineUnavailableError(
+            f"the diffusion engine needs {what}: pass --engine-option {option}=FOLDER_OR_HUB_ID "
+            f"(e.g. {example}); nothing is downloaded unless you pass a hub id"
+        )
+    path = Path(value).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise EngineUnavailableError(
+                f"{option}={value}: a diffusers model folder is needed, not a file"
+            )
+        return str(path), True
+    if _HUB_ID.match(value) and not value.startswith((".", "~")):
+        return value, False
+    raise EngineUnavailableError(f"{option}={value}: no such folder (and not a hub id)")
+
+
+def _load(cls, source: str, *, option: str, local: bool, **kwargs):
+    """``cls.from_pretrained`` with the errors of missing files and of the network turned into
+    one message that says what to do."""
+    try:
+        return cls.from_pretrained(source, **kwargs)
+    except (OSError, ValueError) as exc:
+        part = f" ({kwargs['subfolder']})" if kwargs.get("subfolder") else ""
+        if local:
+            hint = "the folder must hold a diffusers-format model (save_pretrained layout)"
+        else:
+            hint = (
+                "it is not in the local Hugging Face cache and could not be downloaded (offline, "
+                "or HF_HUB_OFFLINE=1); download it once on a machine with a network, or pass a "
+                "local folder"
+            )
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise EngineUnavailableError(
+            f"cannot load {option}={source}{part}: {hint} ({first})"
+        ) from None
+
+
+def resolve_device(device: str, dtype: str):
+    """``(torch.device, torch.dtype)`` for the ``device`` and ``dtype`` options."""
+    import torch
+
+    if device == "auto":
+        device = (
+            "cuda"
+            if torch.cuda.is_available()
+            else "mps"
+            if torch.backends.mps.is_available()
+            else "cpu"
+        )
+    elif device == "cuda" and not torch.cuda.is_available():
+        raise EngineUnavailableError(
+            "device=cuda was asked for but torch sees no CUDA GPU here (a CPU build of torch, or "
+            "no driver); use device=cpu"
+        )
+    elif device == "mps" and not torch.backends.mps.is_available():
+        raise EngineUnavailableError("device=mps was asked for but MPS is not available here")
+    if dtype == "auto":
+        dtype = "float32" if device == "cpu" else "float16"
+    return torch.device(device), getattr(torch, dtype)
+
+
+@functools.lru_cache(maxsize=1)
+def load_components(base_model: str, controlnet: str, device: str, dtype: str) -> Components:
+    """Load (once per process and argument set) the base model's parts and the ControlNet."""
+    from diffusers import AutoencoderKL, ControlNetModel, UNet2DConditionModel
+    from transformers import CLIPTextModel, CLIPTokenizer
+
+    base, base_local = _source(
+        base_model,
+        option="base_model",
+        what="a Stable Diffusion 1.5 model",
+        example="stable-diffusion-v1-5/stable-diffusion-v1-5",
+    )
+    control, control_local = _source(
+        controlnet,
+        option="controlnet",
+        what="a ControlNet that conditions on luminance",
+        example="a grayscale or brightness ControlNet for SD 1.5",
+    )
+    if base_local:
+        missing = [p for p in _BASE_PARTS if not (Path(base) / p).is_dir()]
+        if missing:
+            raise EngineUnavailableError(
+                f"base_model={base_model}: the folder lacks {'/, '.join(missing)}/; a diffusers-"
+                "format Stable Diffusion folder holds unet/, vae/, text_encoder/, tokenizer/ and "
+                "scheduler/"
+            )
+    torch_device, torch_dtype = resolve_device(device, dtype)
+    common = {"option": "base_model", "local": base_local}
+    unet = _load(UNet2DConditionModel, base, subfolder="unet", torch_dtype=torch_dtype, **common)
+    vae = _load(AutoencoderKL, base, subfolder="vae", torch_dtype=torch_dtype, **common)
+    text_encoder = _load(CLIPTextModel, base, subfolder="text_encoder", dtype=torch_dtype, **common)
+    tokenizer = _load(CLIPTokenizer, base, subfolder="tokenizer", **common)
+    from diffusers import DDIMScheduler
+
+    scheduler_config = dict(_load(DDIMScheduler, base, subfolder="scheduler", **common).config)
+    control_net = _load(
+        ControlNetModel,
+        control,
+        option="controlnet",
+        local=control_local,
+        torch_dtype=torch_dtype,
+    )
+    for model in (unet, vae, text_encoder, control_net):
+        model.to(torch_device).eval().requires_grad_(False)
+    return Components(
+        unet, control_net, vae, text_encoder, tokenizer, scheduler_config, torch_device, torch_dtype
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def load_clip(clip_model: str, device: str, dtype: str) -> ClipPack:
+    """A transformers ``CLIPModel`` and tokenizer for anti-color guidance."""
+    from transformers import CLIPModel, CLIPTokenizer
+
+    source, local = _source(
+        clip_model,
+        option="clip_model",
+        what="a CLIP model",
+        example="openai/clip-vit-base-patch32",
+    )
+    torch_device, torch_dtype = resolve_device(device, dtype)
+    model = _load(CLIPModel, source, option="clip_model", local=local, dtype=torch_dtype)
+    tokenizer = _load(CLIPTokenizer, source, option="clip_model", local=local)
+    model.to(torch_device).eval().requires_grad_(False)
+    return ClipPack(model, tokenizer, int(model.config.vision_config.image_size))
+
+
+def make_scheduler(name: str, config: dict):
+    """A fresh scheduler (they keep per-run state) of kind ``name`` from the model's config."""
+    from diffusers import DDIMScheduler, DPMSolverMultistepScheduler, UniPCMultistepScheduler
+
+    if name == "ddim":
+        return DDIMScheduler.from_config(config)
+    if name == "unipc":
+        return UniPCMultistepScheduler.from_config(config)
+    return DPMSolverMultistepScheduler.from_config(config, algorithm_type="dpmsolver++")
