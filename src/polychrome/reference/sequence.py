@@ -1,0 +1,195 @@
+"""Comic chapters: pages colorized in order, each from the references a pool retrieves for it.
+
+For every page (files sorted by name): the pool retrieves the references that look most like it
+(:meth:`~polychrome.reference.pool.Pool.retrieve`, ColorFlow's RAP), they are matched against the
+page (:func:`~polychrome.reference.match.match_references`) into hints, and the page is colorized
+with those hints over the engine's proposal (``cnn`` by default). With ``grow_pool``, each
+finished page joins the pool, so a character colored on page 3 keeps those colors on page 7
+even when no original reference shows it (opt-in: a badly colored page would pass its mistakes
+on).
+
+Each result is written atomically as it is finished; a page that fails is recorded and the
+others go on; ``skip_existing`` leaves finished pages alone (resume), and with ``grow_pool``
+those finished pages still join the pool.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from polychrome.errors import InputError, PolychromeError, ValueCheckError
+from polychrome.guidance.hints import Guidance, PointHints
+from polychrome.options import ColorizeOptions
+from polychrome.reference.pool import IMAGE_SUFFIXES, Pool, load_embedder, rap_patches
+
+__all__ = ["SequenceReport", "colorize_sequence", "page_files", "pool_hints"]
+
+Progress = Callable[[int, int, str], None]
+
+
+def page_files(folder: str | os.PathLike[str]) -> list[Path]:
+    """The images of a folder (not its subfolders), sorted by name."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"{folder} is not a folder of pages")
+    files = sorted(
+        p
+        for p in folder.iterdir()
+        if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() and not p.name.startswith(".")
+    )
+    if not files:
+        raise InputError(f"{folder} holds no pages ({', '.join(IMAGE_SUFFIXES)})")
+    return files
+
+
+def pool_hints(
+    luminance: np.ndarray,
+    pool: Pool,
+    load: Callable[[Path], np.ndarray],
+    *,
+    k: int = 3,
+    seed: int = 0,
+    use_network: bool | None = None,
+) -> list[PointHints]:
+    """Hints for a page from the references the pool retrieves for it.
+
+    Args:
+        luminance: ``(H, W)`` L* of the page.
+        pool: the references.
+        load: reads a retrieved reference's pixels ``(h, w, 3)`` from its path.
+        k: references retrieved per patch of the page.
+        seed, use_network: as for :func:`~polychrome.reference.match.match_references`.
+
+    Returns:
+        One :class:`~polychrome.guidance.hints.PointHints` per reference that matched somewhere.
+    """
+    from polychrome.reference.match import match_references
+
+    found = pool.retrieve(luminance, k)
+    if not found:
+        return []
+    names = [f"{p.name} (similarity {score:.2f})" for p, score in found]
+    hints = match_references(
+        luminance,
+        [load(p) for p, _ in found],
+        names=names,
+        seed=seed,
+        use_network=use_network,
+    )
+    return [h for h in hints.to_point_hints() if len(h)]
+
+
+@dataclass
+class SequenceReport:
+    """What :func:`colorize_sequence` did."""
+
+    written: list[Path] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)
+    failures: list[tuple[Path, PolychromeError]] = field(default_factory=list)
+    pool_size: int = 0
+    """References in the pool at the end (grown with ``grow_pool``)."""
+
+
+def _grow(pool: Pool, path: Path, luminance: np.ndarray) -> Pool:
+    from polychrome.ops.filters import resize, working_shape
+    from polychrome.reference.pool import _EMBED_PIXELS
+
+    lum = resize(luminance, working_shape(luminance.shape, _EMBED_PIXELS), mode="area")
+    row = load_embedder(pool.embedder).embed(rap_patches(lum, whole=True))
+    return Pool((*pool.paths, path), np.concatenate([pool.embeddings, row[None]]), pool.embedder)
+
+
+def colorize_sequence(
+    pages: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    pool: Pool,
+    output: str | os.PathLike[str],
+    *,
+    grow_pool: bool = False,
+    skip_existing: bool = False,
+    options: ColorizeOptions | None = None,
+    engine_options: Mapping[str, Any] | None = None,
+    output_format: str = "png",
+    progress: Progress | None = None,
+) -> SequenceReport:
+    """Colorize pages in order with references retrieved from ``pool`` (module docstring).
+
+    Args:
+        pages: a folder of pages (sorted by name) or a list of files, in order.
+        pool: the reference pool (:meth:`Pool.open`).
+        output: the folder results go to, as ``STEM.png`` (or ``output_format``).
+        grow_pool: add each finished page to the pool for the pages after it.
+        skip_existing: leave pages whose result exists alone.
+        options, engine_options: as for :func:`polychrome.pipeline.colorize`.
+        output_format: ``png``, ``jpg``, ``tif`` or ``webp``.
+        progress: called after each page with ``(done, total, page name)``.
+
+    Returns:
+        A :class:`SequenceReport`; pages that failed are in ``failures`` (nothing is written for
+        them), the others are written.
+
+    Raises:
+        InputError: no pages, an output that is not a folder, or results that would overwrite
+            a page or a reference.
+    """
+    from polychrome.io import read_image
+    from polychrome.ops.color import luminance_of
+    from polychrome.pipeline import colorize
+
+    options = options or ColorizeOptions()
+    files = page_files(pages) if isinstance(pages, (str, os.PathLike)) else [Path(p) for p in pages]
+    if not files:
+        raise InputError("no pages given")
+    if output_format not in ("png", "jpg", "tif", "webp"):
+        raise ValueCheckError(f"output format must be png, jpg, tif or webp, got {output_format!r}")
+    out = Path(output)
+    if out.exists() and not out.is_dir():
+        raise ValueCheckError(f"-o {out} is a file; pages go to a folder")
+    targets = [out / f"{f.stem}.{output_format}" for f in files]
+    if len({t.name for t in targets}) != len(targets):
+        raise ValueCheckError("two pages share a file stem; their results would collide")
+    protected = {p.resolve() for p in (*files, *pool.paths)}
+    for t in targets:
+        if t.resolve() in protected:
+            raise ValueCheckError(f"refusing to overwrite the input {t} with a result")
+
+    def load(path: Path) -> np.ndarray:
+        image = read_image(path, max_pixels=options.max_pixels)
+        if image.is_gray:
+            raise ValueCheckError(f"reference {path.name} is a gray image")
+        return image.pixels
+
+    report = SequenceReport()
+    for done, (page, target) in enumerate(zip(files, targets, strict=True), 1):
+        try:
+            if skip_existing and target.exists():
+                report.skipped.append(target)
+                if grow_pool:
+                    image = read_image(target, max_pixels=options.max_pixels)
+                    pool = _grow(pool, target, luminance_of(image.pixels))
+            else:
+                image = read_image(page, max_pixels=options.max_pixels)
+                luminance = luminance_of(image.pixels)
+                points = pool_hints(luminance, pool, load, seed=options.seed)
+                result = colorize(
+                    image,
+                    guidance=Guidance(points=tuple(points)),
+                    options=options,
+                    engine_options=engine_options,
+                )
+                result.metadata["references"] = [p.source for p in points]
+                result.save(target)
+                report.written.append(target)
+                if grow_pool:
+                    pool = _grow(pool, target, luminance)
+        except PolychromeError as exc:
+            report.failures.append((page, exc))
+        if progress is not None:
+            progress(done, len(files), page.name)
+    report.pool_size = len(pool)
+    return report

@@ -1,0 +1,187 @@
+"""Optical flow between frames and what is built on it: warping, forward-backward consistency, the
+temporal prior, scene-cut detection and the flicker metric.
+
+Flow is OpenCV's DIS (dense inverse search) on luminance: ``L*`` scaled to 8 bits. A flow field
+``flow`` ``(h, w, 2)`` float32 (x, y displacements in pixels) *from* frame ``b`` *to* frame ``a``
+says where each pixel of ``b`` was in ``a``: ``b[y, x] ~ a[y + flow[y, x, 1], x + flow[y, x, 0]]``,
+so :func:`warp` of ``a`` by it is ``a`` seen from ``b`` (backward warping, no holes).
+
+Consistency (Sundaram et al., 2010): follow a pixel of ``b`` to ``a`` and back again; where the
+two flows do not cancel (occlusion, a wrong match), or where the luminance found in ``a`` is not
+the one of ``b``, the warped value is not trusted. The confidence is
+
+    exp(-|f_ba + f_ab(warped)|^2 / (0.5 + 0.01 (|f_ba|^2 + |f_ab(warped)|^2)))
+    * exp(-(dL / luminance_tolerance)^2)
+
+in ``[0, 1]``; pixels that come from outside the frame get 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from polychrome.errors import ShapeError, ValueCheckError
+from polychrome.solve.propagate import Prior
+
+__all__ = [
+    "FlowPair",
+    "flicker",
+    "histogram_distance",
+    "optical_flow",
+    "temporal_prior",
+    "track",
+    "warp",
+]
+
+_PRESETS = {
+    "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
+    "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
+    "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
+}
+_HIST_BINS = 32
+
+
+def _to_u8(luminance: np.ndarray) -> np.ndarray:
+    return cv2.convertScaleAbs(np.asarray(luminance, np.float32), alpha=2.55)
+
+
+def _check_pair(a: np.ndarray, b: np.ndarray) -> None:
+    if a.ndim != 2 or a.shape != b.shape:
+        raise ShapeError(f"frames must be two (h, w) luminance arrays, got {a.shape} and {b.shape}")
+
+
+def optical_flow(source: np.ndarray, target: np.ndarray, *, preset: str = "fast") -> np.ndarray:
+    """DIS flow from ``target`` to ``source``: ``(h, w, 2)`` float32 such that
+    ``target[y, x] ~ source[y + flow[..., 1], x + flow[..., 0]]``.
+
+    Args:
+        source: ``(h, w)`` L* in ``[0, 100]`` (the frame values are taken from).
+        target: ``(h, w)`` L* of the frame the values are wanted for.
+        preset: ``"ultrafast"``, ``"fast"`` or ``"medium"`` (OpenCV's DIS presets).
+    """
+    _check_pair(source, target)
+    if preset not in _PRESETS:
+        raise ValueCheckError(f"preset must be one of {', '.join(_PRESETS)}, got {preset!r}")
+    dis = cv2.DISOpticalFlow_create(_PRESETS[preset])
+    return dis.calc(_to_u8(target), _to_u8(source), None)
+
+
+def warp(values: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """``values`` ``(h, w)`` or ``(h, w, C)`` of the source frame, seen from the target frame of
+    ``flow`` (bilinear; the border is repeated). float32 out."""
+    h, w = flow.shape[:2]
+    if values.shape[:2] != (h, w):
+        raise ShapeError(f"values {values.shape[:2]} and flow {flow.shape[:2]} differ in size")
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    return cv2.remap(
+        np.ascontiguousarray(values, np.float32),
+        gx + flow[..., 0],
+        gy + flow[..., 1],
+        cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+
+
+@dataclass(frozen=True)
+class FlowPair:
+    """Flow between two frames both ways, and how far each target pixel's warp can be trusted."""
+
+    flow: np.ndarray
+    """``(h, w, 2)`` from the target to the source (see :func:`optical_flow`)."""
+    confidence: np.ndarray
+    """``(h, w)`` float32 in ``[0, 1]``: forward-backward and luminance consistency."""
+
+
+def track(
+    source: np.ndarray,
+    target: np.ndarray,
+    *,
+    preset: str = "fast",
+    luminance_tolerance: float = 8.0,
+) -> FlowPair:
+    """Flow from ``target`` to ``source`` with its consistency (module docstring).
+
+    Args:
+        source, target: ``(h, w)`` L* in ``[0, 100]``.
+        preset: DIS preset.
+        luminance_tolerance: L* difference between a pixel and where it came from at which the
+            confidence falls to 1/e.
+    """
+    back = optical_flow(source, target, preset=preset)  # target -> source
+    fore = optical_flow(target, source, preset=preset)  # source -> target
+    h, w = back.shape[:2]
+    fore_seen = warp(fore, back)
+    loop = back + fore_seen
+    err = (loop**2).sum(axis=2)
+    scale = 0.5 + 0.01 * ((back**2).sum(axis=2) + (fore_seen**2).sum(axis=2))
+    confidence = np.exp(-err / scale)
+    d_lum = warp(source, back) - target
+    confidence *= np.exp(-((d_lum / luminance_tolerance) ** 2))
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    x, y = gx + back[..., 0], gy + back[..., 1]
+    inside = (x >= -0.5) & (x <= w - 0.5) & (y >= -0.5) & (y <= h - 0.5)
+    return FlowPair(back, (confidence * inside).astype(np.float32))
+
+
+def temporal_prior(
+    previous_luminance: np.ndarray,
+    previous_ab: np.ndarray,
+    luminance: np.ndarray,
+    *,
+    strength: float = 1.0,
+    preset: str = "fast",
+) -> Prior:
+    """The previous output frame's chroma, warped to the current frame, as a solver
+    :class:`~polychrome.solve.propagate.Prior` named ``"temporal"``.
+
+    Args:
+        previous_luminance: ``(h, w)`` L* of the previous frame (working resolution).
+        previous_ab: ``(h, w, 2)`` its output chroma.
+        luminance: ``(h, w)`` L* of the current frame.
+        strength: the confidence of a perfectly consistent pixel, in ``[0, 1]``.
+        preset: DIS preset.
+
+    Returns:
+        A prior whose confidence is ``strength`` times the flow's consistency.
+    """
+    if not 0 <= strength <= 1:
+        raise ValueCheckError(f"strength must be in [0, 1], got {strength}")
+    if previous_ab.shape != (*luminance.shape, 2):
+        raise ShapeError(f"previous_ab must be {(*luminance.shape, 2)}, got {previous_ab.shape}")
+    pair = track(previous_luminance, luminance, preset=preset)
+    ab = warp(previous_ab, pair.flow)
+    return Prior(ab, pair.confidence * np.float32(strength), name="temporal")
+
+
+def histogram_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Total-variation distance between the 32-bin L* histograms of two frames, in ``[0, 1]``:
+    0 for the same tones, 1 for frames with no tone in common. A scene cut scores high, motion
+    within a shot low."""
+    ha = np.histogram(a, bins=_HIST_BINS, range=(0.0, 100.0))[0] / max(a.size, 1)
+    hb = np.histogram(b, bins=_HIST_BINS, range=(0.0, 100.0))[0] / max(b.size, 1)
+    return float(0.5 * np.abs(ha - hb).sum())
+
+
+def flicker(
+    previous_ab: np.ndarray,
+    ab: np.ndarray,
+    pair: FlowPair,
+    *,
+    min_confidence: float = 0.5,
+) -> float:
+    """Mean absolute chroma change between consecutive frames after flow compensation: the mean
+    over the consistently tracked pixels (confidence >= ``min_confidence``) of
+    ``|ab - warp(previous_ab)|`` (Euclidean in ab). ``pair`` comes from :func:`track` on the
+    frames' luminance (previous as source). NaN when no pixel is tracked."""
+    if previous_ab.shape != ab.shape or ab.shape[:2] != pair.flow.shape[:2]:
+        raise ShapeError(
+            f"chroma {previous_ab.shape}, {ab.shape} and flow {pair.flow.shape} must match"
+        )
+    moved = warp(previous_ab, pair.flow)
+    keep = pair.confidence >= min_confidence
+    if not keep.any():
+        return float("nan")
+    return float(np.linalg.norm(ab - moved, axis=2)[keep].mean())

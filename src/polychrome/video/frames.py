@@ -1,0 +1,348 @@
+"""Frames in and out, one at a time: video files through PyAV (extra ``[video]``) and folders of
+images.
+
+- :func:`open_frames` reads a video file or a folder of frames (images sorted by name) as a
+  :class:`FrameReader`: an iterator of ``(index, rgb)`` with ``rgb`` ``(H, W, 3)`` uint8. Nothing
+  is read ahead, so memory does not grow with the clip's length.
+- :func:`open_writer` writes frames to a video file (H.264 in .mp4/.mkv/.mov, MPEG-4 part 2 in
+  .avi) or to a folder of PNGs (each written atomically). A video's audio streams are copied
+  packet by packet, untouched (``reader.on_audio = writer.write_audio``).
+
+A frame that cannot be decoded raises :class:`~polychrome.errors.DecodeError` naming its index
+(and file, for folders); so does a video file that ends before the frame count its header gives
+(a truncated file). Closing a writer always finalizes what it holds: a video written up to a bad
+frame is playable, with the frames before it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from polychrome.engines.base import require_modules
+from polychrome.errors import DecodeError, InputError, ValueCheckError
+from polychrome.io import read_image, write_image
+
+__all__ = [
+    "FOLDER_SUFFIXES",
+    "VIDEO_SUFFIXES",
+    "FrameReader",
+    "FrameWriter",
+    "is_video_path",
+    "open_frames",
+    "open_writer",
+]
+
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v")
+"""File endings read as video (written: all but .webm and .m4v)."""
+FOLDER_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp")
+"""Image files a frame folder may hold."""
+_WRITE_CODECS = {".mp4": "libx264", ".mkv": "libx264", ".mov": "libx264", ".avi": "mpeg4"}
+
+
+def is_video_path(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` names a video file by its ending."""
+    return Path(path).suffix.lower() in VIDEO_SUFFIXES
+
+
+def _require_av() -> None:
+    require_modules(("av",), extra="video", what="reading and writing video files")
+
+
+class FrameReader(Protocol):
+    """Frames of a clip in order."""
+
+    fps: Fraction
+    """Frames per second (a folder: the rate given to :func:`open_frames`)."""
+    count: int | None
+    """Frames in the clip, when known."""
+    size: tuple[int, int]
+    """``(width, height)`` of the first frame."""
+    names: list[str] | None
+    """Per frame, its file name (folders only)."""
+    on_audio: Callable[[Any], None] | None
+    """Called with every audio packet met while reading (videos only)."""
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray]]: ...
+
+    def close(self) -> None: ...
+
+
+class _FolderReader:
+    def __init__(self, folder: Path, *, fps: float, max_pixels: int):
+        files = sorted(
+            p
+            for p in folder.iterdir()
+            if p.suffix.lower() in FOLDER_SUFFIXES and p.is_file() and not p.name.startswith(".")
+        )
+        if not files:
+            raise InputError(f"{folder} holds no frames ({', '.join(FOLDER_SUFFIXES)})")
+        self.files = files
+        self.names = [p.name for p in files]
+        self.count = len(files)
+        self.fps = Fraction(fps).limit_denominator(1001)
+        self.max_pixels = max_pixels
+        self.on_audio = None
+        first = self._read(0)
+        self.size = (first.shape[1], first.shape[0])
+
+    def _read(self, index: int) -> np.ndarray:
+        path = self.files[index]
+        try:
+            image = read_image(path, max_pixels=self.max_pixels)
+        except InputError as exc:
+            raise DecodeError(f"frame {index} ({path.name}): {exc}") from None
+        pixels = image.pixels
+        if image.bit_depth == 16:
+            pixels = (pixels // 257).astype(np.uint8)
+        if pixels.ndim == 2:
+            pixels = np.repeat(pixels[..., None], 3, axis=2)
+        if (pixels.shape[1], pixels.shape[0]) != getattr(self, "size", (0, 0)) and index:
+            raise DecodeError(
+                f"frame {index} ({path.name}) is {pixels.shape[1]}x{pixels.shape[0]}, the first "
+                f"frame {self.size[0]}x{self.size[1]}: all frames must have one size"
+            )
+        return pixels
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
+        for index in range(len(self.files)):
+            yield index, self._read(index)
+
+    def close(self) -> None:
+        pass
+
+
+class _VideoReader:
+    def __init__(self, path: Path, *, max_pixels: int):
+        _require_av()
+        import av
+
+        self.path = path
+        try:
+            self.container = av.open(str(path))
+        except (av.FFmpegError, OSError) as exc:
+            raise DecodeError(f"{path.name}: cannot open as a video: {exc}") from None
+        if not self.container.streams.video:
+            self.container.close()
+            raise DecodeError(f"{path.name} has no video stream")
+        self.stream = self.container.streams.video[0]
+        self.stream.thread_type = "AUTO"
+        self.audio = list(self.container.streams.audio)
+        rate = self.stream.average_rate or self.stream.guessed_rate or Fraction(25)
+        self.fps = Fraction(rate)
+        self.count = int(self.stream.frames) or None
+        ctx = self.stream.codec_context
+        self.size = (int(ctx.width), int(ctx.height))
+        if self.size[0] * self.size[1] > max_pixels:
+            self.container.close()
+            raise InputError(
+                f"{path.name}: frames of {self.size[0]}x{self.size[1]} exceed max_pixels="
+                f"{max_pixels}"
+            )
+        self.names = None
+        self.on_audio: Callable[[Any], None] | None = None
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
+        import av
+
+        index = 0
+        try:
+            for packet in self.container.demux(self.stream, *self.audio):
+                if packet.stream.type == "audio":
+                    if self.on_audio is not None and packet.dts is not None:
+                        self.on_audio(packet)
+                    continue
+                for frame in packet.decode():
+                    yield index, frame.to_ndarray(format="rgb24")
+                    index += 1
+        except av.FFmpegError as exc:
+            raise DecodeError(
+                f"{self.path.name}: frame {index} cannot be decoded (damaged or truncated file): "
+                f"{exc}"
+            ) from None
+        if self.count is not None and index < self.count:
+            raise DecodeError(
+                f"{self.path.name} is truncated: frame {index} of {self.count} is missing"
+            )
+
+    def close(self) -> None:
+        self.container.close()
+
+
+def open_frames(
+    source: str | os.PathLike[str], *, fps: float = 25.0, max_pixels: int = 100_000_000
+) -> FrameReader:
+    """A video file (needs the ``[video]`` extra) or a folder of frames.
+
+    Args:
+        source: the video file or the folder.
+        fps: frame rate of a folder (a video says its own).
+        max_pixels: refuse frames larger than this.
+
+    Raises:
+        InputError: no such file or folder, or a folder without frames.
+        DecodeError: a file that is not a readable video.
+        EngineUnavailableError: PyAV is not installed (``pip install 'polychrome[video]'``).
+    """
+    path = Path(source)
+    if fps <= 0:
+        raise ValueCheckError(f"fps must be > 0, got {fps}")
+    if path.is_dir():
+        return _FolderReader(path, fps=fps, max_pixels=max_pixels)
+    if not path.exists():
+        raise InputError(f"no such file or folder: {path}")
+    if not is_video_path(path):
+        raise InputError(
+            f"{path.name}: not a video ({', '.join(VIDEO_SUFFIXES)}) nor a folder of frames"
+        )
+    return _VideoReader(path, max_pixels=max_pixels)
+
+
+class FrameWriter(Protocol):
+    """Where colorized frames go."""
+
+    written: int
+    """Frames written so far."""
+
+    def write(self, index: int, rgb: np.ndarray) -> None: ...
+
+    def write_audio(self, packet: Any) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class _FolderWriter:
+    def __init__(self, folder: Path, names: list[str] | None):
+        if folder.exists() and not folder.is_dir():
+            raise ValueCheckError(f"-o {folder} is a file; frames go to a folder")
+        folder.mkdir(parents=True, exist_ok=True)
+        self.folder = folder
+        self.names = names
+        self.written = 0
+
+    def path_of(self, index: int) -> Path:
+        if self.names is not None:
+            return self.folder / f"{Path(self.names[index]).stem}.png"
+        return self.folder / f"frame_{index:06d}.png"
+
+    def write(self, index: int, rgb: np.ndarray) -> None:
+        write_image(self.path_of(index), rgb, compress_level=1)
+        self.written += 1
+
+    def write_audio(self, packet: Any) -> None:  # a folder holds no sound
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class _VideoWriter:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        fps: Fraction,
+        size: tuple[int, int],
+        audio: list[Any],
+        crf: int,
+    ):
+        _require_av()
+        import av
+
+        codec = _WRITE_CODECS.get(path.suffix.lower())
+        if codec is None:
+            raise ValueCheckError(
+                f"-o {path.name}: write video as {', '.join(_WRITE_CODECS)} (or name a folder)"
+            )
+        if codec == "libx264" and "libx264" not in av.codecs_available:
+            codec = "mpeg4"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        # Encode into a temporary file, renamed over the target only when finalized.
+        self.partial = path.with_name(f".{path.stem}.partial{path.suffix}")
+        self.container = av.open(str(self.partial), "w")
+        width, height = size
+        self.stream = self.container.add_stream(codec, rate=fps)
+        self.stream.width = width - width % 2  # yuv420p needs even sizes
+        self.stream.height = height - height % 2
+        self.stream.pix_fmt = "yuv420p"
+        if codec == "libx264":
+            self.stream.options = {"crf": str(crf), "preset": "veryfast"}
+        else:
+            self.stream.bit_rate = 8_000_000
+        self.audio = {}
+        for a in audio:
+            try:
+                self.audio[a.index] = self.container.add_stream_from_template(a)
+            except (av.FFmpegError, ValueError) as exc:
+                self.container.close()
+                self.partial.unlink(missing_ok=True)
+                raise ValueCheckError(
+                    f"the audio ({a.codec_context.name}) cannot go into {path.suffix}; write "
+                    f".mkv instead: {exc}"
+                ) from None
+        self.written = 0
+
+    def write(self, index: int, rgb: np.ndarray) -> None:
+        import av
+
+        rgb = rgb[: self.stream.height, : self.stream.width]
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        frame.pts = self.written
+        for packet in self.stream.encode(frame):
+            self.container.mux(packet)
+        self.written += 1
+
+    def write_audio(self, packet: Any) -> None:
+        out = self.audio.get(packet.stream.index)
+        if out is not None:
+            packet.stream = out
+            self.container.mux(packet)
+
+    def close(self) -> None:
+        if self.container is None:
+            return
+        try:
+            for packet in self.stream.encode(None):
+                self.container.mux(packet)
+        finally:
+            self.container.close()
+            self.container = None
+        if self.written:
+            os.replace(self.partial, self.path)
+        else:  # nothing to keep
+            self.partial.unlink(missing_ok=True)
+
+
+def open_writer(
+    target: str | os.PathLike[str],
+    *,
+    fps: Fraction,
+    size: tuple[int, int],
+    names: list[str] | None = None,
+    audio: list[Any] | None = None,
+    crf: int = 18,
+) -> FrameWriter:
+    """A video file (by its ending) or a folder of PNG frames.
+
+    Args:
+        target: ``out.mp4`` (.mkv, .mov, .avi) or a folder.
+        fps: frame rate of a video.
+        size: ``(width, height)`` of the frames (odd sizes lose their last row or column in a
+            video: H.264 in yuv420p needs even sizes).
+        names: per frame, the input file name whose stem a folder's PNG takes (default
+            ``frame_000000.png``, ...).
+        audio: the input's audio streams (PyAV), copied into a video.
+        crf: H.264 quality (0 lossless, 18 visually lossless, 51 worst).
+    """
+    path = Path(target)
+    if is_video_path(path):
+        return _VideoWriter(path, fps=fps, size=size, audio=list(audio or []), crf=crf)
+    if path.suffix.lower() in FOLDER_SUFFIXES:
+        raise ValueCheckError(f"-o {path.name} names an image; name a video file or a folder")
+    return _FolderWriter(path, names)

@@ -1,0 +1,264 @@
+"""Video: frames in and out with PyAV, the temporal prior, scene cuts, damaged inputs, the
+reference protocol. Clips are generated here (a moving colored texture, with a sine tone)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from polychrome.apps.cli import app
+from polychrome.errors import DecodeError, InputError
+from polychrome.io import read_image, write_image
+from polychrome.ops.color import luminance_of, rgb_to_lab
+from polychrome.video.flow import flicker, histogram_distance, temporal_prior, track, warp
+from polychrome.video.temporal import VideoColorizer, VideoSettings, colorize_video
+
+av = pytest.importorskip("av")
+
+W, H = 96, 64
+SMALL = VideoSettings(working_pixels=4096, match_pixels=4096)
+
+
+def _texture(seed: int, scale: int = 8) -> np.ndarray:
+    """A smooth random color texture ``(2H, 2W, 3)`` uint8 (colored blobs with edges)."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    small = rng.uniform(0, 1, (2 * H // scale, 2 * W // scale, 3)).astype(np.float32)
+    big = cv2.resize(small, (2 * W, 2 * H), interpolation=cv2.INTER_CUBIC)
+    return np.clip(big * 255, 0, 255).astype(np.uint8)
+
+
+def _frames(n: int, *, cut_at: int | None = None) -> list[np.ndarray]:
+    """``n`` frames of a texture panning 2 px right and 1 px down per frame; from ``cut_at`` on,
+    another, darker texture (a scene cut)."""
+    a, b = _texture(1), (_texture(2) // 3)
+    out = []
+    for t in range(n):
+        tex = b if cut_at is not None and t >= cut_at else a
+        out.append(np.ascontiguousarray(tex[t : t + H, 2 * t : 2 * t + W]))
+    return out
+
+
+def _write_clip(path: Path, frames: list[np.ndarray], *, audio: bool = True) -> None:
+    out = av.open(str(path), "w", options={"movflags": "faststart"})
+    video = out.add_stream("libx264", rate=10)
+    video.width, video.height, video.pix_fmt = W, H, "yuv420p"
+    video.options = {"crf": "10"}
+    sound = None
+    if audio:
+        sound = out.add_stream("aac", rate=16000)
+        sound.layout = "mono"
+    pts = 0
+    for frame in frames:
+        for packet in video.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+            out.mux(packet)
+        if sound is not None:
+            tone = (0.2 * np.sin(np.arange(pts, pts + 1600) / 8)).astype(np.float32)[None]
+            chunk = av.AudioFrame.from_ndarray(tone, format="fltp", layout="mono")
+            chunk.sample_rate, chunk.pts = 16000, pts
+            pts += 1600
+            for packet in sound.encode(chunk):
+                out.mux(packet)
+    for packet in video.encode(None):
+        out.mux(packet)
+    if sound is not None:
+        for packet in sound.encode(None):
+            out.mux(packet)
+    out.close()
+
+
+def _frame_folder(folder: Path, frames: list[np.ndarray]) -> list[Path]:
+    folder.mkdir()
+    paths = []
+    for t, frame in enumerate(frames):
+        path = folder / f"{t:05d}.png"
+        write_image(path, frame)
+        paths.append(path)
+    return paths
+
+
+def _read_video(path: Path) -> tuple[list[np.ndarray], list[str]]:
+    with av.open(str(path)) as container:
+        kinds = [s.type for s in container.streams]
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    return frames, kinds
+
+
+# --------------------------------------------------------------------------- flow
+
+
+def test_flow_follows_a_shift_and_flags_disocclusion():
+    tex = luminance_of(_texture(3))
+    source, target = tex[10 : 10 + H, 10 : 10 + W], tex[10 : 10 + H, 13 : 13 + W]
+    pair = track(source, target)
+    inner = (slice(8, -8), slice(8, -8))
+    assert np.median(pair.flow[..., 0][inner]) == pytest.approx(3, abs=0.3)
+    assert np.abs(warp(source, pair.flow) - target)[inner].mean() < 1.0
+    assert pair.confidence[inner].mean() > 0.8
+    # The last 3 columns of the target were never in the source: not trusted.
+    assert pair.confidence[:, -2:].mean() < 0.5 * pair.confidence[inner].mean()
+
+
+def test_temporal_prior_warps_the_previous_chroma():
+    tex = _texture(4)
+    lab = rgb_to_lab(tex / 255.0)
+    prev, cur = (slice(10, 10 + H), slice(10, 10 + W)), (slice(11, 11 + H), slice(12, 12 + W))
+    prior = temporal_prior(lab[prev][..., 0], lab[prev][..., 1:], lab[cur][..., 0], strength=0.5)
+    assert prior.name == "temporal"
+    assert prior.confidence.max() <= 0.5
+    inner = (slice(8, -8), slice(8, -8))
+    err = np.abs(prior.ab - lab[cur][..., 1:])[inner].mean()
+    assert err < 0.25 * np.abs(lab[prev][..., 1:] - lab[cur][..., 1:])[inner].mean()
+
+
+def test_histogram_distance_tells_a_cut_from_motion():
+    frames = _frames(8, cut_at=5)
+    lums = [luminance_of(f) for f in frames]
+    assert histogram_distance(lums[0], lums[0]) == 0
+    motion = max(histogram_distance(lums[t - 1], lums[t]) for t in range(1, 5))
+    assert motion < 0.2
+    assert histogram_distance(lums[4], lums[5]) > 0.5
+
+
+# --------------------------------------------------------------------------- colorizer
+
+
+def _flicker_of(images: list[np.ndarray], originals: list[np.ndarray]) -> float:
+    lums = [luminance_of(o) for o in originals]
+    abs_ = [rgb_to_lab(im / 255.0)[..., 1:] for im in images]
+    values = [
+        flicker(abs_[t - 1], abs_[t], track(lums[t - 1], lums[t])) for t in range(1, len(images))
+    ]
+    return float(np.mean(values))
+
+
+def test_temporal_prior_reduces_flicker_and_keeps_luminance():
+    frames = _frames(8)
+    runs = {}
+    for temporal in (True, False):
+        colorizer = VideoColorizer(
+            [frames[0]],
+            settings=VideoSettings(
+                temporal=temporal, working_pixels=4096, match_pixels=4096, reference_flow=False
+            ),
+        )
+        runs[temporal] = [colorizer.step(f).image for f in frames]
+    with_prior, per_frame = _flicker_of(runs[True], frames), _flicker_of(runs[False], frames)
+    assert with_prior < 0.8 * per_frame
+    gray_lum = luminance_of(frames[3])
+    assert np.abs(luminance_of(runs[True][3]) - gray_lum).max() < 1.5  # 8-bit rounding
+
+
+def test_colorizer_marks_scene_cuts_as_anchors():
+    frames = _frames(8, cut_at=5)
+    colorizer = VideoColorizer(settings=SMALL)
+    results = [colorizer.step(f) for f in frames]
+    assert [r.cut for r in results] == [False] * 5 + [True] + [False] * 2
+    assert [r.anchor for r in results] == [True] + [False] * 4 + [True] + [False] * 2
+
+
+# --------------------------------------------------------------------------- files
+
+
+def test_video_file_in_and_out_keeps_audio(tmp_path):
+    frames = _frames(10)
+    clip, out = tmp_path / "clip.mp4", tmp_path / "out.mp4"
+    _write_clip(clip, frames)
+    ref = tmp_path / "ref.png"
+    write_image(ref, frames[0])
+    report = colorize_video(clip, out, references=[ref], settings=SMALL)
+    assert report.frames == 10 and report.audio_streams == 1 and report.cuts == []
+    decoded, kinds = _read_video(out)
+    assert kinds == ["video", "audio"]
+    assert len(decoded) == 10
+    assert decoded[0].shape == (H, W, 3)
+    # Colored (the input video is colored too, but only its luminance is used: the reference
+    # brings the colors back).
+    chroma = np.hypot(*rgb_to_lab(decoded[5] / 255.0)[..., 1:].transpose(2, 0, 1))
+    assert chroma.mean() > 10
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_frame_folder_in_and_out(tmp_path):
+    frames = _frames(5)
+    _frame_folder(tmp_path / "in", frames)
+    report = colorize_video(tmp_path / "in", tmp_path / "out", settings=SMALL)
+    assert report.frames == 5 and report.audio_streams == 0
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert written == [f"{t:05d}.png" for t in range(5)]
+    result = read_image(tmp_path / "out" / "00004.png").pixels
+    assert np.abs(luminance_of(result) - luminance_of(frames[4])).max() < 1.0
+
+
+def test_corrupt_frame_in_a_folder_names_it_and_keeps_the_frames_before(tmp_path):
+    paths = _frame_folder(tmp_path / "in", _frames(6))
+    paths[3].write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+    with pytest.raises(DecodeError, match=r"frame 3 \(00003\.png\)"):
+        colorize_video(tmp_path / "in", tmp_path / "out", settings=SMALL)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "00000.png",
+        "00001.png",
+        "00002.png",
+    ]
+
+
+def test_truncated_video_names_the_frame_and_finalizes_the_output(tmp_path):
+    clip, cut, out = tmp_path / "clip.mp4", tmp_path / "cut.mp4", tmp_path / "out.mkv"
+    _write_clip(clip, _frames(24), audio=False)
+    data = clip.read_bytes()
+    cut.write_bytes(data[: int(len(data) * 0.6)])
+    with pytest.raises(DecodeError, match=r"frame \d+") as info:
+        colorize_video(cut, out, settings=SMALL)
+    assert "cut.mp4" in str(info.value)
+    decoded, _ = _read_video(out)
+    assert 0 < len(decoded) < 24
+
+
+def test_cli_video_and_errors(tmp_path):
+    runner = CliRunner()
+    paths = _frame_folder(tmp_path / "in", _frames(4))
+    result = runner.invoke(
+        app,
+        ["video", str(tmp_path / "in"), "-o", str(tmp_path / "out.mp4"), "--working-pixels=4096"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "4 frames" in result.output
+    assert len(_read_video(tmp_path / "out.mp4")[0]) == 4
+    paths[2].write_bytes(b"garbage")
+    result = runner.invoke(app, ["video", str(tmp_path / "in"), "-o", str(tmp_path / "o2")])
+    assert result.exit_code == 2
+    assert "frame 2 (00002.png)" in result.output
+    assert "Traceback" not in result.output
+    assert len(list((tmp_path / "o2").iterdir())) == 2
+    result = runner.invoke(app, ["video", str(tmp_path / "nothing.mp4"), "-o", "x.mp4"])
+    assert result.exit_code == 2 and "no such file" in result.output
+
+
+def test_refuses_a_gray_reference_and_bad_paths(tmp_path):
+    gray = tmp_path / "gray.png"
+    write_image(gray, np.full((H, W), 128, np.uint8))
+    _frame_folder(tmp_path / "in", _frames(2))
+    with pytest.raises(InputError, match="gray"):
+        colorize_video(tmp_path / "in", tmp_path / "out", references=[gray])
+    with pytest.raises(InputError, match="not a video"):
+        colorize_video(gray, tmp_path / "out")
+
+
+# --------------------------------------------------------------------------- eval
+
+
+def test_reference_protocol_on_a_tiny_clip(tmp_path):
+    from polychrome.eval.protocols import reference_protocol
+
+    _frame_folder(tmp_path / "clip", _frames(5))
+    report = reference_protocol(tmp_path, max_side=96, settings=SMALL)
+    rows = {r.method: r for r in report.rows}
+    assert set(rows) == {"video", "per-frame"}
+    assert rows["video"].images == 4  # the reference frame itself is not scored
+    assert rows["video"].psnr > 20 and rows["video"].flicker is not None
+    frames = [p for p in report.per_image if p.get("method") == "video"]
+    assert [p["frame"] for p in frames] == list(range(5))
