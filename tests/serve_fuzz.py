@@ -238,7 +238,7 @@ def cases(draw) -> Case:
             ref = draw(image_bytes(near(shape), channels=draw(st.sampled_from([1, 3]))))
         parts.append(("reference", ("ref.png", ref)))
     chosen = draw(st.sets(st.sampled_from(sorted(OPTION_VALUES)), max_size=4))
-    if "engine" not in chosen and draw(st.integers(0, 3)):
+    if "engine" not in chosen and draw(st.integers(0, 9)):
         parts.append(("engine", (None, b"none")))  # mostly the fast engine
     values = {name: pick(OPTION_VALUES[name]) for name in sorted(chosen)}
     for name, value in values.items():

@@ -174,6 +174,10 @@ function addMask() {
   state.masks.push(mask);
   const activate = () => selectMask(mask);
   text.addEventListener("focus", activate);
+  text.addEventListener("input", () => {
+    setTint(mask, cssColor(text.value) || tint);
+    swatch.style.background = mask.tint;
+  });
   swatch.addEventListener("click", activate);
   remove.addEventListener("click", () => {
     canvas.remove();
@@ -184,6 +188,26 @@ function addMask() {
   selectMask(mask);
   document.querySelector('input[name="tool"][value="mask"]').checked = true;
   text.focus();
+}
+
+// The CSS color a mask's text names ("red car" -> red, "dark green" -> darkgreen), or null.
+function cssColor(text) {
+  const words = text.toLowerCase().replaceAll("-", " ").split(/\s+/).filter(Boolean);
+  for (const candidate of [words.join(""), ...words]) {
+    if (CSS.supports("color", candidate)) return candidate;
+  }
+  return null;
+}
+
+// Show a mask in a new tint (what is painted keeps its shape).
+function setTint(mask, tint) {
+  mask.tint = tint;
+  const ctx = mask.canvas.getContext("2d");
+  ctx.save();
+  ctx.globalCompositeOperation = "source-in";
+  ctx.fillStyle = tint;
+  ctx.fillRect(0, 0, mask.canvas.width, mask.canvas.height);
+  ctx.restore();
 }
 
 function selectMask(mask) {

@@ -1,0 +1,208 @@
+"""The web page in a real browser: Debian's Chromium driven by Playwright (never a downloaded
+browser), against the service running in uvicorn on loopback.
+
+Skipped, with the reason, when Playwright or the system Chromium is missing (`make test` installs
+both). A screenshot of the page after a colorization is saved as out/web-colorized.png.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from polychrome import sample_path
+from polychrome.apps.serve import ServeSettings, create_app
+from polychrome.io import read_image
+
+pytest.importorskip("fastapi", reason="the [serve] extra is not installed")
+pytest.importorskip("uvicorn", reason="the [serve] extra is not installed")
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="the [web-test] extra is not installed"
+)
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+OUT = Path(__file__).resolve().parents[1] / "out"
+
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="no system chromium (Debian: apt-get install chromium)"
+)
+
+
+@pytest.fixture(scope="module")
+def server_url():
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = create_app(ServeSettings(max_jobs=1, timeout=120))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if server.started:
+            break
+        time.sleep(0.05)
+    assert server.started, "uvicorn did not start"
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    # Playwright must use the system's Chromium: no browser download, ever.
+    os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, server_url):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    page = context.new_page()
+    page.errors = []  # type: ignore[attr-defined]
+    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+    page.on("console", lambda m: page.errors.append(m.text) if m.type == "error" else None)
+    page.goto(server_url)
+    # Engines and options come from the service.
+    page.wait_for_function("document.querySelectorAll('#engine option').length > 0")
+    yield page
+    context.close()
+
+
+def _drag(page, selector: str, points: list[tuple[float, float]]) -> None:
+    """Press, move through ``points`` (fractions of the element's box) and release."""
+    box = page.locator(selector).bounding_box()
+    xy = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in points]
+    page.mouse.move(*xy[0])
+    page.mouse.down()
+    for x, y in xy[1:]:
+        page.mouse.move(x, y, steps=8)
+    page.mouse.up()
+
+
+def _result_pixel(page, fx: float, fy: float) -> list[int]:
+    """RGB of the shown result at a fraction of its size, read back through a canvas."""
+    return page.evaluate(
+        """([fx, fy]) => {
+            const img = document.getElementById("after");
+            const c = document.createElement("canvas");
+            c.width = img.naturalWidth; c.height = img.naturalHeight;
+            const ctx = c.getContext("2d");
+            ctx.drawImage(img, 0, 0);
+            const x = Math.floor(fx * c.width), y = Math.floor(fy * c.height);
+            const d = ctx.getImageData(x - 2, y - 2, 5, 5).data;
+            const mean = [0, 0, 0];
+            for (let i = 0; i < d.length; i += 4) for (let k = 0; k < 3; k++) mean[k] += d[i + k];
+            return mean.map((v) => Math.round(v / 25));
+        }""",
+        [fx, fy],
+    )
+
+
+def test_page_colorizes_with_strokes_masks_and_description(page, tmp_path):
+    gray = sample_path("coffee-gray.png")
+    height, width = read_image(gray).shape
+    options = page.locator("#engine option").all_text_contents()
+    assert "none" in " ".join(options)
+    assert page.locator("#samples option").count() == 16  # from the schema's 1..16
+    assert page.locator("#advanced [data-option='method']").count() == 1  # schema-driven
+
+    page.set_input_files("#image-input", str(gray))
+    page.wait_for_selector("#stage:not([hidden])")
+    assert page.locator("#colorize").is_enabled()
+
+    # A brown stroke on the table at the top left, then a mask painted over the cup, "blue".
+    page.fill("#stroke-color", "#9a5a2a")
+    _drag(page, "#hint-layer", [(0.08, 0.10), (0.20, 0.12), (0.22, 0.22)])
+    page.click("#add-mask")
+    page.fill("#mask-list li:last-child input[type=text]", "blue")
+    page.fill("#brush-size", "40")
+    cup = [(0.35, 0.25), (0.6, 0.25), (0.6, 0.35), (0.35, 0.35), (0.35, 0.45), (0.6, 0.45)]
+    _drag(page, "#hint-layer", cup)
+    page.fill("#description", "warm tones")
+
+    with page.expect_response("**/v1/colorize") as answer:
+        page.click("#colorize")
+    assert answer.value.status == 200
+    page.wait_for_selector("#result:not([hidden])")
+    page.wait_for_function("document.getElementById('after').complete")
+    assert "Done" in page.text_content("#status")
+
+    size = page.evaluate("[after.naturalWidth, after.naturalHeight]")
+    assert size == [width, height]
+    r, g, b = _result_pixel(page, 0.15, 0.11)  # under the stroke: brown
+    assert r > g + 10 and g > b, (r, g, b)
+    r, g, b = _result_pixel(page, 0.47, 0.35)  # inside the mask: blue
+    assert b > r + 15, (r, g, b)
+
+    # The before/after slider moves the cut.
+    page.fill("#slider", "80")
+    page.dispatch_event("#slider", "input")
+    assert "20%" in page.get_attribute("#after", "style")
+
+    # Download gives the PNG shown.
+    with page.expect_download() as download:
+        page.click("#download")
+    saved = tmp_path / download.value.suggested_filename
+    download.value.save_as(saved)
+    assert saved.name == "coffee-gray-color.png"
+    result = read_image(saved)
+    assert result.shape == (height, width) and not result.is_gray
+
+    OUT.mkdir(exist_ok=True)
+    page.fill("#slider", "75")
+    page.dispatch_event("#slider", "input")
+    page.screenshot(path=str(OUT / "web-colorized.png"), full_page=True)
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+def test_page_shows_refusals(page, tmp_path):
+    # A mask without text is caught before sending.
+    page.set_input_files("#image-input", str(sample_path("coffee-gray.png")))
+    page.wait_for_selector("#stage:not([hidden])")
+    page.click("#add-mask")
+    page.click("#colorize")
+    assert "has no text" in page.text_content("#status")
+    assert "error" in page.get_attribute("#status", "class")
+
+    # A file the browser cannot show still goes to the service, whose refusal is shown.
+    junk = tmp_path / "notes.png"
+    junk.write_bytes(b"this is not an image")
+    page.set_input_files("#image-input", str(junk))
+    page.wait_for_function("!document.getElementById('colorize').disabled")
+    with page.expect_response("**/v1/colorize") as answer:
+        page.click("#colorize")
+    assert answer.value.status == 422
+    page.wait_for_function("document.getElementById('status').textContent.includes('notes.png')")
+    assert "not a PNG" in page.text_content("#status")
+
+
+def test_result_of_many_samples_can_be_switched(page):
+    if page.locator("#engine option[value=cnn]:not([disabled])").count() == 0:
+        pytest.skip("the cnn engine is not available")
+    image = np.asarray(read_image(sample_path("coffee-gray.png")).pixels)
+    assert image.ndim == 2
+    page.set_input_files("#image-input", str(sample_path("coffee-gray.png")))
+    page.wait_for_selector("#stage:not([hidden])")
+    page.select_option("#engine", "cnn")
+    page.select_option("#samples", "2")
+    page.click("#colorize")
+    page.wait_for_selector("#sample-list button >> nth=1")
+    first = page.get_attribute("#after", "src")
+    page.click("#sample-list button >> nth=1")
+    assert page.get_attribute("#after", "src") != first
+    assert page.get_attribute("#download", "download").endswith("-2.png")
