@@ -9,9 +9,6 @@ import os
 import numpy as np
 import pytest
 
-os.environ["HF_HUB_OFFLINE"] = "1"  # never a download, whatever a test passes
-os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
-
 from polychrome.engines.base import ENGINES, EngineContext, load_engine
 from polychrome.errors import (
     EngineUnavailableError,
@@ -23,6 +20,18 @@ pytestmark = pytest.mark.skipif(
     any(importlib.util.find_spec(m) is None for m in ("torch", "diffusers", "transformers")),
     reason="needs the [diffusion] extra",
 )
+
+
+@pytest.fixture(scope="module", autouse=True)
+def offline():
+    """Never a download, whatever a test passes (the hub reads its offline flag at import, so
+    the flag itself is set too)."""
+    import huggingface_hub.constants as hub
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        mp.setattr(hub, "HF_HUB_OFFLINE", True)
+        yield
 
 
 # ----------------------------------------------------------------------------- tiny models
