@@ -50,7 +50,7 @@ class CnnOptions(EngineOptions):
         default=256, metadata={"help": "Longer side (pixels) of the image the network sees."}
     )
     diversity: float = field(
-        default=2.5, metadata={"help": "Strength of the random fields used for --samples."}
+        default=2.0, metadata={"help": "Strength of the random fields used for --samples."}
     )
     prior_correction: float = field(
         default=1.0,
@@ -163,14 +163,20 @@ class CnnEngine:
         assert isinstance(options, CnnOptions)
         probs = self.probabilities(luminance, options)
         confidence = entropy_confidence(probs)
+        ab = annealed_mean(probs, options.temperature) * np.float32(options.vividness)
         if sample is not None and options.diversity > 0:
             rng = np.random.default_rng([seed, sample])
             noise = _smooth_fields(rng, probs.shape[0], probs.shape[1:])
             logp = np.log(np.maximum(probs, 1e-12)) + options.diversity * noise
             logp -= logp.max(axis=0, keepdims=True)
-            probs = np.exp(logp)
-            probs /= probs.sum(axis=0, keepdims=True)
-        ab = annealed_mean(probs, options.temperature) * np.float32(options.vividness)
+            perturbed = np.exp(logp)
+            perturbed /= perturbed.sum(axis=0, keepdims=True)
+            varied = annealed_mean(perturbed, options.temperature) * np.float32(options.vividness)
+            # Samples differ in which colors they pick, not in how saturated they are overall:
+            # the noise sharpens distributions, so bring the mean chroma back to the plain one.
+            plain = float(np.hypot(ab[..., 0], ab[..., 1]).mean())
+            now = float(np.hypot(varied[..., 0], varied[..., 1]).mean())
+            ab = varied * np.float32(min(1.0, plain / max(now, 1e-6)))
         h, w = luminance.shape
         ab = cv2.resize(ab, (w, h), interpolation=cv2.INTER_LINEAR)
         confidence = cv2.resize(confidence, (w, h), interpolation=cv2.INTER_LINEAR)
