@@ -8,8 +8,9 @@ time limit and a memory cap so that a size it cannot handle is reported, not suf
 
 Inputs are the bundled CC0 sample photo, resized.
 
-With ``--engines none,cnn`` the fast path also runs with the ``cnn`` engine's automatic colors
-(hints fused with them); the network's own inference time at 256 and 512 pixels is printed too.
+With ``--engines none,cnn`` the fast path also runs with the ``cnn`` engine's automatic colors,
+with the hints fused with them and alone ("auto", no hints); the network's own inference time at
+256 and 512 pixels is printed too.
 
 Usage: python benchmarks/speed.py [--sizes 1,12] [--engines none,cnn] [--exact-timeout 300]
        [--exact-memory-gb 16]
@@ -62,8 +63,11 @@ def run_one(gray: str, hints: str, out: str, method: str, engine: str = "none") 
     from polychrome.options import ColorizeOptions
 
     imported = time.perf_counter()
+    engine, _, mode = engine.partition(":")  # "cnn:auto": automatic colors, no hints
     meta = run_job(
-        ColorizeJob(source=Path(gray), target=Path(out), hints=Path(hints)),
+        ColorizeJob(
+            source=Path(gray), target=Path(out), hints=None if mode == "auto" else Path(hints)
+        ),
         options=ColorizeOptions(method=method, engine=engine),
     )
     done = time.perf_counter()
@@ -134,13 +138,16 @@ def main() -> None:
         folder = Path(tmp)
         for mp in (int(s) for s in args.sizes.split(",")):
             paths = make_inputs(folder, mp)
-            runs = [("fast", e) for e in args.engines.split(",")] + [("exact", "none")]
+            engines = args.engines.split(",")
+            runs = [("fast", e) for e in engines]
+            runs += [("fast", f"{e}:auto") for e in engines if e != "none"]
+            runs.append(("exact", "none"))
             for method, engine in runs:
                 out = folder / f"out-{mp}mp-{method}-{engine}.png"
                 timeout = args.exact_timeout if method == "exact" else 600.0
                 r = measure(paths, out, method, timeout, args.exact_memory_gb, engine)
                 r["psnr_vs_original"] = psnr(out, paths[2]) if "error" not in r else None
-                label = method if engine == "none" else f"{method}+{engine}"
+                label = method if engine == "none" else f"{method}+{engine.replace(':', ' ')}"
                 rows.append((mp, label, r))
                 print(f"  {mp} MP {label}: {r.get('error') or 'ok'}", file=sys.stderr)
     print(f"\n1000 hint points; {time.strftime('%Y-%m-%d')}; python {sys.version.split()[0]}")
