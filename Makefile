@@ -20,9 +20,9 @@ $(BASE): pyproject.toml | $(BIN)/python
 # Tests also train a tiny network (the [train] extra: torch 2.13.0, CPU build), run a tiny
 # random CLIPSeg ([segment]: transformers), run batches on a local Ray ([ray]), test the HTTP
 # service ([serve]) and its page in a browser ([web-test]: Playwright, which never downloads a
-# browser here), and need [dev].
+# browser here), encode and decode clips with PyAV ([video]), and need [dev].
 $(DEV): pyproject.toml | $(BIN)/python
-	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(BIN)/python -m pip install --quiet -e '.[dev,train,segment,serve,web-test,ray,diffusion]'
+	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(BIN)/python -m pip install --quiet -e '.[dev,train,segment,serve,web-test,ray,diffusion,video]'
 	@touch $(DEV) $(BASE)
 
 # The browser test drives Debian's chromium (and chromium-driver), installed here when missing

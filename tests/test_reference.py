@@ -224,7 +224,7 @@ def test_without_the_cnn_model_luminance_features_are_used_and_said(monkeypatch)
     )
     ref, _ = textured(80, 100)
     target = luminance_of(gray_of(ref))
-    hints = match_reference(target, ref)
+    hints = match_reference(target, ref, use_network=None)
     assert hints.features == "luminance features, no cnn model"
     assert "no cnn model" in hints.to_point_hints()[0].source
     with pytest.raises(EngineUnavailableError, match="cnn"):
@@ -248,7 +248,7 @@ def test_network_features_join_when_the_model_is_there(monkeypatch):
     monkeypatch.setattr(match_module, "_cnn_probabilities", fake_probabilities)
     ref, _ = textured(100, 120)
     crop = ref[4:, 6:]
-    hints = match_reference(luminance_of(gray_of(crop)), ref)
+    hints = match_reference(luminance_of(gray_of(crop)), ref, use_network=None)
     assert hints.features == "luminance + cnn features"
     assert len(calls) == 2  # the target and the reference
     assert np.median(ab_error(hints, crop)) < 5

@@ -666,6 +666,232 @@ def serve_command(
     uvicorn.run(app_, host=host, port=port, log_level=log_level)
 
 
+# --------------------------------------------------------------------------- sequence and video
+
+
+@app.command("sequence")
+@with_schema_options
+def sequence_command(
+    pages: Annotated[Path, typer.Argument(help="Folder of gray pages, colorized in name order.")],
+    pool: Annotated[
+        Path,
+        typer.Option(
+            "--pool",
+            help="Reference pool: pool.npz from `polychrome pool build`, or a folder of color "
+            "images.",
+        ),
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the results.")],
+    grow_pool: Annotated[
+        bool,
+        typer.Option(
+            "--grow-pool",
+            help="Each finished page joins the pool for the pages after it (keeps characters' "
+            "colors when no reference shows them; a wrong page passes its colors on).",
+        ),
+    ] = False,
+    engine_option: Annotated[
+        list[str],
+        typer.Option("--engine-option", help="KEY=VALUE option of the engine. Repeatable."),
+    ] = [],  # noqa: B006
+    skip_existing: Annotated[
+        bool, typer.Option("--skip-existing", help="Leave finished pages alone (resume).")
+    ] = False,
+    output_format: Annotated[
+        str, typer.Option("--format", help="Output format: png, jpg, tif or webp.")
+    ] = "png",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    *,
+    options: ColorizeOptions,
+) -> None:
+    """Colorize a chapter's pages in order with references retrieved from a pool."""
+    try:
+        engine_options = dict(_parse_pairs(engine_option, "--engine-option"))
+        from polychrome.engines.base import load_engine
+
+        load_engine(options.engine).Options.from_mapping(engine_options)
+        from polychrome.apps.jobs import open_pool
+        from polychrome.reference.sequence import colorize_sequence, page_files
+
+        files = page_files(pages)
+        if output.exists() and not output.is_dir():
+            raise ValueCheckError(f"-o {output} is a file; pages go to a folder")
+        with _progress_bar("pool", enabled=not quiet) as advance:
+            reference_pool = open_pool(str(pool)) if pool.is_file() else None
+            if reference_pool is None:
+                from polychrome.reference.pool import Pool
+
+                reference_pool = Pool.open(pool, progress=advance)
+        with _progress_bar("pages", enabled=not quiet) as advance:
+            report = colorize_sequence(
+                files,
+                reference_pool,
+                output,
+                grow_pool=grow_pool,
+                skip_existing=skip_existing,
+                options=options,
+                engine_options=engine_options,
+                output_format=output_format,
+                progress=lambda done, total, name: advance(done, total),
+            )
+    except PolychromeError as exc:
+        raise _fail(exc) from None
+    for page, exc in report.failures:
+        message = str(exc)
+        _err(message if page.name in message else f"{page}: {message}")
+    if not quiet or report.failures:
+        typer.echo(
+            f"{len(report.written)} written, {len(report.skipped)} skipped, "
+            f"{len(report.failures)} failed -> {output} (pool of {report.pool_size})",
+            err=bool(report.failures),
+        )
+    if report.failures:
+        raise typer.Exit(max(exc.exit_code for _, exc in report.failures))
+
+
+@app.command("video")
+def video_command(
+    source: Annotated[
+        Path, typer.Argument(help="Video file (.mp4, .mkv, .mov, .avi, .webm) or frame folder.")
+    ],
+    output: Annotated[
+        Path,
+        typer.Option("--output", "-o", help="Video file (.mp4, .mkv, .mov, .avi) or a folder."),
+    ],
+    reference: Annotated[
+        list[Path],
+        typer.Option(
+            "--reference",
+            help="A color image of the same scene (e.g. one frame colored by hand): it colors "
+            "the first frame of each shot and, aligned by optical flow, every frame. Repeatable.",
+        ),
+    ] = [],  # noqa: B006
+    engine: Annotated[
+        str, typer.Option("--engine", help="Engine for the first frame of each shot.")
+    ] = "cnn",
+    seed: Annotated[int, typer.Option("--seed", help="Seed of every random choice.", min=0)] = 0,
+    working_pixels: Annotated[
+        int,
+        typer.Option("--working-pixels", help="Pixels of the working resolution.", min=4096),
+    ] = 25_000,
+    scene_cut: Annotated[
+        float,
+        typer.Option(
+            "--scene-cut",
+            help="Luminance-histogram distance (0..1) between frames that starts a new shot.",
+            min=0.01,
+            max=1.0,
+        ),
+    ] = 0.35,
+    rematch_every: Annotated[
+        int,
+        typer.Option(
+            "--rematch-every",
+            help="Match the references again every N frames of a shot (0: first frame only).",
+            min=0,
+        ),
+    ] = 0,
+    fps: Annotated[
+        float, typer.Option("--fps", help="Frame rate of a frame folder (for a video output).")
+    ] = 25.0,
+    crf: Annotated[
+        int, typer.Option("--crf", help="H.264 quality: 0 lossless ... 51 worst.", min=0, max=51)
+    ] = 18,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Colorize a video or a folder of frames, colors carried from frame to frame."""
+    from polychrome.video.temporal import VideoSettings, colorize_video
+
+    try:
+        for ref in reference:
+            if not ref.is_file():
+                raise InputError(f"--reference {ref}: no such file")
+            if _same_file(output, ref):
+                raise ValueCheckError(f"refusing to overwrite the reference {ref}")
+        if _same_file(output, source):
+            raise ValueCheckError(f"refusing to overwrite the input {source} with its result")
+        from polychrome.engines.base import engine_spec
+
+        engine_spec(engine)
+        settings = VideoSettings(
+            working_pixels=working_pixels, scene_cut=scene_cut, rematch_every=rematch_every
+        )
+        options = ColorizeOptions(engine=engine, seed=seed)
+        with _rate_bar("frames", enabled=not quiet) as advance:
+            report = colorize_video(
+                source,
+                output,
+                references=reference,
+                options=options,
+                settings=settings,
+                fps=fps,
+                crf=crf,
+                progress=advance,
+            )
+    except PolychromeError as exc:
+        written = _written_frames(output)
+        if written:
+            _err(f"{written} colorized frames before the error are kept in {output}")
+        raise _fail(exc) from None
+    if not quiet:
+        cuts = f", scene cuts before frames {report.cuts}" if report.cuts else ""
+        typer.echo(
+            f"{report.frames} frames at {report.fps:.1f} frames/s, {report.audio_streams} audio "
+            f"streams copied{cuts} -> {output}"
+        )
+
+
+class _rate_bar:
+    """A progress bar with frames per second (shown when stderr is a terminal), as a context
+    manager yielding ``advance(done, total or None, rate)``."""
+
+    def __init__(self, label: str, *, enabled: bool = True):
+        self.label = label
+        self.enabled = enabled and sys.stderr.isatty()
+
+    def __enter__(self) -> Callable[[int, int | None, float], None]:
+        if not self.enabled:
+            return lambda done, total, rate: None
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        self._progress = Progress(
+            "{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            "{task.fields[rate]}",
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        self._progress.start()
+        task = self._progress.add_task(self.label, total=None, rate="")
+
+        def advance(done: int, total: int | None, rate: float) -> None:
+            self._progress.update(task, completed=done, total=total, rate=f"{rate:.1f} frames/s")
+
+        return advance
+
+    def __exit__(self, *exc: object) -> None:
+        if self.enabled:
+            self._progress.stop()
+
+
+def _written_frames(output: Path) -> int:
+    """How many frames a failed video run left in ``output`` (a folder of PNGs or a video)."""
+    if output.is_dir():
+        return sum(1 for p in output.iterdir() if p.suffix == ".png")
+    if output.is_file():
+        try:
+            import av
+
+            with av.open(str(output)) as container:
+                return int(container.streams.video[0].frames)
+        except (ImportError, OSError, ValueError, IndexError):  # av errors are ValueErrors
+            return 0
+    return 0
+
+
 # --------------------------------------------------------------------------- eval
 
 
@@ -677,7 +903,9 @@ def eval_command(
         typer.Option(
             "--protocol",
             help="points: random ground-truth hint points; auto: no hints at all; regions: "
-            "color phrases on ground-truth superpixels (color reached, leakage).",
+            "color phrases on ground-truth superpixels (color reached, leakage); reference: "
+            "frame folders, first frame as the reference, video path vs per-frame (PSNR, "
+            "flicker); pool: pages, each with the other pages as its pool.",
         ),
     ] = "points",
     points: Annotated[
@@ -716,9 +944,9 @@ def eval_command(
     try:
         from polychrome.engines.base import ENGINES, engine_spec
 
-        if protocol not in ("points", "auto", "regions"):
+        if protocol not in ("points", "auto", "regions", "reference", "pool"):
             raise ValueCheckError(
-                f"unknown protocol {protocol!r}; available: points, auto, regions"
+                f"unknown protocol {protocol!r}; available: points, auto, regions, reference, pool"
             )
         try:
             counts = [int(p) for p in points.split(",") if p.strip()]
@@ -755,6 +983,11 @@ def eval_command(
                 report = protocols.regions_protocol(
                     folder, regions=regions, progress=advance, **common
                 )
+            elif protocol == "reference":
+                common.pop("engines")
+                report = protocols.reference_protocol(folder, progress=advance, **common)
+            elif protocol == "pool":
+                report = protocols.pool_protocol(folder, progress=advance, **common)
             else:
                 report = protocols.auto_protocol(
                     folder, samples=samples, progress=advance, **common

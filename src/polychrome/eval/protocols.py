@@ -9,6 +9,15 @@ and results are compared with the original.
 - ``auto``: no hints at all; each engine colorizes alone. With ``samples > 1`` every sample is
   scored, and the diversity (mean pairwise ab distance between samples, per pixel) is reported.
 
+- ``reference`` (video): on a folder of frames, or a folder of such folders (one per clip), the
+  first frame's original is the reference; every frame is colorized by the video path
+  (:class:`~polychrome.video.temporal.VideoColorizer`) and, in the same run, frame by frame on its
+  own (each frame an anchor). PSNR/SSIM are per frame, their means over the frames after the
+  reference frame; flicker is the mean |ab change| between consecutive results after flow
+  compensation (flow and its consistency from the originals' luminance).
+- ``pool`` (comics): on a folder of pages, each page is colorized with the other pages as its
+  reference pool (retrieval + matching + ``cnn``), beside ``cnn`` alone.
+
 Metrics: PSNR (RGB, 8 bit), SSIM (RGB), colorfulness (Hasler & Suesstrunk) and its absolute gap to
 the original's, and mean CIEDE2000.
 """
@@ -28,6 +37,7 @@ from polychrome.guidance.hints import Guidance, PointHints
 from polychrome.io import read_image
 from polychrome.ops.color import lab_to_rgb, luminance_of
 from polychrome.ops.metrics import colorfulness, deltae_image, psnr, ssim
+from polychrome.options import ColorizeOptions
 from polychrome.pipeline import colorize
 
 __all__ = [
@@ -36,6 +46,8 @@ __all__ = [
     "auto_protocol",
     "load_originals",
     "points_protocol",
+    "pool_protocol",
+    "reference_protocol",
     "score",
 ]
 
@@ -72,6 +84,8 @@ class EvalRow:
     instance_leakage: float | None = None
     """``regions``: largest CIEDE2000 change inside the other masks when one region is
     removed (0: instances are isolated)."""
+    flicker: float | None = None
+    """``reference``: mean |ab change| between consecutive frames after flow compensation."""
 
 
 @dataclass
@@ -387,5 +401,152 @@ def regions_protocol(
             row.leakage = float(np.mean(leaks)) if leaks else 0.0
             row.instance_leakage = float(np.max(isolation))
             report.rows.append(row)
+    _keep_originals(originals, report, gallery)
+    return report
+
+
+# --------------------------------------------------------------------------- reference (video)
+
+
+def _clips(folder: Path) -> list[Path]:
+    """A folder of frames is one clip; a folder of folders, one clip per subfolder."""
+    if not folder.is_dir():
+        raise InputError(f"no such folder: {folder}")
+    if any(p.suffix.lower() in IMAGE_SUFFIXES for p in folder.iterdir() if p.is_file()):
+        return [folder]
+    clips = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not clips:
+        raise InputError(f"{folder} holds neither frames nor folders of frames")
+    return clips
+
+
+def reference_protocol(
+    folder: str | Path,
+    *,
+    max_side: int = 256,
+    seed: int = 0,
+    settings=None,
+    progress: Callable[[int, int], None] | None = None,
+    gallery: int = 0,
+) -> EvalReport:
+    """First frame as the reference, the video path against per-frame colorization; see the
+    module docstring. ``settings`` are the video path's
+    (:class:`~polychrome.video.temporal.VideoSettings`)."""
+    import dataclasses
+
+    from polychrome.ops.color import rgb_to_lab
+    from polychrome.video.flow import flicker, track
+    from polychrome.video.temporal import VideoColorizer, VideoSettings
+
+    settings = settings or VideoSettings()
+    methods = {
+        "video": settings,
+        "per-frame": dataclasses.replace(settings, temporal=False),
+    }
+    clips = [(c, load_originals(c, max_side=max_side)) for c in _clips(Path(folder))]
+    for clip, frames in clips:
+        if len(frames) < 2:
+            raise InputError(f"{clip} has {len(frames)} frame; the protocol needs at least 2")
+    originals = [o for _, frames in clips for o in frames]
+    ref_cf = float(np.mean([colorfulness(o.rgb / 255.0) for o in originals]))
+    report = EvalReport("reference", str(folder), max_side, seed, ref_cf)
+    tick = _counter(sum(len(f) for _, f in clips) * len(methods), progress)
+    scores: dict[str, list[dict[str, float]]] = {m: [] for m in methods}
+    flickers: dict[str, list[float]] = {m: [] for m in (*methods, "original")}
+    for clip, frames in clips:
+        lums = [luminance_of(o.rgb) for o in frames]
+        pairs = [track(lums[t - 1], lums[t], preset="medium") for t in range(1, len(frames))]
+        truth = [rgb_to_lab(o.rgb / 255.0)[..., 1:] for o in frames]
+        flickers["original"] += [
+            flicker(truth[t - 1], truth[t], pairs[t - 1]) for t in range(1, len(frames))
+        ]
+        for method, video in methods.items():
+            colorizer = VideoColorizer(
+                [frames[0].rgb],
+                names=[f"{clip.name}/{frames[0].name}"],
+                options=ColorizeOptions(seed=seed),
+                settings=video,
+            )
+            previous = None
+            for t, o in enumerate(frames):
+                image = colorizer.step(o.gray).image
+                ab = rgb_to_lab(image / 255.0)[..., 1:]
+                if previous is not None:
+                    flickers[method].append(flicker(previous, ab, pairs[t - 1]))
+                previous = ab
+                s = score(image, o.rgb)
+                if t > 0:
+                    scores[method].append(s)
+                report.per_image.append(
+                    {"image": f"{clip.name}/{o.name}", "method": method, "frame": t, **s}
+                )
+                report.keep(f"{clip.name}/{o.name}", f"{method} {s['psnr']:.1f} dB", image, gallery)
+                tick()
+    for method in methods:
+        row = _mean_row(method, None, scores[method])
+        row.flicker = float(np.nanmean(flickers[method]))
+        report.rows.append(row)
+    report.per_image.append(
+        {"image": "all", "method": "original", "flicker": float(np.nanmean(flickers["original"]))}
+    )
+    for clip, frames in clips:
+        for o in frames:
+            report.keep(f"{clip.name}/{o.name}", "original", o.rgb, gallery)
+    return report
+
+
+# --------------------------------------------------------------------------- pool (comics)
+
+
+def pool_protocol(
+    folder: str | Path,
+    *,
+    engines: Sequence[str] = ("cnn",),
+    max_side: int = 256,
+    seed: int = 0,
+    use_network: bool | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    gallery: int = 0,
+) -> EvalReport:
+    """Each page with the other pages as its reference pool; see the module docstring.
+
+    The pool is embedded with the built-in embedder from the (resized) originals; each page's
+    retrieval searches all pages but itself. ``use_network`` is passed to the matcher.
+    """
+    from polychrome.reference.pool import BuiltinEmbedder, Pool, rap_patches
+    from polychrome.reference.sequence import pool_hints
+
+    originals = load_originals(folder, max_side=max_side)
+    if len(originals) < 2:
+        raise InputError(f"{folder} has {len(originals)} page; the pool protocol needs 2 or more")
+    ref_cf = float(np.mean([colorfulness(o.rgb / 255.0) for o in originals]))
+    report = EvalReport("pool", str(folder), max_side, seed, ref_cf)
+    tick = _counter(len(originals) * (1 + 2 * len(engines)), progress)
+    _gray_rows(originals, report, tick, gallery)
+    embedder = BuiltinEmbedder()
+    lums = [luminance_of(o.rgb) for o in originals]
+    rows = np.stack([embedder.embed(rap_patches(lum, whole=True)) for lum in lums])
+    names = [Path(o.name) for o in originals]
+    by_name = {o.name: o.rgb for o in originals}
+    for engine in engines:
+        alone, pooled = [], []
+        for k, o in enumerate(originals):
+            others = [j for j in range(len(originals)) if j != k]
+            pool = Pool(tuple(names[j] for j in others), rows[others], embedder.name)
+            points = pool_hints(
+                lums[k], pool, lambda p: by_name[p.name], seed=seed, use_network=use_network
+            )
+            for label, guidance, bucket in (
+                (engine, Guidance(), alone),
+                (f"{engine} + pool", Guidance(points=tuple(points)), pooled),
+            ):
+                image = colorize(o.gray, guidance=guidance, engine=engine, seed=seed).image
+                s = score(image, o.rgb)
+                bucket.append(s)
+                report.per_image.append({"image": o.name, "method": label, "points": None, **s})
+                report.keep(o.name, f"{label} {s['psnr']:.1f} dB", image, gallery)
+                tick()
+        report.rows.append(_mean_row(engine, None, alone))
+        report.rows.append(_mean_row(f"{engine} + pool", None, pooled))
     _keep_originals(originals, report, gallery)
     return report

@@ -22,13 +22,17 @@ Method (everything at a reduced working size):
    derivatives d/dx, d/dy and the Laplacian at sigma 1, 2, 4, 8; and the 5 x 5 patch around the
    pixel minus its mean, divided by its contrast (plus a floor, so flat noise stays small). Every
    channel is standardised over the target and references together and every group weighted so
-   that a group of 25 channels counts no more than a group of one. When the ``cnn`` engine's
-   model is available (or ``use_network=True``), its per-pixel distribution over ab bins (a
+   that a group of 25 channels counts no more than a group of one. With ``use_network=True``
+   (or ``None`` and the ``cnn`` engine's model available), its per-pixel distribution over ab
+   bins (a
    semantic descriptor: "sky-like", "skin-like") is added: square-rooted (Hellinger), reduced
    to 8 principal components, upsampled to the working size, and weighted below the luminance
    groups. Descriptors are not L2-normalised per pixel: that would make a flat dark region and a
    flat bright region identical; the global standardisation keeps them apart. A PCA fitted on a
-   seeded sample of all descriptors reduces them to at most 16 dimensions.
+   seeded sample of all descriptors reduces them to at most 16 dimensions. The network features
+   are off by default: on the manga-dev pages (Pepper&Carrot episode 02, each page with the
+   other pages as its pool, 512 px) they left no confident match at all (20.21 dB PSNR, the same
+   as ``cnn`` alone), against 21.88 dB with luminance features only.
 4. **Nearest neighbours.** A ``scipy.spatial.cKDTree`` over all reference pixels (of all
    references at once) gives each target pixel its 8 nearest reference descriptors, searched
    approximately (``eps=1``) and only within the distance beyond which no match could be
@@ -223,7 +227,7 @@ def match_reference(
     reference_rgb: np.ndarray,
     *,
     work_pixels: int = 65_000,
-    use_network: bool | None = None,
+    use_network: bool | None = False,
     seed: int = 0,
     min_confidence: float = 0.5,
     min_coverage: float = 0.01,
@@ -236,7 +240,8 @@ def match_reference(
         reference_rgb: ``(h, w, 3)`` uint8, uint16 or float (``[0, 1]``) sRGB.
         work_pixels: pixels of the working size the matching runs at.
         use_network: add the ``cnn`` engine's bin distributions to the descriptors: ``None``
-            when its model is available, ``True`` always (raises if it is not), ``False`` never.
+            when its model is available, ``True`` always (raises if it is not), ``False``
+            (default) never; see the module docstring for why.
         seed: seed of the PCA's sample (results are deterministic for a seed).
         min_confidence: confidence a match needs to count (coverage) and to become a hint.
         min_coverage: a reference covering less of the target than this gives no hint.
@@ -268,7 +273,7 @@ def match_references(
     *,
     names: Sequence[str] | None = None,
     work_pixels: int = 65_000,
-    use_network: bool | None = None,
+    use_network: bool | None = False,
     seed: int = 0,
     min_confidence: float = 0.5,
     min_coverage: float = 0.01,

@@ -115,6 +115,7 @@ def colorize_sequence(
     options: ColorizeOptions | None = None,
     engine_options: Mapping[str, Any] | None = None,
     output_format: str = "png",
+    use_network: bool | None = None,
     progress: Progress | None = None,
 ) -> SequenceReport:
     """Colorize pages in order with references retrieved from ``pool`` (module docstring).
@@ -123,10 +124,12 @@ def colorize_sequence(
         pages: a folder of pages (sorted by name) or a list of files, in order.
         pool: the reference pool (:meth:`Pool.open`).
         output: the folder results go to, as ``STEM.png`` (or ``output_format``).
-        grow_pool: add each finished page to the pool for the pages after it.
+        grow_pool: add each finished page to the pool for the pages after it (a result or an
+            existing output without color is left out).
         skip_existing: leave pages whose result exists alone.
         options, engine_options: as for :func:`polychrome.pipeline.colorize`.
         output_format: ``png``, ``jpg``, ``tif`` or ``webp``.
+        use_network: as for :func:`~polychrome.reference.match.match_references`.
         progress: called after each page with ``(done, total, page name)``.
 
     Returns:
@@ -140,6 +143,7 @@ def colorize_sequence(
     from polychrome.io import read_image
     from polychrome.ops.color import luminance_of
     from polychrome.pipeline import colorize
+    from polychrome.reference.match import is_color
 
     options = options or ColorizeOptions()
     files = page_files(pages) if isinstance(pages, (str, os.PathLike)) else [Path(p) for p in pages]
@@ -171,11 +175,14 @@ def colorize_sequence(
                 report.skipped.append(target)
                 if grow_pool:
                     image = read_image(target, max_pixels=options.max_pixels)
-                    pool = _grow(pool, target, luminance_of(image.pixels))
+                    if not image.is_gray and is_color(image.pixels):
+                        pool = _grow(pool, target, luminance_of(image.pixels))
             else:
                 image = read_image(page, max_pixels=options.max_pixels)
                 luminance = luminance_of(image.pixels)
-                points = pool_hints(luminance, pool, load, seed=options.seed)
+                points = pool_hints(
+                    luminance, pool, load, seed=options.seed, use_network=use_network
+                )
                 result = colorize(
                     image,
                     guidance=Guidance(points=tuple(points)),
@@ -185,7 +192,7 @@ def colorize_sequence(
                 result.metadata["references"] = [p.source for p in points]
                 result.save(target)
                 report.written.append(target)
-                if grow_pool:
+                if grow_pool and is_color(result.image):  # a gray result has nothing to give
                     pool = _grow(pool, target, luminance)
         except PolychromeError as exc:
             report.failures.append((page, exc))

@@ -1,0 +1,114 @@
+"""Comic sequences: pages in order with a reference pool (`polychrome sequence`), resume, a bad
+page, a growing pool, and the pool protocol. Pages are drawn here: one character (blue hair,
+skin face, red shirt, outlined in black) placed differently on each page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from polychrome.apps.cli import app
+from polychrome.errors import InputError
+from polychrome.io import read_image, write_image
+from polychrome.ops.color import lab_to_rgb, luminance_of, rgb_to_lab
+from polychrome.reference.pool import Pool
+from polychrome.reference.sequence import colorize_sequence
+
+SIDE = 128
+SHIRT = (200, 30, 40)
+
+
+def _page(k: int) -> tuple[np.ndarray, np.ndarray]:
+    """A color page ``(SIDE, SIDE, 3)`` uint8 and the mask of the character's shirt."""
+    page = np.full((SIDE, SIDE, 3), 245, np.uint8)
+    x, y = 30 + 12 * k, 24 + 6 * (k % 3)
+    cv2.ellipse(page, (x + 20, y + 8), (18, 10), 0, 0, 360, (40, 70, 200), -1)  # hair
+    cv2.circle(page, (x + 20, y + 24), 13, (240, 190, 150), -1)  # face
+    cv2.rectangle(page, (x + 4, y + 40), (x + 36, y + 80), SHIRT, -1)  # shirt
+    cv2.rectangle(page, (x + 4, y + 40), (x + 36, y + 80), (0, 0, 0), 2)
+    cv2.circle(page, (x + 20, y + 24), 13, (0, 0, 0), 2)
+    rng = np.random.default_rng(k)
+    page = np.clip(page + rng.normal(0, 2, page.shape), 0, 255).astype(np.uint8)
+    shirt = np.zeros((SIDE, SIDE), bool)
+    shirt[y + 45 : y + 76, x + 9 : x + 32] = True
+    return page, shirt
+
+
+def _gray(rgb: np.ndarray) -> np.ndarray:
+    lum = luminance_of(rgb)
+    return np.round(lab_to_rgb(np.dstack([lum, 0 * lum, 0 * lum]))[..., 0] * 255).astype(np.uint8)
+
+
+@pytest.fixture
+def chapter(tmp_path: Path) -> tuple[Path, Path, dict[str, np.ndarray]]:
+    """``refs/`` with two colored pages, ``pages/`` with two gray ones (masks by stem)."""
+    (tmp_path / "refs").mkdir()
+    (tmp_path / "pages").mkdir()
+    masks = {}
+    for k in range(2):
+        write_image(tmp_path / "refs" / f"ref{k}.png", _page(k)[0])
+    for k in range(2, 4):
+        page, shirt = _page(k)
+        write_image(tmp_path / "pages" / f"p{k}.png", _gray(page))
+        masks[f"p{k}"] = shirt
+    return tmp_path / "refs", tmp_path / "pages", masks
+
+
+def _shirt_ab(path: Path, mask: np.ndarray) -> np.ndarray:
+    return rgb_to_lab(read_image(path).pixels / 255.0)[..., 1:][mask].mean(axis=0)
+
+
+def test_sequence_colors_each_page_from_the_pool_and_grows_it(chapter, tmp_path):
+    refs, pages, masks = chapter
+    report = colorize_sequence(pages, Pool.open(refs), tmp_path / "out", grow_pool=True)
+    assert [p.name for p in report.written] == ["p2.png", "p3.png"]
+    assert report.pool_size == 2 + 2  # the finished pages joined
+    want = rgb_to_lab(np.array([[SHIRT]], np.float32) / 255.0)[0, 0, 1:]
+    for stem, mask in masks.items():
+        got = _shirt_ab(tmp_path / "out" / f"{stem}.png", mask)
+        assert np.linalg.norm(got - want) < 0.35 * np.linalg.norm(want), stem
+        gray = read_image(pages / f"{stem}.png").pixels
+        out = read_image(tmp_path / "out" / f"{stem}.png").pixels
+        assert np.abs(luminance_of(out) - luminance_of(gray)).max() < 1.0
+
+
+def test_cli_sequence_resumes_and_reports_a_bad_page(chapter, tmp_path):
+    refs, pages, _ = chapter
+    runner = CliRunner()
+    out = tmp_path / "out"
+    out.mkdir()
+    write_image(out / "p2.png", np.zeros((SIDE, SIDE, 3), np.uint8))  # finished earlier
+    write_image(pages / "p4.png", _gray(_page(4)[0]))
+    (pages / "p3.png").write_bytes(b"not an image")
+    pool_file = tmp_path / "pool.npz"
+    assert runner.invoke(app, ["pool", "build", str(refs), "-o", str(pool_file)]).exit_code == 0
+    args = ["sequence", str(pages), "--pool", str(pool_file), "-o", str(out), "--skip-existing"]
+    result = runner.invoke(app, [*args, "--grow-pool"])
+    assert result.exit_code == 2, result.output
+    assert "p3.png" in result.output and "Traceback" not in result.output
+    assert "1 written, 1 skipped, 1 failed" in result.output
+    assert read_image(out / "p2.png").pixels.max() == 0  # left alone
+    assert (out / "p4.png").is_file() and not (out / "p3.png").exists()
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no partial files
+
+
+def test_sequence_refuses_to_overwrite_a_page(chapter):
+    refs, pages, _ = chapter
+    with pytest.raises(InputError, match="overwrite"):
+        colorize_sequence(pages, Pool.open(refs), pages)
+
+
+def test_pool_protocol_on_tiny_pages(tmp_path):
+    from polychrome.eval.protocols import pool_protocol
+
+    for k in range(2):
+        write_image(tmp_path / f"page{k}.png", _page(k)[0])
+    report = pool_protocol(tmp_path, max_side=SIDE)
+    rows = {r.method: r for r in report.rows}
+    assert set(rows) == {"gray baseline", "cnn", "cnn + pool"}
+    assert rows["cnn + pool"].images == 2
+    assert rows["cnn + pool"].psnr > rows["gray baseline"].psnr
