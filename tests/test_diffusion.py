@@ -533,3 +533,58 @@ def test_cli_missing_weights_exit_code(tmp_path):
     assert result.exit_code == 3, result.output
     assert "base_model=" in result.output and "Traceback" not in result.output
     assert not out.exists()
+
+
+def test_cli_description_and_label_reach_the_engine(tiny, tmp_path, monkeypatch):
+    """The user's path: colorize --engine diffusion with a description and a labelled region."""
+    from typer.testing import CliRunner
+
+    from polychrome.apps.cli import app
+    from polychrome.engines.diffusion import DiffusionEngine
+    from polychrome.io import read_image, write_image
+
+    base, _ = tiny
+    seen = []
+    original = DiffusionEngine.propose
+
+    def spy(self, luminance, **kwargs):
+        seen.append(kwargs["context"])
+        return original(self, luminance, **kwargs)
+
+    monkeypatch.setattr(DiffusionEngine, "propose", spy)
+    src, mask, out = tmp_path / "in.png", tmp_path / "car.png", tmp_path / "out.png"
+    gray = (np.clip(_lum(24, 32), 0, 100) * 2.55).astype(np.uint8)
+    write_image(src, gray)
+    car = np.zeros((24, 32), np.uint8)
+    car[:, :12] = 255
+    write_image(mask, car)
+    args = ["colorize", str(src), "-o", str(out), "--engine", "diffusion"]
+    for key, value in base.items():
+        args += ["--engine-option", f"{key}={value}"]
+    args += ["--describe", "a red car", "--label", f"car={mask}"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert seen[0].description == "a red car"
+    assert [label for _, label in seen[0].instances] == ["car: red"]
+    assert seen[0].instances[0][0][:, :12].all() and not seen[0].instances[0][0][:, 12:].any()
+    assert read_image(out).pixels.shape == (24, 32, 3)
+
+
+def test_proposal_is_the_chroma_trusted_where_luminance_agrees():
+    from polychrome.engines.diffusion.options import DiffusionOptions
+    from polychrome.engines.diffusion.strategies import Layout, to_proposal
+    from polychrome.ops.color import rgb_to_lab
+
+    rgb = np.empty((24, 32, 3), np.float32)
+    rgb[:] = (0.8, 0.3, 0.2)
+    lab = rgb_to_lab(rgb)
+    lum = lab[..., 0].copy()
+    lum[:, 16:] = np.clip(lum[:, 16:] + 40, 0, 100)  # the model redrew the right half
+    rgb[:4, :4] = np.nan
+    opts = DiffusionOptions(confidence=0.8)
+    ab, confidence = to_proposal(rgb, Layout((24, 32), (0, 0, 24, 32)), lum, opts)
+    assert np.isfinite(ab).all()
+    assert np.allclose(ab[8:, :10], lab[8:, :10, 1:], atol=1e-3)
+    assert np.allclose(confidence[8:, 4:12], 0.8, atol=1e-3)
+    assert confidence[:, 20:].max() < 0.8 * np.exp(-3)
+    assert np.all(confidence[:4, :4] == 0)

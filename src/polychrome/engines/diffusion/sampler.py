@@ -80,10 +80,12 @@ class Sampler:
         c = self.c
         # 1. Check inputs
         height, width = self.check(plan)
-        n = len(plan.instance_texts)
+        first = plan.steps - round(plan.strength * plan.steps) if plan.known is not None else 0
+        branch_steps = round(plan.instance_fraction * (plan.steps - first))
+        n = len(plan.instance_texts) if branch_steps > 0 else 0
         cfg = plan.guidance_scale > 1.0
         # 2. Encode prompts: the global one, then each instance's own
-        cond = self.encode_prompts([plan.prompt, *plan.instance_texts])
+        cond = self.encode_prompts([plan.prompt, *plan.instance_texts[:n]])
         uncond = self.encode_prompts([plan.negative_prompt]).expand(len(cond), -1, -1)
         # 3. Prepare the control image
         control = torch.from_numpy(np.ascontiguousarray(plan.control, dtype=np.float32))
@@ -92,7 +94,6 @@ class Sampler:
         scheduler = make_scheduler(plan.scheduler, c.scheduler_config)
         scheduler.set_timesteps(plan.steps, device=c.device)
         timesteps = scheduler.timesteps
-        first = plan.steps - round(plan.strength * plan.steps) if plan.known is not None else 0
         if hasattr(scheduler, "set_begin_index"):
             scheduler.set_begin_index(first)
         # 5. Prepare latents: one noise for every branch (MT-Color: z_T^i = z_T)
@@ -116,7 +117,7 @@ class Sampler:
         masks = None
         if n:
             masks = torch.from_numpy(plan.instance_masks).to(c.device, c.dtype)
-            branch_end = first + round(plan.instance_fraction * (len(timesteps) - first))
+            branch_end = first + branch_steps
             latents = latents.expand(n + 1, -1, -1, -1).clone()
         embeds = torch.cat([uncond, cond]) if cfg else cond
         guide = self.attention_guide(plan, rows=[len(cond) if cfg else 0])
@@ -191,6 +192,8 @@ class Sampler:
         import torch
 
         vae = self.c.vae
+        if vae.dtype == torch.float16 and getattr(vae.config, "force_upcast", False):
+            vae.to(torch.float32)  # VAEs that overflow in float16 say so; diffusers upcasts too
         with torch.no_grad():
             x = vae.decode((latents / vae.config.scaling_factor).to(vae.dtype)).sample
         x = ((x[0].float().clamp(-1, 1) + 1) / 2).permute(1, 2, 0)

@@ -244,11 +244,15 @@ def to_proposal(
 
     y, x, h, w = layout.box
     target = np.ascontiguousarray(rgb[y : y + h, x : x + w])
+    broken = ~np.isfinite(target).all(axis=2)  # a float16 overflow: no opinion there
+    target = np.nan_to_num(target, nan=0.5, posinf=1.0, neginf=0.0)
     target = resize(target, luminance.shape, mode="area").clip(0, 1)
     lab = rgb_to_lab(target)
     ab = np.ascontiguousarray(lab[..., 1:], dtype=np.float32)
     error = cv2.blur(np.abs(lab[..., 0] - luminance).astype(np.float32), (5, 5))
     confidence = options.confidence * np.exp(-error / 10.0)
+    if broken.any():
+        confidence *= resize((~broken).astype(np.float32), luminance.shape, mode="area") >= 1.0
     if layout.keep_outside is not None and layout.original_ab is not None:
         ab = np.where(layout.keep_outside[..., None], layout.original_ab, ab)
         confidence = np.where(layout.keep_outside, 1.0, confidence)
