@@ -588,3 +588,19 @@ def test_proposal_is_the_chroma_trusted_where_luminance_agrees():
     assert np.allclose(confidence[8:, 4:12], 0.8, atol=1e-3)
     assert confidence[:, 20:].max() < 0.8 * np.exp(-3)
     assert np.all(confidence[:4, :4] == 0)
+
+
+def test_in_context_reference_from_a_pool(engine, tiny, tmp_path):
+    """ColorFlow's retrieval: a folder of color images is searched, the best are stitched."""
+    folder = tmp_path / "pool"
+    folder.mkdir()
+    for k, color in enumerate([(0.9, 0.2, 0.1), (0.1, 0.3, 0.9)]):
+        rgb = np.empty((24, 32, 3), np.float32)
+        rgb[:] = color
+        rgb[..., 1] = np.linspace(0.1, 0.9, 32)
+        _write_color(folder / f"ref{k}.png", rgb)
+    lum = _lum()
+    plain = engine.propose(lum, options=_opts(engine, tiny), seed=0)
+    pooled = engine.propose(lum, options=_opts(engine, tiny, pool=str(folder)), seed=0)
+    assert pooled.ab.shape == (24, 32, 2)
+    assert not np.allclose(plain.ab, pooled.ab)
