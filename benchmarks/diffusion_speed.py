@@ -109,7 +109,8 @@ def build(device, dtype):
     from polychrome.engines.diffusion.loading import Components
 
     torch.manual_seed(0)
-    tokenizer, n = _tokenizer(Path(tempfile.mkdtemp()) / "tokenizer")
+    with tempfile.TemporaryDirectory() as tmp:
+        tokenizer, n = _tokenizer(Path(tmp) / "tokenizer")
     text = CLIPTextConfig(**TEXT, bos_token_id=n - 2, eos_token_id=n - 1, pad_token_id=n - 1)
     models = [
         UNet2DConditionModel(**UNET),
