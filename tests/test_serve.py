@@ -256,6 +256,15 @@ def test_json_samples_differ(client):
     assert body["metadata"]["options"]["samples"] == 2
 
 
+@pytest.mark.parametrize("shape", [(4, 1), (1, 4), (1, 1)])
+def test_images_of_a_few_pixels_colorize(client, shape):
+    # (4, 1) once failed in the gamut mapping (OpenCV read the array as a scalar): found by fuzzing.
+    gray = np.arange(np.prod(shape), dtype=np.uint8).reshape(shape) * 50
+    response = _post(client, files=[("image", ("tiny.png", _png(gray)))])
+    assert response.status_code == 200, response.text
+    assert _decode(response.content).shape == (*shape, 3)
+
+
 # ------------------------------------------------------------------------------ refusals: 422
 
 
@@ -271,6 +280,7 @@ def test_json_samples_differ(client):
         ({"samples": "2", "format": "png"}, None, "ValueCheckError", "format=json"),
         ({"format": "gif"}, None, "ValueCheckError", "format"),
         ({"engine_options": '{"model": "/etc/passwd"}'}, None, "ValueCheckError", "server"),
+        ({"engine_options": '{"base_model": "x/y"}'}, None, "ValueCheckError", "weights"),
         ({"engine_options": "{"}, None, "ValueCheckError", "JSON object"),
         ({"engine_options": "[1]"}, None, "ValueCheckError", "JSON object"),
         ({"engine_options": '{"zzz": 1}'}, None, "ValueCheckError", "zzz"),

@@ -70,8 +70,9 @@ WEB_DIR = Path(__file__).resolve().parent / "web"
 FILE_FIELDS = ("image", "hints", "region_mask", "label_mask", "reference")
 TEXT_FIELDS = ("region_color", "label", "description", "engine_options", "format")
 FORMATS = ("png", "json")
-BLOCKED_ENGINE_OPTIONS = frozenset({"model"})
-"""Engine options that name files on the server: not accepted over HTTP."""
+BLOCKED_ENGINE_OPTIONS = frozenset({"model", "controlnet"})
+"""Engine options that name weights (files on the server, or models to download): not accepted
+over HTTP, nor any option whose name ends with ``_model`` (``base_model``, ``clip_model``)."""
 
 _log = logging.getLogger("polychrome.serve")
 
@@ -241,9 +242,10 @@ def _parse_engine_options(text: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ValueCheckError(f"engine_options must be a JSON object, got {type(value).__name__}")
     for key, item in value.items():
-        if key in BLOCKED_ENGINE_OPTIONS:
+        if key in BLOCKED_ENGINE_OPTIONS or key.endswith("_model"):
             raise ValueCheckError(
-                f"engine option {key!r} names a file on the server; the service does not accept it"
+                f"engine option {key!r} names weights on the server; the service does not "
+                "accept it (the engine uses the weights the server has)"
             )
         if not isinstance(item, str | int | float | bool):
             raise ValueCheckError(

@@ -260,7 +260,8 @@ def reduce_chroma(
     b = np.ascontiguousarray(b, dtype=np.float32)
     chroma, hue = cv2.cartToPolar(a, b, angleInDegrees=True)
     hue *= np.float32(1 / _TABLE_HUE_STEP)
-    row = cv2.multiply(np.ascontiguousarray(luminance, dtype=np.float32), 1 / _TABLE_L_STEP)
+    # numpy, not cv2.multiply: OpenCV reads a (4, 1) array as a scalar and refuses the product.
+    row = np.ascontiguousarray(luminance, dtype=np.float32) * np.float32(1 / _TABLE_L_STEP)
     cmax = cv2.remap(
         max_chroma_table(), hue, row, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
     )
