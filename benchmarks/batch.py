@@ -5,12 +5,14 @@ rescaled, with a little noise; no research data), then runs the real command in 
 
 1. ``--workers 1`` and ``--workers 2`` into two folders: wall time of each (the command from
    start to exit, pool start-up included), the speed-up, and whether both wrote the same pixels;
+   CPU seconds (the command and its workers) over wall time says how many cores the run really
+   had: on a machine shared with other work, fewer than it asked for.
 2. ``--workers 2`` into a third folder, SIGKILLed (the command and its workers, as an OOM killer
    or a lost node would) once the manifest lists half the images; then the same command again.
    Counted after the rerun: outputs present, missing, duplicated in the manifest, truncated or
    different from what the manifest records, stray temporary files, and images done twice.
 
-Usage: python benchmarks/batch.py [--images 200] [--engine cnn] [--keep DIR]
+Usage: python benchmarks/batch.py [--images 200] [--engine cnn] [--keep DIR] [--no-kill]
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import argparse
 import hashlib
 import json
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -68,13 +71,20 @@ def command(inputs: Path, out: Path, workers: int, engine: str) -> list[str]:
     return [str(script), "batch", str(inputs), "-o", str(out), *flags]
 
 
-def timed_run(cmd: list[str]) -> float:
+def timed_run(cmd: list[str]) -> tuple[float, float]:
+    """Wall time and CPU time (the command and its workers) of a command that must succeed."""
+    cpu = _children_cpu()
     start = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         sys.exit(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stderr}")
-    return seconds
+    return seconds, _children_cpu() - cpu
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def records(out: Path) -> list[dict]:
@@ -130,6 +140,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=200)
     parser.add_argument("--engine", default="cnn")
     parser.add_argument("--keep", type=Path, help="Work in this folder and keep it.")
+    parser.add_argument("--no-kill", action="store_true", help="Only the 1 vs 2 workers part.")
     args = parser.parse_args()
 
     root = args.keep or Path(tempfile.mkdtemp(prefix="polychrome-batch-"))
@@ -149,17 +160,20 @@ def main() -> None:
         for workers in (1, 2):
             out = root / f"out-{workers}"
             shutil.rmtree(out, ignore_errors=True)
-            seconds[workers] = timed_run(command(inputs, out, workers, args.engine))
+            seconds[workers], cpu = timed_run(command(inputs, out, workers, args.engine))
             per = [r["seconds"] for r in records(out)]
             print(
                 f"--workers {workers}: {seconds[workers]:.1f} s wall, "
-                f"{len(names) / seconds[workers]:.2f} img/s "
-                f"(per image in its worker: mean {sum(per) / len(per):.2f} s)"
+                f"{len(names) / seconds[workers]:.2f} img/s, {cpu:.1f} s CPU "
+                f"({cpu / seconds[workers]:.2f} cores busy on average; "
+                f"per image in its worker: mean {sum(per) / len(per):.2f} s)"
             )
         print(f"speed-up of 2 workers over 1: {seconds[1] / seconds[2]:.2f}x (target >= 1.7x)")
         identical = same_pixels(root / "out-1", root / "out-2", names)
         print(f"1 and 2 workers wrote the same pixels: {identical}")
 
+        if args.no_kill:
+            return
         # 2. SIGKILL halfway, rerun
         out = root / "out-kill"
         shutil.rmtree(out, ignore_errors=True)
@@ -181,7 +195,7 @@ def main() -> None:
             f"{finished} images in the manifest, {on_disk} outputs on disk, "
             f"{temporaries} temporary files left"
         )
-        rerun = timed_run(cmd)
+        rerun, _ = timed_run(cmd)
         counts = check(out, names)
         redone = len(records(out)) - finished
         print(f"rerun: {rerun:.1f} s, did {redone} images (expected {len(names) - finished})")

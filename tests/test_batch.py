@@ -206,6 +206,37 @@ def test_workers_are_limited_to_one_thread() -> None:
                 os.environ[key] = value
 
 
+@pytest.mark.parametrize(
+    ("where", "address"),
+    [
+        (["--ray", "IN", "-o", "OUT"], "local"),  # a folder after a bare --ray stays the input
+        (["IN", "-o", "OUT", "--ray"], "local"),
+        (["IN", "--ray", "-o", "OUT"], "local"),
+        (["IN", "-o", "OUT", "--ray", "auto"], "auto"),
+        (["IN", "--ray", "ray://head:10001", "-o", "OUT"], "ray://head:10001"),
+        (["IN", "-o", "OUT", "--ray", "10.0.0.5:6379"], "10.0.0.5:6379"),
+        (["IN", "-o", "OUT"], None),
+    ],
+)
+def test_ray_flag_takes_an_optional_address(folders, monkeypatch, where, address) -> None:
+    import polychrome.apps.batch as batch
+
+    inputs, _, out = folders
+    seen = {}
+
+    def fake_run_batch(jobs, **kwargs):
+        seen.update(kwargs, sources=sorted(j.source.name for j in jobs))
+        return batch.BatchSummary(total=len(jobs), done=len(jobs))
+
+    monkeypatch.setattr(batch, "run_batch", fake_run_batch)
+    args = [str(inputs) if a == "IN" else str(out) if a == "OUT" else a for a in where]
+    result = runner.invoke(app, ["batch", *args, *FAST])
+    assert result.exit_code == 0, result.output
+    assert seen["ray_address"] == address
+    assert seen["out_dir"] == out
+    assert seen["sources"] == [f"img{k:03d}.png" for k in range(6)]
+
+
 # --------------------------------------------------------------------------- a real kill
 
 

@@ -213,7 +213,7 @@ def job_key(
         stamp = None  # the job reports the missing file when it runs
     guidance = {k: v for k, v in _job_to_dict(job).items() if k not in ("source", "target") and v}
     payload = {
-        "source": str(job.source),
+        "source": os.path.abspath(job.source),
         "stamp": stamp,
         "guidance": guidance,
         "options": options.to_dict(),
