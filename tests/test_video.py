@@ -153,6 +153,21 @@ def test_temporal_prior_reduces_flicker_and_keeps_luminance():
     assert np.abs(luminance_of(runs[True][3]) - gray_lum).max() < 1.5  # 8-bit rounding
 
 
+def test_a_reference_of_the_same_shot_is_aligned_by_flow():
+    from polychrome.ops.metrics import psnr
+
+    frames = _frames(4)
+    scores = {}
+    for aligned in (True, False):
+        settings = VideoSettings(
+            working_pixels=4096, match_pixels=4096, reference_flow=aligned, reference_match=False
+        )
+        colorizer = VideoColorizer([frames[0]], settings=settings)
+        scores[aligned] = [psnr(colorizer.step(f).image, f, data_range=255) for f in frames]
+    assert scores[True][0] > 30  # the reference frame itself: aligned everywhere
+    assert min(scores[True]) > np.mean(scores[False]) + 10
+
+
 def test_colorizer_marks_scene_cuts_as_anchors():
     frames = _frames(8, cut_at=5)
     colorizer = VideoColorizer(settings=SMALL)

@@ -272,7 +272,7 @@ class _VideoWriter:
         self.stream.height = height - height % 2
         self.stream.pix_fmt = "yuv420p"
         if codec == "libx264":
-            self.stream.options = {"crf": str(crf), "preset": "veryfast"}
+            self.stream.options = {"crf": str(crf), "preset": "ultrafast"}
         else:
             self.stream.bit_rate = 8_000_000
         self.audio = {}
