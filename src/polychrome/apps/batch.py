@@ -460,13 +460,11 @@ def _run_ray(
 
     started = False
     if not ray.is_initialized():
+        settings: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
+        if address == "local":  # may start a Ray here: without its dashboard
+            settings["include_dashboard"] = False
         try:
-            ray.init(
-                address=None if address == "local" else address,
-                include_dashboard=False,
-                logging_level=logging.WARNING,
-                log_to_driver=False,
-            )
+            ray.init(address=None if address == "local" else address, **settings)
         except (ConnectionError, ValueError, RuntimeError) as exc:
             raise InputError(f"cannot start or reach Ray at {address!r}: {exc}") from exc
         started = True
