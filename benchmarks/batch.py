@@ -5,8 +5,8 @@ rescaled, with a little noise; no research data), then runs the real command in 
 
 1. ``--workers 1`` and ``--workers 2`` into two folders: wall time of each (the command from
    start to exit, pool start-up included), the speed-up, and whether both wrote the same pixels;
-   CPU seconds (the command and its workers) over wall time says how many cores the run really
-   had: on a machine shared with other work, fewer than it asked for.
+   the workers' CPU seconds (recorded per image in the manifest) over wall time say how many
+   cores the run really had: on a machine shared with other work, fewer than it asked for.
 2. ``--workers 2`` into a third folder, SIGKILLed (the command and its workers, as an OOM killer
    or a lost node would) once the manifest lists half the images; then the same command again.
    Counted after the rerun: outputs present, missing, duplicated in the manifest, truncated or
@@ -21,7 +21,6 @@ import argparse
 import hashlib
 import json
 import os
-import resource
 import shutil
 import signal
 import subprocess
@@ -71,20 +70,14 @@ def command(inputs: Path, out: Path, workers: int, engine: str) -> list[str]:
     return [str(script), "batch", str(inputs), "-o", str(out), *flags]
 
 
-def timed_run(cmd: list[str]) -> tuple[float, float]:
-    """Wall time and CPU time (the command and its workers) of a command that must succeed."""
-    cpu = _children_cpu()
+def timed_run(cmd: list[str]) -> float:
+    """Wall time of a command that must succeed."""
     start = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         sys.exit(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stderr}")
-    return seconds, _children_cpu() - cpu
-
-
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+    return seconds
 
 
 def records(out: Path) -> list[dict]:
@@ -160,8 +153,9 @@ def main() -> None:
         for workers in (1, 2):
             out = root / f"out-{workers}"
             shutil.rmtree(out, ignore_errors=True)
-            seconds[workers], cpu = timed_run(command(inputs, out, workers, args.engine))
+            seconds[workers] = timed_run(command(inputs, out, workers, args.engine))
             per = [r["seconds"] for r in records(out)]
+            cpu = sum(r["cpu_seconds"] for r in records(out))  # the workers' own CPU time
             print(
                 f"--workers {workers}: {seconds[workers]:.1f} s wall, "
                 f"{len(names) / seconds[workers]:.2f} img/s, {cpu:.1f} s CPU "
@@ -195,7 +189,7 @@ def main() -> None:
             f"{finished} images in the manifest, {on_disk} outputs on disk, "
             f"{temporaries} temporary files left"
         )
-        rerun, _ = timed_run(cmd)
+        rerun = timed_run(cmd)
         counts = check(out, names)
         redone = len(records(out)) - finished
         print(f"rerun: {rerun:.1f} s, did {redone} images (expected {len(names) - finished})")

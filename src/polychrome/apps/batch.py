@@ -82,7 +82,8 @@ class Manifest:
 
     One JSON object per line: ``target`` (the output's name in the folder), ``key`` (see
     :func:`job_key`), ``outputs`` (``name``, ``size``, ``sha256`` of each file written: one, or
-    one per sample), ``source`` and ``seconds``. A later line for the same target replaces an
+    one per sample), ``source``, and the wall and CPU time its worker spent (``seconds``,
+    ``cpu_seconds``). A later line for the same target replaces an
     earlier one. A line cut short by a kill is dropped when the manifest is opened.
 
     Opening takes an exclusive lock on the file (where the OS has ``fcntl``), so two batches
@@ -304,6 +305,7 @@ def run_batch(
                         "source": str(job.source),
                         "outputs": outputs,
                         "seconds": round(result["seconds"], 3),
+                        "cpu_seconds": round(result["cpu_seconds"], 3),
                     }
                 )
                 summary.done += 1
@@ -376,14 +378,19 @@ def _run_one(
 ) -> dict[str, Any]:
     from polychrome.pipeline import sample_paths
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     try:
         run_job(job, options=options, engine_options=engine_options)
         outputs = [_durable_output(path) for path in sample_paths(job.target, options.samples)]
     except Exception as exc:  # reported per image; the batch goes on
         message, code = describe_failure(exc)
         return {"target": str(job.target), "error": message, "code": code}
-    return {"target": str(job.target), "outputs": outputs, "seconds": time.perf_counter() - start}
+    return {
+        "target": str(job.target),
+        "outputs": outputs,
+        "seconds": time.perf_counter() - start,
+        "cpu_seconds": time.process_time() - cpu,
+    }
 
 
 def _durable_output(path: Path) -> dict[str, Any]:
