@@ -103,12 +103,14 @@ def test_sequence_refuses_to_overwrite_a_page(chapter):
 
 
 def test_pool_protocol_on_tiny_pages(tmp_path):
-    from polychrome.eval.protocols import pool_protocol
+    import json
 
     for k in range(2):
         write_image(tmp_path / f"page{k}.png", _page(k)[0])
-    report = pool_protocol(tmp_path, max_side=SIDE)
-    rows = {r.method: r for r in report.rows}
+    args = ["eval", str(tmp_path), "--protocol", "pool", "--max-side", str(SIDE)]
+    result = CliRunner().invoke(app, [*args, "--json", str(tmp_path / "r.json")])
+    assert result.exit_code == 0, result.output
+    rows = {r["method"]: r for r in json.loads((tmp_path / "r.json").read_text())["rows"]}
     assert set(rows) == {"gray baseline", "cnn", "cnn + pool"}
-    assert rows["cnn + pool"].images == 2
-    assert rows["cnn + pool"].psnr > rows["gray baseline"].psnr
+    assert rows["cnn + pool"]["images"] == 2
+    assert rows["cnn + pool"]["psnr"] > rows["gray baseline"]["psnr"]

@@ -72,7 +72,7 @@ def _write_clip(path: Path, frames: list[np.ndarray], *, audio: bool = True) -> 
 
 
 def _frame_folder(folder: Path, frames: list[np.ndarray]) -> list[Path]:
-    folder.mkdir()
+    folder.mkdir(parents=True)
     paths = []
     for t, frame in enumerate(frames):
         path = folder / f"{t:05d}.png"
@@ -267,13 +267,18 @@ def test_refuses_a_gray_reference_and_bad_paths(tmp_path):
 
 
 def test_reference_protocol_on_a_tiny_clip(tmp_path):
-    from polychrome.eval.protocols import reference_protocol
+    import json
 
-    _frame_folder(tmp_path / "clip", _frames(5))
-    report = reference_protocol(tmp_path, max_side=96, settings=SMALL)
-    rows = {r.method: r for r in report.rows}
+    _frame_folder(tmp_path / "clips" / "one", _frames(5))
+    out = tmp_path / "report.json"
+    args = ["eval", str(tmp_path / "clips"), "--protocol", "reference", "--max-side", "96"]
+    result = CliRunner().invoke(app, [*args, "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "flicker" in result.output
+    report = json.loads(out.read_text())
+    rows = {r["method"]: r for r in report["rows"]}
     assert set(rows) == {"video", "per-frame"}
-    assert rows["video"].images == 4  # the reference frame itself is not scored
-    assert rows["video"].psnr > 20 and rows["video"].flicker is not None
-    frames = [p for p in report.per_image if p.get("method") == "video"]
+    assert rows["video"]["images"] == 4  # the reference frame itself is not scored
+    assert rows["video"]["psnr"] > 20 and rows["video"]["flicker"] is not None
+    frames = [p for p in report["per_image"] if p.get("method") == "video"]
     assert [p["frame"] for p in frames] == list(range(5))

@@ -25,6 +25,7 @@ from typer.core import TyperCommand
 from polychrome import __version__
 from polychrome.errors import InputError, PolychromeError, ValueCheckError
 from polychrome.options import ColorizeOptions, option_specs
+from polychrome.video.settings import VideoSettings
 
 app = typer.Typer(
     name="polychrome",
@@ -773,7 +774,7 @@ def video_command(
     working_pixels: Annotated[
         int,
         typer.Option("--working-pixels", help="Pixels of the working resolution.", min=4096),
-    ] = 25_000,
+    ] = VideoSettings.working_pixels,
     scene_cut: Annotated[
         float,
         typer.Option(
@@ -782,7 +783,7 @@ def video_command(
             min=0.01,
             max=1.0,
         ),
-    ] = 0.35,
+    ] = VideoSettings.scene_cut,
     rematch_every: Annotated[
         int,
         typer.Option(
@@ -790,7 +791,7 @@ def video_command(
             help="Match the references again every N frames of a shot (0: first frame only).",
             min=0,
         ),
-    ] = 0,
+    ] = VideoSettings.rematch_every,
     fps: Annotated[
         float, typer.Option("--fps", help="Frame rate of a frame folder (for a video output).")
     ] = 25.0,
@@ -800,7 +801,7 @@ def video_command(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Colorize a video or a folder of frames, colors carried from frame to frame."""
-    from polychrome.video.temporal import VideoSettings, colorize_video
+    from polychrome.video.temporal import colorize_video
 
     try:
         for ref in reference:

@@ -504,7 +504,7 @@ def pool_protocol(
     engines: Sequence[str] = ("cnn",),
     max_side: int = 256,
     seed: int = 0,
-    use_network: bool | None = None,
+    use_network: bool | None = False,
     progress: Callable[[int, int], None] | None = None,
     gallery: int = 0,
 ) -> EvalReport:

@@ -55,7 +55,7 @@ def pool_hints(
     *,
     k: int = 3,
     seed: int = 0,
-    use_network: bool | None = None,
+    use_network: bool | None = False,
 ) -> list[PointHints]:
     """Hints for a page from the references the pool retrieves for it.
 
@@ -115,7 +115,7 @@ def colorize_sequence(
     options: ColorizeOptions | None = None,
     engine_options: Mapping[str, Any] | None = None,
     output_format: str = "png",
-    use_network: bool | None = None,
+    use_network: bool | None = False,
     progress: Progress | None = None,
 ) -> SequenceReport:
     """Colorize pages in order with references retrieved from ``pool`` (module docstring).

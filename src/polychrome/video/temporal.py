@@ -5,20 +5,25 @@ resolution, with the fast (multiscale) solver; what changes from frame to frame 
 colors come from:
 
 - **Anchors** (the first frame, and the first frame after a scene cut): the engine's proposal
-  (``cnn`` by default) and, with references, their matches
-  (:func:`~polychrome.reference.match.match_references`) as hints. A scene cut is a frame whose
-  luminance histogram differs from the previous frame's by more than ``scene_cut``
-  (:func:`~polychrome.video.flow.histogram_distance`); the temporal prior is dropped there.
+  (``cnn`` by default). A scene cut is a frame whose luminance histogram differs from the
+  previous frame's by more than ``scene_cut`` (:func:`~polychrome.video.flow.histogram_distance`);
+  the temporal prior is dropped there.
 - **Other frames**: the previous output's chroma warped to this frame by optical flow, weighted
-  by the flow's forward-backward consistency (:func:`~polychrome.video.flow.temporal_prior`), is
-  the solver's prior; where it is not trusted (disocclusions, new things entering), the solver
-  fills in edge-aware from the neighbours. With ``rematch_every = N``, references are matched
-  again every N frames of a shot and their hints added (keyframes), which stops slow drift at
-  the cost of the matching's time.
+  by the flow's forward-backward and luminance consistency (the ``"temporal"`` prior, see
+  :mod:`polychrome.video.flow`). Where it is not trusted (things appearing), the solver fills in
+  edge-aware from the neighbours; without references, the engine's latest proposal (rerun every
+  ``engine_every`` frames, warped along in between) fills there too.
+- **References**, on every frame: each is aligned to the frame by optical flow, and where that
+  alignment is consistent (a reference from the same shot) its warped chroma is a dense prior
+  (``"reference"``) that outranks the engine. At anchors (and every ``rematch_every`` frames),
+  references are also matched (:func:`~polychrome.reference.match.match_references`) into hints,
+  kept only where the flow alignment does not hold: matching finds things anywhere in a
+  reference, the alignment is denser where it holds.
 
-Only the anchors run the engine and the matcher, so the frames between cost a flow, a warp and
-one small solve. Nothing is kept but the previous frame's working-resolution luminance and
-chroma: memory stays flat, however long the clip.
+The engine and the matcher run only at anchors (and keyframes), so the frames between cost a
+few optical flows, warps and one small solve. Nothing is kept but the previous frame's
+working-resolution luminance and chroma (and the references at that size): memory stays flat,
+however long the clip.
 """
 
 from __future__ import annotations
@@ -39,81 +44,11 @@ from polychrome.pipeline import prepare, propose, render
 from polychrome.solve.propagate import Prior, SolveSettings, solve_chroma
 from polychrome.solve.upsample import compose_chroma
 from polychrome.video.flow import histogram_distance, track, warp
+from polychrome.video.settings import VideoSettings
 
 __all__ = ["FrameResult", "VideoColorizer", "VideoReport", "VideoSettings", "colorize_video"]
 
 Progress = Callable[[int, int | None, float], None]
-
-
-@dataclass(frozen=True)
-class VideoSettings:
-    """How a clip is colorized (defaults: 854x480 at several frames per second on 2 cores)."""
-
-    working_pixels: int = 25_000
-    """Pixels of the working resolution (flow, engine and solver); chroma is upsampled from it
-    guided by each frame's full-resolution luminance."""
-    temporal: bool = True
-    """Carry colors from frame to frame; False colorizes every frame on its own (each one an
-    anchor: the per-frame baseline of ``eval --protocol reference``)."""
-    temporal_strength: float = 1.0
-    """Confidence of a consistently tracked pixel of the warped previous chroma, in [0, 1]."""
-    temporal_weight: float = 4.0
-    """Solver data weight of the temporal prior at confidence 1 (smoothness weighs at most 1 per
-    edge): high keeps tracked colors from blurring over many frames."""
-    scene_cut: float = 0.35
-    """Luminance-histogram distance (0..1) between consecutive frames that starts a new anchor."""
-    reference_flow: bool = True
-    """Also align each reference to every frame by optical flow: where the flow is consistent
-    (a reference from the same shot), its chroma, warped, is a dense prior (``"reference"``).
-    A reference that aligns with less than ``reference_overlap`` of the frame is left out."""
-    reference_overlap: float = 0.2
-    """Fraction of consistently aligned pixels a reference needs to give its flow prior."""
-    engine_every: int = 4
-    """Without references: within a shot, run the engine again every this many frames (0: at
-    anchors only); its latest proposal, warped along, fills what the temporal prior does not
-    hold (new things entering the frame), weighted by ``engine_weight`` times 1 - the flow's
-    consistency. With references, new things take their neighbours' colors instead."""
-    engine_weight: float = 1.0
-    """Data weight of the carried engine proposal (0: not carried), in units of
-    ``temporal_weight``."""
-    reference_match: bool = True
-    """Match the references into hints (descriptor matching, :mod:`polychrome.reference.match`)
-    at anchors and keyframes: finds correspondences anywhere, where the flow alignment finds
-    only the same shot."""
-    rematch_every: int = 0
-    """Within a shot, match the references again every this many frames (0: at anchors only)."""
-    match_pixels: int = 65_000
-    """Working size of reference matching."""
-    flow_preset: str = "fast"
-    """DIS optical-flow preset: ultrafast, fast or medium."""
-    cg_iterations: int = 5
-    """Conjugate-gradient iterations per level of the multiscale solve."""
-    upsample: str = "linear"
-    """How chroma returns to full resolution (``"linear"`` or ``"guided"``). Linear: on the
-    video-dev frames, the true chroma taken to 25,000 pixels and back scores 40 dB PSNR
-    linearly, 31 dB guided (the guided filter's edges cost more than they give on photos)."""
-
-    def __post_init__(self) -> None:
-        if self.working_pixels < 1024:
-            raise ValueCheckError(f"working_pixels must be >= 1024, got {self.working_pixels}")
-        if not 0 <= self.temporal_strength <= 1:
-            raise ValueCheckError(
-                f"temporal_strength must be in [0, 1], got {self.temporal_strength}"
-            )
-        if self.temporal_weight <= 0:
-            raise ValueCheckError(f"temporal_weight must be > 0, got {self.temporal_weight}")
-        if not 0 < self.scene_cut <= 1:
-            raise ValueCheckError(f"scene_cut must be in (0, 1], got {self.scene_cut}")
-        if self.engine_every < 0 or self.engine_weight < 0:
-            raise ValueCheckError("engine_every and engine_weight must be >= 0")
-        if self.rematch_every < 0:
-            raise ValueCheckError(f"rematch_every must be >= 0, got {self.rematch_every}")
-        if self.upsample not in ("linear", "guided"):
-            raise ValueCheckError(f"upsample must be linear or guided, got {self.upsample!r}")
-        if self.flow_preset not in ("ultrafast", "fast", "medium"):
-            raise ValueCheckError(
-                f"flow_preset must be ultrafast, fast or medium, got {self.flow_preset!r}"
-            )
 
 
 @dataclass(frozen=True)
@@ -306,7 +241,7 @@ class VideoColorizer:
         if keyframe and self.references and s.reference_match:
             points = self._matched_hints(prepared.luminance, aligned)
         guidance = Guidance(points=tuple(points))
-        # 5. Solve at working resolution, upsample guided by the full-resolution luminance.
+        # 5. Solve at working resolution; chroma back to full resolution.
         solution = solve_chroma(
             lum,
             guidance,
