@@ -94,6 +94,9 @@ class SolveSettings:
     and far away instead of recoloring the whole image."""
     instance_weight: float = 1.0
     """Data weight, per pixel, of an instance's color inside its mask (times its strength)."""
+    prior_in_instances: float = 0.0
+    """Share of the engines' proposal weight inside instances: their named color decides (the
+    proposal's colors would pull a "red" region towards whatever the engine guessed)."""
     shading_offset: float | None = None
     """If set, interpolate ``ab / g(L)`` with ``g(L) = (L + offset) / (50 + offset)`` instead of
     ``ab``: chroma that scales with lightness, as a surface's chroma does under shading."""
@@ -387,13 +390,15 @@ def solve_chroma(
             sel = who == k
             groups[int(k)].append(PointHints(p.yx[sel], p.ab[sel], p.weight[sel], p.source))
 
-    def data_for(points: list[PointHints], auto: np.ndarray | None = None) -> _Data:
-        """Data terms of ``points`` plus the priors; with ``auto`` (the proposal solved alone),
-        the residual problem: the hints' differences from ``share * auto``, pulled weakly
-        towards the remaining ``(1 - share) * auto``."""
+    def data_for(
+        points: list[PointHints], auto: np.ndarray | None = None, prior_scale: float = 1.0
+    ) -> _Data:
+        """Data terms of ``points`` plus the priors (times ``prior_scale``); with ``auto`` (the
+        proposal solved alone), the residual problem: the hints' differences from
+        ``share * auto``, pulled weakly towards the remaining ``(1 - share) * auto``."""
         share = settings.prior_under_hints
         if auto is None:
-            data = _Data(prior_data.weight.copy(), prior_data.weighted.copy())
+            data = _Data(prior_scale * prior_data.weight, prior_scale * prior_data.weighted)
         else:
             data = _Data.empty(shape)
             pull = settings.residual_pull * prior_data.weight / max(settings.prior_weight, 1e-12)
@@ -422,6 +427,7 @@ def solve_chroma(
             if not owned.any():
                 fields.append(None)
                 continue
-            field = _solve_instance(luminance, owned, inst, data_for(groups[k + 1]), gain, settings)
+            data = data_for(groups[k + 1], prior_scale=settings.prior_in_instances)
+            field = _solve_instance(luminance, owned, inst, data, gain, settings)
             fields.append(field.astype(np.float32))
     return Solution(background.astype(np.float32), tuple(fields))
