@@ -33,7 +33,7 @@ class VideoSettings:
     A reference that aligns with less than ``reference_overlap`` of the frame is left out."""
     reference_overlap: float = 0.2
     """Fraction of consistently aligned pixels a reference needs to give its flow prior."""
-    engine_every: int = 4
+    engine_every: int = 8
     """Without references: within a shot, run the engine again every this many frames (0: at
     anchors only); its latest proposal, warped along, fills what the temporal prior does not
     hold (new things entering the frame), weighted by ``engine_weight`` times 1 - the flow's
