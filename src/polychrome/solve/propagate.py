@@ -410,7 +410,7 @@ def solve_chroma(
         _hint_terms(luminance, yx, ab, weight, settings, data)
         return data
 
-    if priors and groups[0]:
+    if priors and any(len(p.yx) for p in groups[0]):
         # Residual fusion (see the module docstring).
         auto = _solve_problem(luminance, data_for([]), settings, method)
         residual = _solve_problem(luminance, data_for(groups[0], auto), settings, method)
