@@ -44,6 +44,11 @@ def _err(message: str) -> None:
     typer.echo(f"error: {message}", err=True)
 
 
+def _err_about(path: Path, message: str) -> None:
+    """Report a failure of one file, naming it unless the message already does."""
+    _err(message if path.name in message else f"{path}: {message}")
+
+
 def _fail(exc: PolychromeError) -> typer.Exit:
     _err(str(exc))
     return typer.Exit(exc.exit_code)
@@ -460,8 +465,7 @@ def colorize_command(*, options: ColorizeOptions, **flags: Any) -> None:
     )
     if summary.failures:
         for job, message in summary.failures:
-            named = job.source.name in message
-            _err(message if named else f"{job.source}: {message}")
+            _err_about(job.source, message)
         if batch:
             _err(
                 f"{len(summary.failures)} of {len(jobs)} images failed; "
@@ -556,7 +560,7 @@ def batch_command(
         counts += f" ({summary.redone} redone: their outputs were missing or changed)"
     if summary.failures:
         for job, message in summary.failures:
-            _err(message if job.source.name in message else f"{job.source}: {message}")
+            _err_about(job.source, message)
         _err(f"{len(summary.failures)} of {len(jobs)} images failed; {counts}")
         raise typer.Exit(max(summary.codes))
     if not quiet:
@@ -738,8 +742,7 @@ def sequence_command(
     except PolychromeError as exc:
         raise _fail(exc) from None
     for page, exc in report.failures:
-        message = str(exc)
-        _err(message if page.name in message else f"{page}: {message}")
+        _err_about(page, str(exc))
     if not quiet or report.failures:
         typer.echo(
             f"{len(report.written)} written, {len(report.skipped)} skipped, "
@@ -818,7 +821,7 @@ def video_command(
             working_pixels=working_pixels, scene_cut=scene_cut, rematch_every=rematch_every
         )
         options = ColorizeOptions(engine=engine, seed=seed)
-        with _rate_bar("frames", enabled=not quiet) as advance:
+        with _progress_bar("frames", enabled=not quiet, unit="frames/s") as advance:
             report = colorize_video(
                 source,
                 output,
@@ -840,42 +843,6 @@ def video_command(
             f"{report.frames} frames at {report.fps:.1f} frames/s, {report.audio_streams} audio "
             f"streams copied{cuts} -> {output}"
         )
-
-
-class _rate_bar:
-    """A progress bar with frames per second (shown when stderr is a terminal), as a context
-    manager yielding ``advance(done, total or None, rate)``."""
-
-    def __init__(self, label: str, *, enabled: bool = True):
-        self.label = label
-        self.enabled = enabled and sys.stderr.isatty()
-
-    def __enter__(self) -> Callable[[int, int | None, float], None]:
-        if not self.enabled:
-            return lambda done, total, rate: None
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-        self._progress = Progress(
-            "{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            "{task.fields[rate]}",
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-            transient=True,
-        )
-        self._progress.start()
-        task = self._progress.add_task(self.label, total=None, rate="")
-
-        def advance(done: int, total: int | None, rate: float) -> None:
-            self._progress.update(task, completed=done, total=total, rate=f"{rate:.1f} frames/s")
-
-        return advance
-
-    def __exit__(self, *exc: object) -> None:
-        if self.enabled:
-            self._progress.stop()
 
 
 def _written_frames(output: Path) -> int:
@@ -1062,11 +1029,13 @@ def train_command(
 
 
 class _progress_bar:
-    """A rich progress bar as a context manager yielding ``advance(done, total)``."""
+    """A rich progress bar as a context manager yielding ``advance(done, total, value=None)``:
+    ``value`` is a training loss (``loss=True``) or a rate shown with its ``unit``."""
 
-    def __init__(self, label: str, *, enabled: bool = True, loss: bool = False):
+    def __init__(self, label: str, *, enabled: bool = True, loss: bool = False, unit: str = ""):
         self.label = label
         self.loss = loss
+        self.unit = unit
         self.enabled = enabled and sys.stderr.isatty()
 
     def __enter__(self) -> Callable[..., None]:
@@ -1101,8 +1070,11 @@ class _progress_bar:
         self._progress.start()
         self._task = self._progress.add_task(self.label, total=None, extra="")
 
-        def advance(done: int, total: int, loss: float | None = None) -> None:
-            extra = "" if loss is None else f"loss {loss:.4f}"
+        def advance(done: int, total: int | None, value: float | None = None) -> None:
+            if value is None:
+                extra = ""
+            else:
+                extra = f"loss {value:.4f}" if self.loss else f"{value:.1f} {self.unit}"
             self._progress.update(self._task, completed=done, total=total, extra=extra)
 
         return advance
