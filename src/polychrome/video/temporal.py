@@ -117,37 +117,15 @@ class VideoColorizer:
         self._anchor_solver = SolveSettings(**fast)
         self._temporal_solver = SolveSettings(prior_weight=self.settings.temporal_weight, **fast)
         self._previous: tuple[np.ndarray, np.ndarray] | None = None
-        self._aligned: list[tuple[np.ndarray, np.ndarray]] | None = None
+        self._tracker = None
+        if self.references and self.settings.reference_flow:
+            from polychrome.reference.match import to_rgb_float
+            from polychrome.video.align import ReferenceTracker
+
+            rgb = [to_rgb_float(r) for r in self.references]
+            self._tracker = ReferenceTracker(rgb, self.settings)
         self._engine: Prior | None = None
         self._since_anchor = 0
-
-    def _reference_prior(self, lum: np.ndarray) -> Prior | None:
-        """The references warped to the frame by optical flow (the most consistent reference
-        at each pixel), or None when none aligns with enough of the frame."""
-        from polychrome.ops.color import rgb_to_lab
-        from polychrome.ops.filters import resize
-        from polychrome.reference.match import to_rgb_float
-
-        if self._aligned is None:  # the references at the frames' working size, once
-            self._aligned = []
-            for ref in self.references:
-                lab = rgb_to_lab(resize(to_rgb_float(ref), lum.shape, mode="area"))
-                self._aligned.append((lab[..., 0].copy(), lab[..., 1:].copy()))
-        best_ab, best_conf = None, None
-        for ref_lum, ref_ab in self._aligned:
-            pair = track(ref_lum, lum, preset=self.settings.flow_preset)
-            if np.mean(pair.confidence >= 0.5) < self.settings.reference_overlap:
-                continue
-            ab = warp(ref_ab, pair.flow)
-            if best_ab is None:
-                best_ab, best_conf = ab, pair.confidence
-                continue
-            better = pair.confidence > best_conf
-            best_ab[better] = ab[better]
-            best_conf = np.maximum(best_conf, pair.confidence)
-        if best_ab is None:
-            return None
-        return Prior(best_ab, best_conf, name="reference")
 
     def _matched_hints(self, luminance: np.ndarray, aligned: Prior | None) -> list[PointHints]:
         """The references' matches as hints, except where the flow-aligned references already
@@ -208,6 +186,7 @@ class VideoColorizer:
         if fresh:
             engine = propose(prepared, options=self.options, engine_options=self.engine_options)
             self._engine = engine[0] if engine else None
+        pair = None
         if anchor:
             priors += [self._engine] if self._engine is not None else []
         else:
@@ -225,12 +204,14 @@ class VideoColorizer:
                     )
                 fill = self._engine.confidence * (1 - pair.confidence) * s.engine_weight
                 priors.append(Prior(self._engine.ab, fill, self._engine.name))
-        # 4. References: aligned by flow (a dense prior, outranking the engine where it holds),
-        # and matched into hints at keyframes where the alignment does not hold.
-        aligned = None
-        if self.references and s.reference_flow:
-            aligned = self._reference_prior(lum)
-            if aligned is not None:
+        # 4. References: aligned by flow and followed from frame to frame (a dense prior,
+        # outranking the others where it holds), and matched into hints at keyframes where the
+        # alignment does not hold.
+        alignment, aligned = None, None
+        if self._tracker is not None:
+            alignment = self._tracker.update(lum, pair)
+            if alignment is not None:
+                aligned = Prior(alignment.ab, alignment.confidence, name="reference")
                 trust = 1 - aligned.confidence
                 priors = [
                     p if p.name == "temporal" else Prior(p.ab, p.confidence * trust, p.name)
@@ -251,6 +232,8 @@ class VideoColorizer:
             method="multiscale",
         )
         ab = compose_chroma(solution, guidance, lum, prepared.luminance, mode=self.options.upsample)
+        if alignment is not None and s.reference_detail:
+            ab = self._tracker.detail(alignment, prepared.luminance, ab)
         # 6. Output, and what the next frame is warped from.
         image = render(prepared, ab)
         if image.dtype != np.uint8:
