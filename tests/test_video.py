@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from polychrome.apps.cli import app
-from polychrome.errors import DecodeError, InputError
+from polychrome.errors import DecodeError, InputError, ValueCheckError
 from polychrome.io import read_image, write_image
 from polychrome.ops.color import luminance_of, rgb_to_lab
 from polychrome.video.flow import flicker, histogram_distance, temporal_prior, track, warp
@@ -122,6 +122,67 @@ def test_histogram_distance_tells_a_cut_from_motion():
     motion = max(histogram_distance(lums[t - 1], lums[t]) for t in range(1, 5))
     assert motion < 0.2
     assert histogram_distance(lums[4], lums[5]) > 0.5
+
+
+# --------------------------------------------------------------------------- references followed
+
+
+def test_reference_is_followed_beyond_what_direct_flow_reaches():
+    """A texture panning 3 px right and 1 px down per frame: after 11 frames, the positions the
+    tracker gives in the reference are the true ones, where the content is still visible, and
+    nothing is trusted where it has left the reference."""
+    from polychrome.video.align import ReferenceTracker
+
+    tex = _texture(5, scale=6)
+    frames = [np.ascontiguousarray(tex[t : t + H, 3 * t : 3 * t + W]) for t in range(12)]
+    lums = [luminance_of(f) for f in frames]
+    tracker = ReferenceTracker([frames[0] / 255.0], VideoSettings(flow_preset="medium"))
+    alignment = tracker.update(lums[0], None)
+    for t in range(1, 12):
+        alignment = tracker.update(lums[t], track(lums[t - 1], lums[t], preset="medium"))
+    t = 11
+    gx, gy = np.meshgrid(np.arange(W), np.arange(H))
+    visible = (gx + 3 * t <= W - 4) & (gy + t <= H - 4)
+    trusted = alignment.confidence > 0.5
+    err = np.hypot(alignment.coords[..., 0] - (gx + 3 * t), alignment.coords[..., 1] - (gy + t))
+    assert trusted[visible].mean() > 0.6
+    assert np.median(err[trusted & visible]) < 0.5
+    assert alignment.confidence[gx + 3 * t >= W + 2].mean() < 0.1
+    truth = rgb_to_lab(frames[t] / 255.0)[..., 1:]
+    assert np.abs(alignment.ab - truth)[trusted & visible].mean() < 1.5
+    # A new shot starts the chains again: the reference frame itself aligns everywhere.
+    again = tracker.update(lums[0], None)
+    assert again.confidence.mean() > 0.9
+
+
+def test_reference_detail_keeps_thin_structures_at_full_resolution():
+    """Two-pixel stripes of two colors (and two lightnesses) vanish at 4,096 working pixels;
+    read from the full-resolution reference, they keep their colors."""
+    from polychrome.ops.metrics import psnr
+
+    frame = np.zeros((2 * H, 2 * W, 3), np.uint8)
+    frame[:] = (200, 60, 40)
+    frame[:, (np.arange(2 * W) // 2) % 2 == 1] = (40, 90, 210)
+    scores = {}
+    for detail in (True, False):
+        settings = VideoSettings(
+            working_pixels=4096, reference_detail=detail, reference_match=False
+        )
+        colorizer = VideoColorizer([frame], settings=settings)
+        scores[detail] = psnr(colorizer.step(frame).image, frame, data_range=255)
+    assert scores[True] > 35
+    assert scores[True] > scores[False] + 10
+
+
+def test_quality_presets():
+    assert VideoSettings.quality() == VideoSettings()
+    high = VideoSettings.quality("high", scene_cut=0.5)
+    assert (high.working_pixels, high.flow_preset, high.scene_cut) == (100_000, "medium", 0.5)
+    assert VideoSettings.quality("high", working_pixels=50_000).working_pixels == 50_000
+    with pytest.raises(ValueCheckError, match="quality must be one of fast, high"):
+        VideoSettings.quality("best")
+    with pytest.raises(ValueCheckError, match="luminance_tolerance"):
+        VideoSettings(luminance_tolerance=0)
 
 
 # --------------------------------------------------------------------------- colorizer
@@ -251,6 +312,9 @@ def test_cli_video_and_errors(tmp_path):
     assert len(list((tmp_path / "o2").iterdir())) == 2
     result = runner.invoke(app, ["video", str(tmp_path / "nothing.mp4"), "-o", "x.mp4"])
     assert result.exit_code == 2 and "no such file" in result.output
+    result = runner.invoke(app, ["video", str(tmp_path / "in"), "-o", "x.mp4", "--quality", "x"])
+    assert result.exit_code == 2 and "quality must be one of fast, high" in result.output
+    assert "Traceback" not in result.output
 
 
 def test_refuses_a_gray_reference_and_bad_paths(tmp_path):
