@@ -2,13 +2,14 @@
 
 A moving textured scene (a smooth random color texture panning 3 px per frame, with a disc
 crossing it) is encoded with PyAV (H.264, with an AAC tone), then colorized into an .mp4 with the
-default settings, once with no reference and once with the clip's first frame as reference.
+settings of a ``--quality`` preset (default: fast, the defaults), once with no reference and once
+with the clip's first frame as reference.
 Reports frames per second (decode, colorize and encode included) and the CPU time per frame
 (all threads; on a machine shared with other work, wall-clock rates understate). With
 ``--long N`` it then runs an N-frame clip and reports the process's resident memory (RSS) after
 the first frame and every 100 frames: streaming keeps it flat.
 
-    python benchmarks/video_speed.py [--frames 300] [--long 1000] [--out DIR]
+    python benchmarks/video_speed.py [--frames 300] [--quality fast|high] [--long 1000] [--out DIR]
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import cv2
 import numpy as np
 
 from polychrome.io import write_image
+from polychrome.video.settings import QUALITIES
 from polychrome.video.temporal import VideoSettings, colorize_video
 
 WIDTH, HEIGHT = 854, 480
@@ -75,12 +77,13 @@ def make_clip(path: Path, frames: int, *, seed: int = 0) -> np.ndarray:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=300)
+    parser.add_argument("--quality", choices=QUALITIES, default="fast")
     parser.add_argument("--long", type=int, default=0, help="frames of the memory run (0: none)")
     parser.add_argument("--out", type=Path, default=None, help="keep the clips here")
     args = parser.parse_args()
     work = args.out or Path(tempfile.mkdtemp(prefix="polychrome-video-"))
     work.mkdir(parents=True, exist_ok=True)
-    settings = VideoSettings()
+    settings = VideoSettings.quality(args.quality)
     print(f"settings: {settings}")
 
     clip = work / "clip.mp4"
@@ -107,7 +110,9 @@ def main() -> None:
             if done == 1 or done % 100 == 0:
                 samples.append((done, rss_mib()))
 
-        report = colorize_video(long_clip, work / "long-out.mp4", progress=progress)
+        report = colorize_video(
+            long_clip, work / "long-out.mp4", settings=settings, progress=progress
+        )
         print(f"{report.frames} frames at {report.fps:.2f} frames/s; RSS (MiB) by frame:")
         print("  " + ", ".join(f"{done}: {rss:.0f}" for done, rss in samples))
         print(f"  start {samples[0][1]:.0f} MiB, end {samples[-1][1]:.0f} MiB")
