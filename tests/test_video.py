@@ -334,6 +334,7 @@ def test_reference_protocol_on_a_tiny_clip(tmp_path):
     import json
 
     _frame_folder(tmp_path / "clips" / "one", _frames(5))
+    _frame_folder(tmp_path / "clips" / "two", _frames(3, cut_at=0))
     out = tmp_path / "report.json"
     args = ["eval", str(tmp_path / "clips"), "--protocol", "reference", "--max-side", "96"]
     result = CliRunner().invoke(app, [*args, "--json", str(out)])
@@ -341,8 +342,12 @@ def test_reference_protocol_on_a_tiny_clip(tmp_path):
     assert "flicker" in result.output
     report = json.loads(out.read_text())
     rows = {r["method"]: r for r in report["rows"]}
-    assert set(rows) == {"video", "per-frame"}
-    assert rows["video"]["images"] == 4  # the reference frame itself is not scored
+    clip_rows = {f"{m} {c}" for m in ("video", "per-frame") for c in ("one", "two")}
+    assert set(rows) == {"video", "per-frame"} | clip_rows  # all frames, then each clip's
+    assert rows["video"]["images"] == 4 + 2  # the reference frames themselves are not scored
+    assert (rows["video one"]["images"], rows["video two"]["images"]) == (4, 2)
+    mean = (4 * rows["video one"]["psnr"] + 2 * rows["video two"]["psnr"]) / 6
+    assert rows["video"]["psnr"] == pytest.approx(mean)
     assert rows["video"]["psnr"] > 20 and rows["video"]["flicker"] is not None
     frames = [p for p in report["per_image"] if p.get("method") == "video"]
-    assert [p["frame"] for p in frames] == list(range(5))
+    assert [p["frame"] for p in frames] == [*range(5), *range(3)]

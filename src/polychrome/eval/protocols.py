@@ -13,8 +13,9 @@ and results are compared with the original.
   first frame's original is the reference; every frame is colorized by the video path
   (:class:`~polychrome.video.temporal.VideoColorizer`) and, in the same run, frame by frame on its
   own (each frame an anchor). PSNR/SSIM are per frame, their means over the frames after the
-  reference frame; flicker is the mean |ab change| between consecutive results after flow
-  compensation (flow and its consistency from the originals' luminance).
+  reference frame (all clips' frames together; with several clips, each clip's rows follow);
+  flicker is the mean |ab change| between consecutive results after flow compensation (flow and
+  its consistency from the originals' luminance).
 - ``pool`` (comics): on a folder of pages, each page is colorized with the other pages as its
   reference pool (retrieval + matching + ``cnn``), beside ``cnn`` alone.
 
@@ -453,7 +454,9 @@ def reference_protocol(
     tick = _counter(sum(len(f) for _, f in clips) * len(methods), progress)
     scores: dict[str, list[dict[str, float]]] = {m: [] for m in methods}
     flickers: dict[str, list[float]] = {m: [] for m in (*methods, "original")}
+    per_clip: list[EvalRow] = []
     for clip, frames in clips:
+        first = {m: (len(scores[m]), len(flickers[m])) for m in methods}
         lums = [luminance_of(o.rgb) for o in frames]
         pairs = [track(lums[t - 1], lums[t], preset="medium") for t in range(1, len(frames))]
         truth = [rgb_to_lab(o.rgb / 255.0)[..., 1:] for o in frames]
@@ -482,10 +485,16 @@ def reference_protocol(
                 )
                 report.keep(f"{clip.name}/{o.name}", f"{method} {s['psnr']:.1f} dB", image, gallery)
                 tick()
+        for method, (k, f) in first.items():
+            row = _mean_row(f"{method} {clip.name}", None, scores[method][k:])
+            row.flicker = float(np.nanmean(flickers[method][f:]))
+            per_clip.append(row)
     for method in methods:
         row = _mean_row(method, None, scores[method])
         row.flicker = float(np.nanmean(flickers[method]))
         report.rows.append(row)
+    if len(clips) > 1:  # then each clip's own rows
+        report.rows += per_clip
     report.per_image.append(
         {"image": "all", "method": "original", "flicker": float(np.nanmean(flickers["original"]))}
     )
