@@ -95,7 +95,10 @@ class ReferenceTracker:
         from polychrome.ops.color import rgb_to_lab
 
         self.settings = settings
-        self._full = [rgb_to_lab(np.asarray(r, np.float32)) for r in references]
+        self._full = []
+        for rgb in references:
+            lab = rgb_to_lab(np.asarray(rgb, np.float32))
+            self._full.append((lab[..., 0].copy(), lab[..., 1:].copy()))
         self._work: list[tuple[np.ndarray, np.ndarray]] | None = None
         self._chains: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(references)
 
@@ -136,9 +139,9 @@ class ReferenceTracker:
         s = self.settings
         if self._work is None or self._work[0][0].shape != lum.shape:
             self._work = []
-            for lab in self._full:
-                small = lab if lab.shape[:2] == lum.shape else resize(lab, lum.shape, mode="area")
-                self._work.append((small[..., 0].copy(), small[..., 1:].copy()))
+            for ref_lum, ref_ab in self._full:
+                small = (resize(ref_lum, lum.shape), resize(ref_ab, lum.shape))
+                self._work.append(small)
         if pair is None:
             self.reset()
         grid = _grid(lum.shape)
@@ -189,9 +192,9 @@ class ReferenceTracker:
         shape = luminance.shape
         h, w = alignment.confidence.shape
         confidence = resize(alignment.confidence, shape, mode="linear")
-        coords = resize(alignment.coords, shape, mode="linear")
+        lum = np.asarray(luminance, np.float32)
         out = ab.astype(np.float32, copy=True)
-        for k, lab in enumerate(self._full):
+        for k, (ref_lum, ref_ab) in enumerate(self._full):
             trust = confidence
             if len(self._full) > 1:
                 mine = cv2.resize(
@@ -202,11 +205,18 @@ class ReferenceTracker:
                 if not mine.any():
                     continue
                 trust = trust * mine
-            scale = np.array([lab.shape[1] / w, lab.shape[0] / h], np.float32)
-            ref_lab = sample(lab, (coords + 0.5) * scale - 0.5)
-            d_lum = (ref_lab[..., 0] - luminance) * np.float32(
-                0.5 / self.settings.luminance_tolerance
-            )
-            trust = trust * np.exp(-(d_lum * d_lum))
-            out += trust[..., None] * (ref_lab[..., 1:] - out)
+            # Positions in the full-resolution reference (scaled first: fewer pixels).
+            scale = np.array([ref_lum.shape[1] / w, ref_lum.shape[0] / h], np.float32)
+            coords = resize((alignment.coords + 0.5) * scale - 0.5, shape, mode="linear")
+            d_lum = sample(ref_lum, coords)
+            d_lum -= lum
+            d_lum *= np.float32(0.5 / self.settings.luminance_tolerance)
+            np.square(d_lum, out=d_lum)
+            np.negative(d_lum, out=d_lum)
+            np.exp(d_lum, out=d_lum)
+            d_lum *= trust
+            change = sample(ref_ab, coords)
+            change -= out
+            change *= d_lum[..., None]
+            out += change
         return out
