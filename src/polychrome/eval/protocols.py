@@ -17,7 +17,8 @@ and results are compared with the original.
   flicker is the mean |ab change| between consecutive results after flow compensation (flow and
   its consistency from the originals' luminance).
 - ``pool`` (comics): on a folder of pages, each page is colorized with the other pages as its
-  reference pool (retrieval + matching + ``cnn``), beside ``cnn`` alone.
+  reference pool (retrieval, matching and the references' palette, over ``cnn``), beside ``cnn``
+  alone.
 
 Metrics: PSNR (RGB, 8 bit), SSIM (RGB), colorfulness (Hasler & Suesstrunk) and its absolute gap to
 the original's, and mean CIEDE2000.

@@ -2,8 +2,10 @@
 
 For every page (files sorted by name): the pool retrieves the references that look most like it
 (:meth:`~polychrome.reference.pool.Pool.retrieve`, ColorFlow's RAP), they are matched against the
-page (:func:`~polychrome.reference.match.match_references`) into hints, and the page is colorized
-with those hints over the engine's proposal (``cnn`` by default). With ``grow_pool``, each
+page (:func:`~polychrome.reference.match.match_references`) into hints, the references' palette
+(their mean chroma per lightness, :mod:`polychrome.reference.chapter`) adds weak hints where
+matches are sparse, and the page is colorized with those hints over the engine's proposal (``cnn``
+by default). With ``grow_pool``, each
 finished page joins the pool, so a character colored on page 3 keeps those colors on page 7
 even when no original reference shows it (opt-in: a badly colored page would pass its mistakes
 on).
@@ -56,6 +58,7 @@ def pool_hints(
     k: int = 3,
     seed: int = 0,
     use_network: bool | None = False,
+    palette: bool = True,
 ) -> list[PointHints]:
     """Hints for a page from the references the pool retrieves for it.
 
@@ -65,24 +68,38 @@ def pool_hints(
         load: reads a retrieved reference's pixels ``(h, w, 3)`` from its path.
         k: references retrieved per patch of the page.
         seed, use_network: as for :func:`~polychrome.reference.match.match_references`.
+        palette: add the retrieved references' palette (their mean chroma per lightness) as
+            weak hints where matches are sparse (:mod:`polychrome.reference.chapter`).
 
     Returns:
-        One :class:`~polychrome.guidance.hints.PointHints` per reference that matched somewhere.
+        One :class:`~polychrome.guidance.hints.PointHints` per reference that matched somewhere,
+        then the palette's (when asked for and not empty).
     """
+    from polychrome.reference.chapter import chapter_palette, palette_hints
     from polychrome.reference.match import match_references
 
     found = pool.retrieve(luminance, k)
     if not found:
         return []
     names = [f"{p.name} (similarity {score:.2f})" for p, score in found]
+    references = [load(p) for p, _ in found]
     hints = match_references(
         luminance,
-        [load(p) for p, _ in found],
+        references,
         names=names,
         seed=seed,
         use_network=use_network,
     )
-    return [h for h in hints.to_point_hints() if len(h)]
+    out = [h for h in hints.to_point_hints() if len(h)]
+    if palette:
+        fill = palette_hints(
+            luminance,
+            chapter_palette(references),
+            matches=out,
+            source=f"palette of {len(references)} references",
+        )
+        out += [fill] if len(fill) else []
+    return out
 
 
 @dataclass
