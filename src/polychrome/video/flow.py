@@ -19,6 +19,7 @@ in ``[0, 1]``; pixels that come from outside the frame get 0.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache, lru_cache
 
 import cv2
 import numpy as np
@@ -44,6 +45,12 @@ _PRESETS = {
 _HIST_BINS = 32
 
 
+@cache
+def _dis(preset: str) -> cv2.DISOpticalFlow:
+    """One DIS instance per preset, reused (made once per process)."""
+    return cv2.DISOpticalFlow_create(_PRESETS[preset])
+
+
 def _to_u8(luminance: np.ndarray) -> np.ndarray:
     return cv2.convertScaleAbs(np.asarray(luminance, np.float32), alpha=2.55)
 
@@ -65,8 +72,25 @@ def optical_flow(source: np.ndarray, target: np.ndarray, *, preset: str = "fast"
     _check_pair(source, target)
     if preset not in _PRESETS:
         raise ValueCheckError(f"preset must be one of {', '.join(_PRESETS)}, got {preset!r}")
-    dis = cv2.DISOpticalFlow_create(_PRESETS[preset])
-    return dis.calc(_to_u8(target), _to_u8(source), None)
+    return _dis(preset).calc(_to_u8(target), _to_u8(source), None)
+
+
+@lru_cache(maxsize=8)
+def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel x and y coordinates ``(h, w)`` float32 (read-only, shared)."""
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    gx.flags.writeable = gy.flags.writeable = False
+    return gx, gy
+
+
+def _remap(values: np.ndarray, map_x: np.ndarray, map_y: np.ndarray) -> np.ndarray:
+    return cv2.remap(
+        np.ascontiguousarray(values, np.float32),
+        map_x,
+        map_y,
+        cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
 
 
 def warp(values: np.ndarray, flow: np.ndarray) -> np.ndarray:
@@ -75,14 +99,8 @@ def warp(values: np.ndarray, flow: np.ndarray) -> np.ndarray:
     h, w = flow.shape[:2]
     if values.shape[:2] != (h, w):
         raise ShapeError(f"values {values.shape[:2]} and flow {flow.shape[:2]} differ in size")
-    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    return cv2.remap(
-        np.ascontiguousarray(values, np.float32),
-        gx + flow[..., 0],
-        gy + flow[..., 1],
-        cv2.INTER_LINEAR,
-        borderMode=cv2.BORDER_REPLICATE,
-    )
+    gx, gy = _grid(h, w)
+    return _remap(values, gx + flow[..., 0], gy + flow[..., 1])
 
 
 @dataclass(frozen=True)
@@ -113,15 +131,16 @@ def track(
     back = optical_flow(source, target, preset=preset)  # target -> source
     fore = optical_flow(target, source, preset=preset)  # source -> target
     h, w = back.shape[:2]
-    fore_seen = warp(fore, back)
-    loop = back + fore_seen
-    err = (loop**2).sum(axis=2)
-    scale = 0.5 + 0.01 * ((back**2).sum(axis=2) + (fore_seen**2).sum(axis=2))
-    confidence = np.exp(-err / scale)
-    d_lum = warp(source, back) - target
-    confidence *= np.exp(-((d_lum / luminance_tolerance) ** 2))
-    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    gx, gy = _grid(h, w)
     x, y = gx + back[..., 0], gy + back[..., 1]
+    fore_seen = _remap(fore, x, y)
+    loop = back + fore_seen
+    err = np.einsum("ijk,ijk->ij", loop, loop)
+    speed = np.einsum("ijk,ijk->ij", back, back) + np.einsum("ijk,ijk->ij", fore_seen, fore_seen)
+    scale = 0.01 * speed
+    scale += 0.5
+    d_lum = (_remap(source, x, y) - target) * np.float32(1 / luminance_tolerance)
+    confidence = np.exp(-err / scale - d_lum * d_lum)
     inside = (x >= -0.5) & (x <= w - 0.5) & (y >= -0.5) & (y <= h - 0.5)
     return FlowPair(back, (confidence * inside).astype(np.float32))
 
