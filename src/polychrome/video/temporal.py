@@ -13,17 +13,20 @@ colors come from:
   :mod:`polychrome.video.flow`). Where it is not trusted (things appearing), the solver fills in
   edge-aware from the neighbours; without references, the engine's latest proposal (rerun every
   ``engine_every`` frames, warped along in between) fills there too.
-- **References**, on every frame: each is aligned to the frame by optical flow, and where that
-  alignment is consistent (a reference from the same shot) its warped chroma is a dense prior
-  (``"reference"``) that outranks the engine. At anchors (and every ``rematch_every`` frames),
+- **References**, on every frame: each is followed through the shot
+  (:class:`~polychrome.video.align.ReferenceTracker`: positions carried by the frame-to-frame
+  flow, checked against a direct flow, refined, trusted by lightness agreement), and where that
+  alignment holds (a reference from the same shot) its chroma is a dense prior (``"reference"``)
+  that outranks the others; the output reads it at full resolution there. At anchors (and every
+  ``rematch_every`` frames),
   references are also matched (:func:`~polychrome.reference.match.match_references`) into hints,
   kept only where the flow alignment does not hold: matching finds things anywhere in a
   reference, the alignment is denser where it holds.
 
 The engine and the matcher run only at anchors (and keyframes), so the frames between cost a
 few optical flows, warps and one small solve. Nothing is kept but the previous frame's
-working-resolution luminance and chroma (and the references at that size): memory stays flat,
-however long the clip.
+working-resolution luminance and chroma, the references, and each reference's positions at
+working resolution: memory stays flat, however long the clip.
 """
 
 from __future__ import annotations
