@@ -77,7 +77,7 @@ class VideoSettings:
     def quality(cls, name: str = "fast", **changes: Any) -> VideoSettings:
         """Named presets, with ``changes`` on top: ``"fast"`` (the defaults, several frames per
         second at 854x480 on 2 cores) or ``"high"`` (100,000 working pixels and the medium flow
-        preset: about 3x slower, +1.4 dB on vid4_foliage, +0.3 dB on davis_bmx-trees)."""
+        preset: about 3x slower, +1.3 dB on vid4_foliage, +0.3 dB on davis_bmx-trees)."""
         if name not in QUALITIES:
             raise ValueCheckError(f"quality must be one of {', '.join(QUALITIES)}, got {name!r}")
         preset: dict[str, Any] = {}
