@@ -65,17 +65,25 @@ class Prior:
 class SolveSettings:
     """Parameters of the solver (defaults tuned on the points protocol, see docs/solver.md)."""
 
-    contrast: float = 0.3
-    """Edge sensitivity: Gaussian scale on luminance differences relative to the image's mean."""
+    edge_scale: float = 0.83
+    """Edge sensitivity: the luminance difference (L*) over which a neighbour edge's weight
+    falls by a factor e (``exp(-|dL| / edge_scale)``)."""
     hint_weight: float = 100.0
     """Data weight of a user hint pixel (smoothness weights are at most 1 per edge)."""
+    hint_texture: float = 60.0
+    """Local L* variance (3x3-ish Gaussian window) at which a point hint's footprint and
+    non-local reach fall to about 1/e of their full weight: a sample on texture or on an edge
+    says less about its surroundings than one in a flat area (0 turns this off). The hint's own
+    pixel is held as firmly either way."""
+    hint_texture_floor: float = 0.1
+    """The least share of its reach a point hint keeps, however textured its neighbourhood."""
     footprint_weight: float = 3.0
     """Peak data weight of the edge-aware footprint around point hints."""
     footprint_radius: float = 1.0
     """Footprint reach, in units of the mean spacing between hints."""
     footprint_range: float = 10.0
     """Luminance difference (L*) that stops a footprint."""
-    nonlocal_weight: float = 1e-3
+    nonlocal_weight: float = 1e-4
     """Data weight of the non-local regression of hints over (position, luminance)."""
     nonlocal_radius: float = 0.2
     """Spatial reach of the non-local regression, as a fraction of the longer side."""
@@ -83,15 +91,22 @@ class SolveSettings:
     """Luminance reach (L*) of the non-local regression."""
     prior_weight: float = 1.0
     """Data weight of an engine proposal with confidence 1."""
-    prior_under_hints: float = 0.3
+    prior_under_hints: float = 0.2
     """Share of the engine's proposal kept where point hints decide: with hints, the hints'
     differences from this share of the proposal are propagated (as if no engine ran) and added
     back to it, so a stroke recolors its whole region while the proposal keeps its detail. 0
     ignores the proposal wherever there are hints; 1 propagates pure corrections."""
-    residual_pull: float = 1e-4
+    residual_pull: float = 1e-5
     """Data weight (times the proposal's confidence) pulling the corrected colors back to the
     proposal: the hints' corrections fill the regions they are in, but fade across strong edges
     and far away instead of recoloring the whole image."""
+    residual_footprint_range: float = 5.0
+    """``footprint_range`` of the hints' corrections to a proposal: there the proposal is a
+    better guess beyond an edge than the hint's color, so footprints stop at weaker edges."""
+    residual_evidence: float = 0.01
+    """In the corrections' problem, the non-local regression pulls a pixel in proportion to
+    ``evidence / (evidence + residual_evidence * peak evidence)``: where no hint of similar
+    lightness is near, nothing pulls the correction and the proposal is kept."""
     instance_weight: float = 1.0
     """Data weight, per pixel, of an instance's color inside its mask (times its strength)."""
     prior_in_instances: float = 0.0
@@ -115,14 +130,22 @@ class SolveSettings:
     converges fast (at 12 MP, 5 iterations differ from 20 by 64 dB PSNR and save 0.4 s)."""
 
     def __post_init__(self) -> None:
-        for name in ("contrast", "hint_weight", "footprint_radius", "nonlocal_radius"):
+        for name in (
+            "edge_scale", "hint_weight", "footprint_radius", "footprint_range",
+            "residual_footprint_range", "nonlocal_radius", "nonlocal_range",
+        ):  # fmt: skip
             if getattr(self, name) <= 0:
                 raise ValueCheckError(f"{name} must be > 0, got {getattr(self, name)}")
         for name in (
-            "footprint_weight", "nonlocal_weight", "prior_weight", "residual_pull", "neutral"
+            "footprint_weight", "nonlocal_weight", "prior_weight", "residual_pull", "neutral",
+            "hint_texture", "residual_evidence",
         ):  # fmt: skip
             if getattr(self, name) < 0:
                 raise ValueCheckError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not 0 <= self.hint_texture_floor <= 1:
+            raise ValueCheckError(
+                f"hint_texture_floor must be in [0, 1], got {self.hint_texture_floor}"
+            )
         if not 0 <= self.prior_under_hints <= 1:
             raise ValueCheckError(
                 f"prior_under_hints must be in [0, 1], got {self.prior_under_hints}"
@@ -165,6 +188,20 @@ def _rasterize(points: list[PointHints], full: tuple[int, int], shape: tuple[int
     return np.stack([cells // shape[1], cells % shape[1]], 1), mean, wmax
 
 
+def _texture_confidence(
+    luminance: np.ndarray, yx: np.ndarray, settings: SolveSettings
+) -> np.ndarray:
+    """Per point hint, in ``[hint_texture_floor, 1]``: 1 on flat luminance, lower where the
+    local L* variance (Gaussian window, sigma 1 pixel) is high."""
+    if settings.hint_texture <= 0:
+        return np.ones(len(yx))
+    lum = luminance.astype(np.float64)
+    mean = ndimage.gaussian_filter(lum, 1.0)
+    var = np.maximum(ndimage.gaussian_filter(lum * lum, 1.0) - mean * mean, 0.0)
+    floor = settings.hint_texture_floor
+    return floor + (1.0 - floor) * np.exp(-var[yx[:, 0], yx[:, 1]] / settings.hint_texture)
+
+
 def _hint_terms(
     luminance: np.ndarray,
     yx: np.ndarray,
@@ -172,36 +209,45 @@ def _hint_terms(
     weight: np.ndarray,
     settings: SolveSettings,
     data: _Data,
+    residual: bool = False,
 ) -> None:
     """Add the data terms of rasterized point hints: the hints, their footprints, and the
-    non-local regression."""
+    non-local regression. For a ``residual`` problem (corrections of a proposal), footprints stop
+    at weaker edges and the regression pulls only where it has evidence, so that far from the
+    hints the proposal is kept."""
     if len(yx) == 0:
         return
     h, w = luminance.shape
+    reach = weight * _texture_confidence(luminance, yx, settings)
     if settings.footprint_weight > 0:
         values = np.zeros((h, w, 2), np.float32)
         wmap = np.zeros((h, w), np.float32)
         values[yx[:, 0], yx[:, 1]] = ab
-        wmap[yx[:, 0], yx[:, 1]] = weight
+        wmap[yx[:, 0], yx[:, 1]] = reach
         spacing = (h * w / len(yx)) ** 0.5
         mean, density = domain_transform_spread(
             luminance,
             values,
             wmap,
             sigma_spatial=settings.footprint_radius * spacing,
-            sigma_range=settings.footprint_range,
+            sigma_range=settings.residual_footprint_range if residual else settings.footprint_range,
         )
         data.add(settings.footprint_weight * density / max(float(density.max()), 1e-12), mean)
     if settings.nonlocal_weight > 0:
-        mean, _ = bilateral_regression(
+        mean, density = bilateral_regression(
             luminance,
             yx,
             ab,
-            weight,
+            reach,
             sigma_spatial=settings.nonlocal_radius * max(h, w),
             sigma_range=settings.nonlocal_range,
         )
-        data.add(np.full((h, w), settings.nonlocal_weight), mean)
+        nl = np.full((h, w), settings.nonlocal_weight)
+        if residual and settings.residual_evidence > 0:
+            # evidence / (evidence + residual_evidence * peak evidence)
+            d = density.astype(np.float64)
+            nl *= d / (d + settings.residual_evidence * max(float(d.max()), 1e-300))
+        data.add(nl, mean)
     hint = np.zeros((h, w))
     target = np.zeros((h, w, 2))
     hint[yx[:, 0], yx[:, 1]] = settings.hint_weight * weight
@@ -235,7 +281,7 @@ def _system(luminance: np.ndarray, data: _Data, settings: SolveSettings, keep=No
     edges to the other pixels are cut."""
     h, w = luminance.shape
     labels = None if keep is None else keep.astype(np.int8)
-    i, j, wt = edge_weights(luminance, contrast=settings.contrast, labels=labels)
+    i, j, wt = edge_weights(luminance, scale=settings.edge_scale, labels=labels)
     a = (laplacian(h * w, i, j, wt) + sp.diags(data.weight.ravel() + settings.neutral)).tocsr()
     rhs = data.weighted.reshape(-1, 2)
     if keep is None:
@@ -410,7 +456,7 @@ def solve_chroma(
         ab = ab / gain[yx[:, 0], yx[:, 1], None]
         if auto is not None:
             ab = ab - share * auto[yx[:, 0], yx[:, 1]]
-        _hint_terms(luminance, yx, ab, weight, settings, data)
+        _hint_terms(luminance, yx, ab, weight, settings, data, residual=auto is not None)
         return data
 
     dense = replace(settings, cg_iterations=settings.prior_cg_iterations)
