@@ -509,6 +509,8 @@ def test_cli_pool_build_then_colorize_with_the_pool(page, refs_dir, tmp_path):
         best = [r for r in rows if r["source"].startswith("reference the-one.png, retrieved from")]
         assert len(best) == 1 and best[0]["count"] > 100, rows
         assert f"retrieved from {source.name}" in best[0]["source"]
+        # As in `polychrome sequence`, the references' palette fills where matches are sparse.
+        assert any(r["source"].startswith("palette of") for r in rows), rows
 
 
 def test_cli_pool_build_prints_a_summary(refs_dir, tmp_path):

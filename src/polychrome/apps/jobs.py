@@ -139,7 +139,8 @@ def _bind(job: ColorizeJob, image, *, max_pixels: int):
 
 def _reference_points(job: ColorizeJob, image, *, max_pixels: int):
     """Hints matched from the job's references and those retrieved from its pool, one
-    :class:`PointHints` per reference (its source says how well it matched)."""
+    :class:`PointHints` per reference (its source says how well it matched); with a pool, also
+    the references' palette where matches are sparse (:mod:`polychrome.reference.chapter`)."""
     from polychrome.errors import ValueCheckError
     from polychrome.io import read_image, source_name
     from polychrome.ops.color import luminance_of
@@ -163,7 +164,19 @@ def _reference_points(job: ColorizeJob, image, *, max_pixels: int):
             )
         pixels.append(reference.pixels)
     hints = match_references(luminance, pixels, names=[name for _, name in chosen])
-    return hints.to_point_hints()
+    points = [h for h in hints.to_point_hints() if len(h)]
+    if job.pool:
+        # As `polychrome sequence` does: the chapter's palette fills where matches are sparse.
+        from polychrome.reference.chapter import chapter_palette, palette_hints
+
+        fill = palette_hints(
+            luminance,
+            chapter_palette(pixels),
+            matches=points,
+            source=f"palette of {len(pixels)} references",
+        )
+        points += [fill] if len(fill) else []
+    return points
 
 
 def open_pool(source: str):
