@@ -778,7 +778,7 @@ def video_command(
         str,
         typer.Option(
             "--quality",
-            help="fast: over 10 frames/s at 854x480 on 2 cores; high: 100,000 working pixels "
+            help="fast: about 10 frames/s at 854x480 on 2 cores; high: 100,000 working pixels "
             "instead of 25,000 (about 3x slower, sharper colors).",
         ),
     ] = "fast",
