@@ -167,15 +167,9 @@ def _reference_points(job: ColorizeJob, image, *, max_pixels: int):
     points = [h for h in hints.to_point_hints() if len(h)]
     if job.pool:
         # As `polychrome sequence` does: the chapter's palette fills where matches are sparse.
-        from polychrome.reference.chapter import chapter_palette, palette_hints
+        from polychrome.reference.chapter import with_palette
 
-        fill = palette_hints(
-            luminance,
-            chapter_palette(pixels),
-            matches=points,
-            source=f"palette of {len(pixels)} references",
-        )
-        points += [fill] if len(fill) else []
+        points = with_palette(luminance, pixels, points)
     return points
 
 

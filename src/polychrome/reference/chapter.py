@@ -40,7 +40,7 @@ from polychrome.ops.color import rgb_to_lab
 from polychrome.ops.filters import resize, working_shape
 from polychrome.reference.match import _MAX_HINTS, to_rgb_float
 
-__all__ = ["chapter_palette", "palette_chroma", "palette_hints"]
+__all__ = ["chapter_palette", "palette_chroma", "palette_hints", "with_palette"]
 
 BIN_WIDTH = 2.0
 """Width of a palette bin, in L* units."""
@@ -148,3 +148,17 @@ def palette_hints(
         yx, weight = yx[keep], weight[keep]
     ab = palette_chroma(palette, luminance[yx[:, 0], yx[:, 1]])
     return PointHints(yx=yx, ab=ab.reshape(-1, 2), weight=weight, source=source)
+
+
+def with_palette(
+    luminance: np.ndarray, references: Sequence[np.ndarray], matches: list[PointHints]
+) -> list[PointHints]:
+    """``matches`` followed by the palette hints of ``references`` (when any are left), the
+    way ``polychrome sequence`` and ``colorize --pool`` use a chapter's palette."""
+    fill = palette_hints(
+        luminance,
+        chapter_palette(references),
+        matches=matches,
+        source=f"palette of {len(references)} references",
+    )
+    return matches + ([fill] if len(fill) else [])

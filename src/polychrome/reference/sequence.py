@@ -75,7 +75,7 @@ def pool_hints(
         One :class:`~polychrome.guidance.hints.PointHints` per reference that matched somewhere,
         then the palette's (when asked for and not empty).
     """
-    from polychrome.reference.chapter import chapter_palette, palette_hints
+    from polychrome.reference.chapter import with_palette
     from polychrome.reference.match import match_references
 
     found = pool.retrieve(luminance, k)
@@ -91,15 +91,7 @@ def pool_hints(
         use_network=use_network,
     )
     out = [h for h in hints.to_point_hints() if len(h)]
-    if palette:
-        fill = palette_hints(
-            luminance,
-            chapter_palette(references),
-            matches=out,
-            source=f"palette of {len(references)} references",
-        )
-        out += [fill] if len(fill) else []
-    return out
+    return with_palette(luminance, references, out) if palette else out
 
 
 @dataclass
