@@ -66,8 +66,8 @@ class VideoSettings:
     """Working size of reference matching."""
     flow_preset: str = "medium"
     """DIS optical-flow preset: ultrafast, fast or medium. On video-dev, medium against fast:
-    +0.4 dB on davis_bmx-trees, +0.8 dB on vid4_foliage; at 854x480 11.4 instead of 16.3 frames
-    per second without a reference, 9.6 instead of 14.7 with one."""
+    +0.4 dB on davis_bmx-trees, +0.8 dB on vid4_foliage, and at 854x480 8 % (no reference) to
+    30 % (one reference) more CPU time per frame."""
     cg_iterations: int = 5
     """Conjugate-gradient iterations per level of the multiscale solve."""
     upsample: str = "linear"
