@@ -9,9 +9,9 @@ __all__ = ["format_table"]
 
 def format_table(report: EvalReport) -> str:
     """A plain-text table of a report's rows (means over images)."""
-    head = (
-        f"{'method':<20}{'points':>7}{'PSNR':>8}{'SSIM':>8}{'colorful':>10}{'gap':>7}{'dE2000':>8}"
-    )
+    width = max([20, *(len(r.method) + 1 for r in report.rows)])
+    head = f"{'method':<{width}}{'points':>7}{'PSNR':>8}{'SSIM':>8}"
+    head += f"{'colorful':>10}{'gap':>7}{'dE2000':>8}"
     if any(r.diversity is not None for r in report.rows):
         head += f"{'diversity':>11}{'worst PSNR':>12}"
     if any(r.color_error is not None for r in report.rows):
@@ -28,7 +28,7 @@ def format_table(report: EvalReport) -> str:
     for r in report.rows:
         pts = "-" if r.points is None else str(r.points)
         line = (
-            f"{r.method:<20}{pts:>7}{r.psnr:>8.2f}{r.ssim:>8.4f}{r.colorfulness:>10.1f}"
+            f"{r.method:<{width}}{pts:>7}{r.psnr:>8.2f}{r.ssim:>8.4f}{r.colorfulness:>10.1f}"
             f"{r.colorfulness_gap:>7.1f}{r.ciede2000:>8.2f}"
         )
         if r.diversity is not None:
