@@ -105,6 +105,31 @@ def test_hint_recolors_its_region_and_fades_across_an_edge():
     assert np.linalg.norm(right.reshape(-1, 2).mean(0) - BLUE) < 5
 
 
+def test_stroke_does_not_recolor_same_gray_areas_the_engine_sees_differently():
+    # Two areas of the same gray split by a thin dark line; the engine proposes blue on the left
+    # and yellow on the right. A red stroke on the left recolors the left, not the right.
+    rng = np.random.default_rng(0)
+    lum = np.full((60, 120), 50.0, np.float32)
+    lum[:, 58:62] = 30.0
+    lum += rng.normal(0, 0.5, lum.shape).astype(np.float32)
+    ab = np.zeros((*lum.shape, 2), np.float32)
+    ab[:, :60], ab[:, 60:] = BLUE, (10.0, 60.0)
+    prior = Prior(ab, np.ones(lum.shape, np.float32))
+    stroke = Guidance(points=(points([[30, 20], [31, 20], [32, 20]], RED),))
+    auto = solve_chroma(lum, Guidance(), priors=(prior,)).background
+
+    def change(settings):
+        out = solve_chroma(lum, stroke, priors=(prior,), settings=settings).background
+        d = np.linalg.norm(out - auto, axis=-1)
+        return d[:, :55].mean(), d[:, 65:].mean()
+
+    left, right = change(SolveSettings())
+    assert left > 0.8 * np.linalg.norm(RED - BLUE) and right < 5
+    # Without the proposal-similarity gate, the non-local term carries the stroke across.
+    _, right_ungated = change(SolveSettings(residual_similarity=0))
+    assert right_ungated > 20
+
+
 def test_edge_weights_fall_off_exponentially_with_luminance_steps():
     from polychrome.ops.affinity import edge_weights
 
@@ -172,3 +197,5 @@ def test_errors():
         SolveSettings(hint_texture_floor=1.5)
     with pytest.raises(ValueCheckError):
         SolveSettings(residual_footprint_range=0)
+    with pytest.raises(ValueCheckError):
+        SolveSettings(residual_similarity=-1)

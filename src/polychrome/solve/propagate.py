@@ -107,6 +107,12 @@ class SolveSettings:
     """In the corrections' problem, the non-local regression pulls a pixel in proportion to
     ``evidence / (evidence + residual_evidence * peak evidence)``: where no hint of similar
     lightness is near, nothing pulls the correction and the proposal is kept."""
+    residual_similarity: float = 5.0
+    """In the corrections' problem, the non-local regression pulls a pixel by
+    ``exp(-|auto - m|^2 / 2 residual_similarity^2)``, where ``m`` is the proposal's mean at
+    the hints that speak there: a stroke's correction reaches far pixels of the same lightness
+    only if the engine proposed them a similar color (a red stroke on a saucer does not turn
+    the table of the same gray red). 0 turns this off."""
     instance_weight: float = 1.0
     """Data weight, per pixel, of an instance's color inside its mask (times its strength)."""
     prior_in_instances: float = 0.0
@@ -138,7 +144,7 @@ class SolveSettings:
                 raise ValueCheckError(f"{name} must be > 0, got {getattr(self, name)}")
         for name in (
             "footprint_weight", "nonlocal_weight", "prior_weight", "residual_pull", "neutral",
-            "hint_texture", "residual_evidence",
+            "hint_texture", "residual_evidence", "residual_similarity",
         ):  # fmt: skip
             if getattr(self, name) < 0:
                 raise ValueCheckError(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -209,12 +215,13 @@ def _hint_terms(
     weight: np.ndarray,
     settings: SolveSettings,
     data: _Data,
-    residual: bool = False,
+    proposal: np.ndarray | None = None,
 ) -> None:
     """Add the data terms of rasterized point hints: the hints, their footprints, and the
-    non-local regression. For a ``residual`` problem (corrections of a proposal), footprints stop
+    non-local regression. With a ``proposal`` (``ab`` are then corrections of it), footprints stop
     at weaker edges and the regression pulls only where it has evidence, so that far from the
     hints the proposal is kept."""
+    residual = proposal is not None
     if len(yx) == 0:
         return
     h, w = luminance.shape
@@ -234,15 +241,22 @@ def _hint_terms(
         )
         data.add(settings.footprint_weight * density / max(float(density.max()), 1e-12), mean)
     if settings.nonlocal_weight > 0:
+        similar = residual and settings.residual_similarity > 0
+        values = np.concatenate([ab, proposal[yx[:, 0], yx[:, 1]]], 1) if similar else ab
         mean, density = bilateral_regression(
             luminance,
             yx,
-            ab,
+            values,
             reach,
             sigma_spatial=settings.nonlocal_radius * max(h, w),
             sigma_range=settings.nonlocal_range,
         )
         nl = np.full((h, w), settings.nonlocal_weight)
+        if similar:
+            # The proposal here against its mean at the hints that speak here.
+            far = np.sum((proposal - mean[..., 2:]) ** 2, axis=-1)
+            nl *= np.exp(-far / (2.0 * settings.residual_similarity**2))
+            mean = mean[..., :2]
         if residual and settings.residual_evidence > 0:
             # evidence / (evidence + residual_evidence * peak evidence)
             d = density.astype(np.float64)
@@ -456,7 +470,7 @@ def solve_chroma(
         ab = ab / gain[yx[:, 0], yx[:, 1], None]
         if auto is not None:
             ab = ab - share * auto[yx[:, 0], yx[:, 1]]
-        _hint_terms(luminance, yx, ab, weight, settings, data, residual=auto is not None)
+        _hint_terms(luminance, yx, ab, weight, settings, data, proposal=auto)
         return data
 
     dense = replace(settings, cg_iterations=settings.prior_cg_iterations)
