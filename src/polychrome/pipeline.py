@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -152,12 +152,11 @@ def propose(
     options: ColorizeOptions,
     engine_options: Mapping[str, Any] | None = None,
     sample: int | None = None,
-    tones: Sequence[Any] = (),
     guidance: Guidance | None = None,
 ) -> list[Prior]:
     """Step 3: the engine's proposal at working resolution, as solver priors (chroma scaled by
-    ``options.saturation``, then the description's tone presets applied). Engines that read
-    guidance themselves (``wants_context``) also get the description and instances."""
+    ``options.saturation``, then the tone presets of ``guidance``'s description applied). Engines
+    that read guidance themselves (``wants_context``) also get the description and instances."""
     engine = load_engine(options.engine)
     opts = engine.Options.from_mapping(dict(engine_options or {}))
     extra: dict[str, Any] = {}
@@ -169,10 +168,10 @@ def propose(
     if proposal is None:
         return []
     ab = proposal.ab * np.float32(options.saturation)
-    if tones:
+    if guidance is not None and guidance.tones:
         from polychrome.guidance.describe import apply_tone
 
-        ab = apply_tone(ab, tones)
+        ab = apply_tone(ab, guidance.tones)
     return [Prior(ab, proposal.confidence, name=options.engine)]
 
 
@@ -261,7 +260,6 @@ def colorize(
             options=options,
             engine_options=engine_options,
             sample=sample,
-            tones=guidance.tones,
             guidance=guidance,
         )
         lap("priors")

@@ -16,7 +16,8 @@ def format_table(report: EvalReport) -> str:
         head += f"{'diversity':>11}{'worst PSNR':>12}"
     if any(r.color_error is not None for r in report.rows):
         head += f"{'color dE':>10}{'leak out':>10}{'leak inst':>11}"
-    if any(r.flicker is not None for r in report.rows):
+    flicker = any(r.flicker is not None for r in report.rows)
+    if flicker:
         head += f"{'flicker':>9}"
     lines = [
         f"protocol {report.protocol} on {report.dataset} ({report.rows[0].images} images, "
@@ -35,7 +36,7 @@ def format_table(report: EvalReport) -> str:
             line += f"{r.diversity:>11.2f}{r.worst_psnr:>12.2f}"
         if r.color_error is not None:
             line += f"{r.color_error:>10.2f}{r.leakage:>10.3f}{r.instance_leakage:>11.3f}"
-        if any(r.flicker is not None for r in report.rows):
+        if flicker:
             line += f"{r.flicker:>9.3f}" if r.flicker is not None else f"{'-':>9}"
         lines.append(line)
     return "\n".join(lines)
