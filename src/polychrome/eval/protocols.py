@@ -538,17 +538,24 @@ def pool_protocol(
     rows = np.stack([embedder.embed(rap_patches(lum, whole=True)) for lum in lums])
     names = [Path(o.name) for o in originals]
     by_name = {o.name: o.rgb for o in originals}
-    for engine in engines:
-        alone, pooled = [], []
-        for k, o in enumerate(originals):
+    hints: dict[int, Guidance] = {}  # per page, from the others; the same for every engine
+
+    def pooled_guidance(k: int) -> Guidance:
+        if k not in hints:
             others = [j for j in range(len(originals)) if j != k]
             pool = Pool(tuple(names[j] for j in others), rows[others], embedder.name)
             points = pool_hints(
                 lums[k], pool, lambda p: by_name[p.name], seed=seed, use_network=use_network
             )
+            hints[k] = Guidance(points=tuple(points))
+        return hints[k]
+
+    for engine in engines:
+        alone, pooled = [], []
+        for k, o in enumerate(originals):
             for label, guidance, bucket in (
                 (engine, Guidance(), alone),
-                (f"{engine} + pool", Guidance(points=tuple(points)), pooled),
+                (f"{engine} + pool", pooled_guidance(k), pooled),
             ):
                 image = colorize(o.gray, guidance=guidance, engine=engine, seed=seed).image
                 s = score(image, o.rgb)
