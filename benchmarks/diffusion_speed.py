@@ -202,7 +202,6 @@ def main(argv: list[str] | None = None) -> dict:
             context,
             multiple=comps.multiple,
             vae_scale=comps.vae_scale,
-            tokenizer=comps.tokenizer,
             seed=0,
         )
         return plan

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-from polychrome.engines.base import EngineContext, EngineOptions, Proposal
+from polychrome.engines.base import EngineContext, EngineOptions, Proposal, require_modules
 from polychrome.engines.diffusion.options import DiffusionOptions
 
 if TYPE_CHECKING:
@@ -48,23 +48,12 @@ class DiffusionEngine:
         """Chroma for ``luminance`` ``(h, w)`` in ``[0, 100]``: ``Proposal(ab (h, w, 2),
         confidence (h, w))`` at the same resolution. ``sample`` picks another initial noise
         (diverse results); ``context`` carries the description and instances."""
-        from polychrome.engines.base import require_modules
-        from polychrome.engines.diffusion.loading import _source
+        from polychrome.engines.diffusion.loading import model_source
 
         assert isinstance(options, DiffusionOptions)
         # Fail on missing weights before importing anything heavy.
-        _source(
-            options.base_model,
-            option="base_model",
-            what="a Stable Diffusion 1.5 model",
-            example="stable-diffusion-v1-5/stable-diffusion-v1-5",
-        )
-        _source(
-            options.controlnet,
-            option="controlnet",
-            what="a ControlNet that conditions on luminance",
-            example="a grayscale or brightness ControlNet for SD 1.5",
-        )
+        model_source(options.base_model, "base_model")
+        model_source(options.controlnet, "controlnet")
         require_modules(
             ("torch", "diffusers", "transformers"), extra="diffusion", what="the diffusion engine"
         )
@@ -91,7 +80,6 @@ class DiffusionEngine:
             context,
             multiple=components.multiple,
             vae_scale=components.vae_scale,
-            tokenizer=components.tokenizer,
             seed=sample_seed(seed, sample),
             anticolor=anticolor,
         )

@@ -20,8 +20,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 __all__ = ["AttentionGuide", "InstanceAttentionProcessor", "guided_attention", "word_tokens"]
 
 _STOP = {"a", "an", "the", "is", "are", "of", "and", "with", "in", "on", "its", "it"}
@@ -60,7 +58,6 @@ class AttentionGuide:
         rows: batch rows (of the UNet's batch) that carry the global prompt.
         strength: ``lambda``.
         iterations: refinement steps per map.
-        active: switched off outside the steps where guidance applies.
     """
 
     masks: Any
@@ -68,7 +65,6 @@ class AttentionGuide:
     rows: list[int]
     strength: float
     iterations: int = 1
-    active: bool = True
     _per_layer: dict[int, Any] = field(default_factory=dict, repr=False)
 
     def layer_masks(self, length: int):
@@ -92,7 +88,7 @@ class AttentionGuide:
         """Guide ``scores`` ``(batch * heads, length, tokens)`` (attention logits)."""
         import torch
 
-        if not self.active or self.strength <= 0:
+        if self.strength <= 0:
             return scores
         length = scores.shape[1]
         masks = self.layer_masks(length)
@@ -101,17 +97,17 @@ class AttentionGuide:
         scores = scores.view(batch, heads, length, -1).clone()
         masks = masks.to(scores.dtype)
         rows = torch.as_tensor(self.rows, device=scores.device)
+        block = scores[rows]  # the guided rows, gathered once and written back once
         for k, positions in enumerate(self.tokens):
             if not positions:
                 continue
             cols = torch.as_tensor(positions, device=scores.device)
             target = masks[k].to(scores.device)[None, None, :, None]
-            s = scores[rows][:, :, :, cols]
+            s = block[:, :, :, cols]
             for _ in range(self.iterations):
                 s = s - self.strength * (torch.sigmoid(s) - target)
-            block = scores[rows]
             block[:, :, :, cols] = s
-            scores[rows] = block
+        scores[rows] = block
         return scores.view(batch * heads, length, -1)
 
 
@@ -142,7 +138,6 @@ class InstanceAttentionProcessor:
             or attention_mask is not None
             or attn.spatial_norm is not None
             or attn.group_norm is not None
-            or not self.guide.active
         )
         if plain:
             return self.fallback(
@@ -184,9 +179,3 @@ def guided_attention(unet: Any, guide: AttentionGuide | None) -> Iterator[None]:
         yield
     finally:
         unet.set_attn_processor(original)
-
-
-def mask_tensor(masks: np.ndarray, device: Any):
-    import torch
-
-    return torch.from_numpy(np.ascontiguousarray(masks)).to(device)

@@ -17,7 +17,14 @@ from typing import Any
 
 from polychrome.errors import EngineUnavailableError
 
-__all__ = ["ClipPack", "Components", "load_clip", "load_components", "make_scheduler"]
+__all__ = [
+    "ClipPack",
+    "Components",
+    "load_clip",
+    "load_components",
+    "make_scheduler",
+    "model_source",
+]
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _BASE_PARTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
@@ -56,9 +63,22 @@ class ClipPack:
     image_size: int
 
 
-def _source(value: str, *, option: str, what: str, example: str) -> tuple[str, bool]:
-    """``(value, is_local)``; raises when ``value`` is empty or names no folder or hub id."""
+_MODELS = {
+    "base_model": ("a Stable Diffusion 1.5 model", "stable-diffusion-v1-5/stable-diffusion-v1-5"),
+    "controlnet": (
+        "a ControlNet that conditions on luminance",
+        "a grayscale or brightness ControlNet for SD 1.5",
+    ),
+    "clip_model": ("a CLIP model", "openai/clip-vit-base-patch32"),
+}
+"""For each model option: what it names and an example, for the error when it is missing."""
+
+
+def model_source(value: str, option: str) -> tuple[str, bool]:
+    """``(value, is_local)`` for the model option ``option`` (a key of ``_MODELS``); raises
+    when ``value`` is empty or names no folder or hub id (checked without importing torch)."""
     if not value:
+        what, example = _MODELS[option]
         raise EngineUnavailableError(
             f"the diffusion engine needs {what}: pass --engine-option {option}=FOLDER_OR_HUB_ID "
             f"(e.g. {example}); nothing is downloaded unless you pass a hub id"
@@ -123,21 +143,11 @@ def resolve_device(device: str, dtype: str):
 @functools.lru_cache(maxsize=1)
 def load_components(base_model: str, controlnet: str, device: str, dtype: str) -> Components:
     """Load (once per process and argument set) the base model's parts and the ControlNet."""
-    from diffusers import AutoencoderKL, ControlNetModel, UNet2DConditionModel
+    from diffusers import AutoencoderKL, ControlNetModel, DDIMScheduler, UNet2DConditionModel
     from transformers import CLIPTextModel, CLIPTokenizer
 
-    base, base_local = _source(
-        base_model,
-        option="base_model",
-        what="a Stable Diffusion 1.5 model",
-        example="stable-diffusion-v1-5/stable-diffusion-v1-5",
-    )
-    control, control_local = _source(
-        controlnet,
-        option="controlnet",
-        what="a ControlNet that conditions on luminance",
-        example="a grayscale or brightness ControlNet for SD 1.5",
-    )
+    base, base_local = model_source(base_model, "base_model")
+    control, control_local = model_source(controlnet, "controlnet")
     if base_local:
         missing = [p for p in _BASE_PARTS if not (Path(base) / p).is_dir()]
         if missing:
@@ -152,8 +162,6 @@ def load_components(base_model: str, controlnet: str, device: str, dtype: str) -
     vae = _load(AutoencoderKL, base, subfolder="vae", torch_dtype=torch_dtype, **common)
     text_encoder = _load(CLIPTextModel, base, subfolder="text_encoder", dtype=torch_dtype, **common)
     tokenizer = _load(CLIPTokenizer, base, subfolder="tokenizer", **common)
-    from diffusers import DDIMScheduler
-
     scheduler_config = dict(_load(DDIMScheduler, base, subfolder="scheduler", **common).config)
     control_net = _load(
         ControlNetModel,
@@ -174,12 +182,7 @@ def load_clip(clip_model: str, device: str, dtype: str) -> ClipPack:
     """A transformers ``CLIPModel`` and tokenizer for anti-color guidance."""
     from transformers import CLIPModel, CLIPTokenizer
 
-    source, local = _source(
-        clip_model,
-        option="clip_model",
-        what="a CLIP model",
-        example="openai/clip-vit-base-patch32",
-    )
+    source, local = model_source(clip_model, "clip_model")
     torch_device, torch_dtype = resolve_device(device, dtype)
     model = _load(CLIPModel, source, option="clip_model", local=local, dtype=torch_dtype)
     tokenizer = _load(CLIPTokenizer, source, option="clip_model", local=local)

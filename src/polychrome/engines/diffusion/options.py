@@ -115,16 +115,10 @@ class DiffusionOptions(EngineOptions):
     )
 
     def __post_init__(self) -> None:
-        if self.scheduler not in SCHEDULERS:
-            raise ValueCheckError(
-                f"scheduler must be one of {', '.join(SCHEDULERS)}, got {self.scheduler!r}"
-            )
-        if self.device not in DEVICES:
-            raise ValueCheckError(
-                f"device must be one of {', '.join(DEVICES)}, got {self.device!r}"
-            )
-        if self.dtype not in DTYPES:
-            raise ValueCheckError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        for name, allowed in (("scheduler", SCHEDULERS), ("device", DEVICES), ("dtype", DTYPES)):
+            value = getattr(self, name)
+            if value not in allowed:
+                raise ValueCheckError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
         checks = [
             ("steps", self.steps, 1, 1000),
             ("guidance_scale", self.guidance_scale, 0.0, 50.0),

@@ -26,6 +26,7 @@ from polychrome.engines.diffusion.fusion import latent_masks
 from polychrome.engines.diffusion.options import DiffusionOptions
 from polychrome.engines.diffusion.sampler import SamplingPlan
 from polychrome.errors import ShapeError, ValueCheckError
+from polychrome.ops.color import rgb_to_lab
 from polychrome.ops.filters import resize
 
 __all__ = ["Layout", "build_plan", "instance_text", "model_shape", "sample_seed", "to_proposal"]
@@ -66,7 +67,7 @@ def instance_text(label: str) -> tuple[str, list[str]]:
     return label.strip(), split_words(label)
 
 
-def _prompt_with(prompt: str, texts: list[str], tokenizer) -> str:
+def _prompt_with(prompt: str, texts: list[str]) -> str:
     """The prompt, with each instance text it does not already mention appended."""
     words = set(split_words(prompt))
     for text in texts:
@@ -83,8 +84,7 @@ def _read_color(path: str, what: str) -> np.ndarray:
     image = read_image(path)
     if image.is_gray:
         raise ValueCheckError(f"{what} {path} is a gray image; it must be a color image")
-    scale = 65535.0 if image.bit_depth == 16 else 255.0
-    return image.pixels[..., :3].astype(np.float32) / np.float32(scale)
+    return image.pixels.astype(np.float32) / np.float32(image.max_value)
 
 
 def _cover(rgb: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -111,8 +111,6 @@ def _references(options: DiffusionOptions, luminance: np.ndarray) -> list[np.nda
 
 
 def _luminance01(rgb: np.ndarray) -> np.ndarray:
-    from polychrome.ops.color import rgb_to_lab
-
     return (rgb_to_lab(rgb)[..., 0] / 100.0).astype(np.float32)
 
 
@@ -123,7 +121,6 @@ def build_plan(
     *,
     multiple: int,
     vae_scale: int,
-    tokenizer,
     seed: int,
     anticolor=None,
 ) -> tuple[SamplingPlan, Layout]:
@@ -138,7 +135,7 @@ def build_plan(
     texts = [instance_text(label) for _, label in instances]
     description = context.description.strip()
     prompt = description or options.prompt
-    prompt = _prompt_with(prompt, [t for t, _ in texts], tokenizer)
+    prompt = _prompt_with(prompt, [t for t, _ in texts])
     # Canvas: the target alone, or beside its references (in-context reference).
     references = [] if options.recolor else _references(options, luminance)
     rows, cols = (1, 1) if not references else (1, 2) if len(references) == 1 else (2, 2)
@@ -146,8 +143,7 @@ def build_plan(
     control = np.zeros(canvas, np.float32)
     control[: cell[0], : cell[1]] = target_l
     latent = (canvas[0] // vae_scale, canvas[1] // vae_scale)
-    known = keep = None
-    layout = Layout(canvas, (0, 0, *cell))
+    known = keep = keep_work = original_ab = None
     strength = 1.0
     if references:
         known = np.repeat(control[..., None], 3, axis=2)
@@ -170,18 +166,14 @@ def build_plan(
             )
         known = resize(original, cell, mode="area").clip(0, 1)
         strength = options.recolor_strength
-        from polychrome.ops.color import rgb_to_lab
-
         work = resize(original, luminance.shape, mode="area").clip(0, 1)
         original_ab = rgb_to_lab(work)[..., 1:].astype(np.float32)
-        keep_work = None
         if instances:
             change = np.zeros(luminance.shape, bool)
             for mask, _ in instances:
                 change |= mask
             keep_work = ~change
             keep = 1 - latent_masks([change], latent)[0]
-        layout = Layout(canvas, (0, 0, *cell), keep_work, original_ab)
     # Masks in the canvas at latent resolution, for branches and attention guidance.
     masks = None
     if instances:
@@ -215,7 +207,7 @@ def build_plan(
         anticolor_strength=options.anticolor_strength,
         anticolor_every=options.anticolor_every,
     )
-    return plan, layout
+    return plan, Layout(canvas, (0, 0, *cell), keep_work, original_ab)
 
 
 def _nearest_cell(mask: np.ndarray, cell: tuple[int, int], canvas: tuple[int, int]) -> np.ndarray:
@@ -239,8 +231,6 @@ def to_proposal(
     its masks.
     """
     import cv2
-
-    from polychrome.ops.color import rgb_to_lab
 
     y, x, h, w = layout.box
     target = np.ascontiguousarray(rgb[y : y + h, x : x + w])
