@@ -147,7 +147,7 @@ def palette_hints(
         keep = weight > 0
         yx, weight = yx[keep], weight[keep]
     ab = palette_chroma(palette, luminance[yx[:, 0], yx[:, 1]])
-    return PointHints(yx=yx, ab=ab.reshape(-1, 2), weight=weight, source=source)
+    return PointHints(yx=yx, ab=ab, weight=weight, source=source)
 
 
 def with_palette(

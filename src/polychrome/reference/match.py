@@ -23,8 +23,7 @@ Method (everything at a reduced working size):
    pixel minus its mean, divided by its contrast (plus a floor, so flat noise stays small). Every
    channel is standardised over the target and references together and every group weighted so
    that a group of 25 channels counts no more than a group of one. With ``use_network=True``
-   (or ``None`` and the ``cnn`` engine's model available), its per-pixel distribution over ab
-   bins (a
+   (or ``None`` and the ``cnn`` model available), its per-pixel distribution over ab bins (a
    semantic descriptor: "sky-like", "skin-like") is added: square-rooted (Hellinger), reduced
    to 8 principal components, upsampled to the working size, and weighted below the luminance
    groups. Descriptors are not L2-normalised per pixel: that would make a flat dark region and a

@@ -28,7 +28,13 @@ import numpy as np
 from polychrome.errors import InputError, PolychromeError, ValueCheckError
 from polychrome.guidance.hints import Guidance, PointHints
 from polychrome.options import ColorizeOptions
-from polychrome.reference.pool import IMAGE_SUFFIXES, Pool, load_embedder, rap_patches
+from polychrome.reference.pool import (
+    IMAGE_SUFFIXES,
+    Pool,
+    _image_files,
+    load_embedder,
+    rap_patches,
+)
 
 __all__ = ["SequenceReport", "colorize_sequence", "page_files", "pool_hints"]
 
@@ -40,11 +46,7 @@ def page_files(folder: str | os.PathLike[str]) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"{folder} is not a folder of pages")
-    files = sorted(
-        p
-        for p in folder.iterdir()
-        if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() and not p.name.startswith(".")
-    )
+    files = _image_files(folder)
     if not files:
         raise InputError(f"{folder} holds no pages ({', '.join(IMAGE_SUFFIXES)})")
     return files

@@ -26,12 +26,13 @@ leaves) survives the small working resolution.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import cv2
 import numpy as np
 
 from polychrome.ops.filters import resize
-from polychrome.video.flow import FlowPair, track, warp
+from polychrome.video.flow import FlowPair, _inside, _remap, track, warp
 from polychrome.video.settings import VideoSettings
 
 __all__ = ["Alignment", "ReferenceTracker", "sample"]
@@ -47,24 +48,21 @@ _REFILL_TRUST = 0.5
 def sample(values: np.ndarray, coords: np.ndarray) -> np.ndarray:
     """``values`` ``(h, w)`` or ``(h, w, C)`` read at ``coords`` ``(H, W, 2)`` (x, y in the
     pixels of ``values``; bilinear, the border repeated). float32 ``(H, W[, C])`` out."""
-    return cv2.remap(
-        np.ascontiguousarray(values, np.float32),
+    return _remap(
+        values,
         np.ascontiguousarray(coords[..., 0], np.float32),
         np.ascontiguousarray(coords[..., 1], np.float32),
-        cv2.INTER_LINEAR,
-        borderMode=cv2.BORDER_REPLICATE,
     )
 
 
+@lru_cache(maxsize=8)
 def _grid(shape: tuple[int, int]) -> np.ndarray:
+    """Pixel positions ``(h, w, 2)`` (x, y) float32 (read-only, shared: made once per size)."""
     h, w = shape
     gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    return np.stack([gx, gy], axis=2)
-
-
-def _inside(coords: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    x, y = coords[..., 0], coords[..., 1]
-    return (x >= -0.5) & (x <= shape[1] - 0.5) & (y >= -0.5) & (y <= shape[0] - 0.5)
+    grid = np.stack([gx, gy], axis=2)
+    grid.flags.writeable = False
+    return grid
 
 
 @dataclass(frozen=True)
@@ -172,7 +170,7 @@ class ReferenceTracker:
                 coords = sample(coords, grid + residual.flow)
                 kept = held * (residual.confidence >= _CHAIN_HOLDS)
                 held = np.maximum(kept, residual.confidence >= 0.5).astype(np.float32)
-            held = held * _inside(coords, ref_lum.shape)
+            held = held * _inside(coords[..., 0], coords[..., 1], ref_lum.shape)
             self._chains[k] = (coords, held.astype(np.float32))
             # 3. Confidence by luminance agreement; the best reference per pixel.
             confidence = (self._agreement(ref_lum, coords, lum) * held).astype(np.float32)

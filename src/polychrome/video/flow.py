@@ -93,6 +93,12 @@ def _remap(values: np.ndarray, map_x: np.ndarray, map_y: np.ndarray) -> np.ndarr
     )
 
 
+def _inside(x: np.ndarray, y: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Whether positions ``x``, ``y`` fall within an image of ``shape`` (pixel centres +- 0.5)."""
+    h, w = shape
+    return (x >= -0.5) & (x <= w - 0.5) & (y >= -0.5) & (y <= h - 0.5)
+
+
 def warp(values: np.ndarray, flow: np.ndarray) -> np.ndarray:
     """``values`` ``(h, w)`` or ``(h, w, C)`` of the source frame, seen from the target frame of
     ``flow`` (bilinear; the border is repeated). float32 out."""
@@ -141,8 +147,7 @@ def track(
     scale += 0.5
     d_lum = (_remap(source, x, y) - target) * np.float32(1 / luminance_tolerance)
     confidence = np.exp(-err / scale - d_lum * d_lum)
-    inside = (x >= -0.5) & (x <= w - 0.5) & (y >= -0.5) & (y <= h - 0.5)
-    return FlowPair(back, (confidence * inside).astype(np.float32))
+    return FlowPair(back, (confidence * _inside(x, y, (h, w))).astype(np.float32))
 
 
 def temporal_prior(

@@ -88,8 +88,9 @@ class _FolderReader:
         self.fps = Fraction(fps).limit_denominator(1001)
         self.max_pixels = max_pixels
         self.on_audio = None
-        first = self._read(0)
-        self.size = (first.shape[1], first.shape[0])
+        # The first frame gives the size; it is kept for the first iteration (not read twice).
+        self._first: np.ndarray | None = self._read(0)
+        self.size = (self._first.shape[1], self._first.shape[0])
 
     def _read(self, index: int) -> np.ndarray:
         path = self.files[index]
@@ -102,7 +103,7 @@ class _FolderReader:
             pixels = (pixels // 257).astype(np.uint8)
         if pixels.ndim == 2:
             pixels = np.repeat(pixels[..., None], 3, axis=2)
-        if (pixels.shape[1], pixels.shape[0]) != getattr(self, "size", (0, 0)) and index:
+        if index and (pixels.shape[1], pixels.shape[0]) != self.size:
             raise DecodeError(
                 f"frame {index} ({path.name}) is {pixels.shape[1]}x{pixels.shape[0]}, the first "
                 f"frame {self.size[0]}x{self.size[1]}: all frames must have one size"
@@ -110,7 +111,9 @@ class _FolderReader:
         return pixels
 
     def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
-        for index in range(len(self.files)):
+        first, self._first = self._first, None
+        yield 0, first if first is not None else self._read(0)
+        for index in range(1, len(self.files)):
             yield index, self._read(index)
 
     def close(self) -> None:

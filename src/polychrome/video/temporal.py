@@ -143,16 +143,16 @@ class VideoColorizer:
             work_pixels=self.settings.match_pixels,
             seed=self.options.seed,
         )
+        points = found.to_point_hints()
+        if aligned is None:
+            return points
+        h, w = aligned.confidence.shape
         out = []
-        for hints in found.to_point_hints():
-            if aligned is not None and len(hints):
-                h, w = aligned.confidence.shape
-                y = hints.yx[:, 0] * h // luminance.shape[0]
-                x = hints.yx[:, 1] * w // luminance.shape[1]
-                keep = aligned.confidence[y, x] < 0.5
-                hints = PointHints(hints.yx[keep], hints.ab[keep], hints.weight[keep], hints.source)
-            if len(hints):
-                out.append(hints)
+        for hints in points:
+            y = hints.yx[:, 0] * h // luminance.shape[0]
+            x = hints.yx[:, 1] * w // luminance.shape[1]
+            keep = aligned.confidence[y, x] < 0.5
+            out.append(PointHints(hints.yx[keep], hints.ab[keep], hints.weight[keep], hints.source))
         return out
 
     def reset(self) -> None:
@@ -168,11 +168,11 @@ class VideoColorizer:
         lum = prepared.work_luminance
         # 2. Anchor or not: the first frame, a scene cut, or every frame without temporal.
         cut = False
-        if self._previous is not None and self._previous[0].shape != lum.shape:
-            raise ValueCheckError(
-                f"frame size changed from {self._previous[0].shape} to {lum.shape} (working)"
-            )
         if self._previous is not None:
+            if self._previous[0].shape != lum.shape:
+                raise ValueCheckError(
+                    f"frame size changed from {self._previous[0].shape} to {lum.shape} (working)"
+                )
             cut = histogram_distance(self._previous[0], lum) > s.scene_cut
         anchor = self._previous is None or cut or not s.temporal
         self._since_anchor = 0 if anchor else self._since_anchor + 1
