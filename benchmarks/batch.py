@@ -29,7 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
-MANIFEST = ".polychrome-batch.jsonl"
+from polychrome.apps.batch import MANIFEST_NAME as MANIFEST
+
 SIZE = (480, 640)  # height, width
 
 
@@ -154,8 +155,9 @@ def main() -> None:
             out = root / f"out-{workers}"
             shutil.rmtree(out, ignore_errors=True)
             seconds[workers] = timed_run(command(inputs, out, workers, args.engine))
-            per = [r["seconds"] for r in records(out)]
-            cpu = sum(r["cpu_seconds"] for r in records(out))  # the workers' own CPU time
+            done = records(out)
+            per = [r["seconds"] for r in done]
+            cpu = sum(r["cpu_seconds"] for r in done)  # the workers' own CPU time
             print(
                 f"--workers {workers}: {seconds[workers]:.1f} s wall, "
                 f"{len(names) / seconds[workers]:.2f} img/s, {cpu:.1f} s CPU "
@@ -182,7 +184,7 @@ def main() -> None:
         process.wait()
         before = manifest.read_bytes()
         finished = before.count(b"\n")
-        on_disk = sum(1 for p in out.iterdir() if p.name in set(names))
+        on_disk = len(set(names) & {p.name for p in out.iterdir()})
         temporaries = sum(1 for p in out.iterdir() if p.name.endswith(".tmp"))
         print(
             f"killed (SIGKILL to the command and its workers, exit {process.returncode}): "

@@ -59,9 +59,6 @@ def _encode(array: np.ndarray, fmt: str = "PNG") -> bytes:
     return encode_image(array, format=fmt)
 
 
-_png = _encode
-
-
 def _png_claiming(width: int, height: int) -> bytes:
     """A PNG whose header claims ``width`` x ``height`` (the data is a stub)."""
 
@@ -106,9 +103,9 @@ def image_bytes(draw, shape: tuple[int, int], *, channels: int = 1) -> bytes:
     )
     array = draw(_array(shape, channels=channels))
     if kind == "png":
-        return _png(array)
+        return _encode(array)
     if kind == "png16":
-        return _png(array.astype(np.uint16) * 257)
+        return _encode(array.astype(np.uint16) * 257)
     if kind == "jpeg":
         return _encode(array if channels in (1, 3) else array[..., :3], "JPEG")
     if kind == "webp":
@@ -116,10 +113,10 @@ def image_bytes(draw, shape: tuple[int, int], *, channels: int = 1) -> bytes:
     if kind == "tiff":
         return _encode(array, "TIFF")
     if kind == "truncated":
-        data = _png(array)
+        data = _encode(array)
         return data[: draw(st.integers(0, len(data) - 1))]
     if kind == "flipped":
-        data = bytearray(_png(array))
+        data = bytearray(_encode(array))
         for _ in range(draw(st.integers(1, 8))):
             position = draw(st.integers(0, len(data) - 1))
             data[position] = draw(st.integers(0, 255))
@@ -145,8 +142,8 @@ def hint_bytes(draw, shape: tuple[int, int], *, sane: bool = False) -> bytes:
     elif kind == "strokes":
         rgba[..., 3] = np.where(rgba[..., 3] > 200, 255, 0).astype(np.uint8)
     else:
-        return _png(rgba[..., :3])
-    return _png(rgba)
+        return _encode(rgba[..., :3])
+    return _encode(rgba)
 
 
 @st.composite
@@ -163,7 +160,7 @@ def mask_bytes(draw, shape: tuple[int, int], *, sane: bool = False) -> bytes:
         h, w = shape
         y0, x0 = draw(st.integers(0, h - 1)), draw(st.integers(0, w - 1))
         mask[y0 : y0 + draw(st.integers(1, h)), x0 : x0 + draw(st.integers(1, w))] = 255
-    return _png(mask)
+    return _encode(mask)
 
 
 @dataclass
@@ -261,10 +258,7 @@ def post(client, case: Case):
         return client.post(
             "/v1/colorize", content=case.content, headers={"content-type": case.content_type}
         )
-    files = [(name, (filename, data)) for name, (filename, data) in case.parts]
-    if not files:
-        files = [("engine", (None, b"none"))]
-    return client.post("/v1/colorize", files=files)
+    return client.post("/v1/colorize", files=case.parts or [("engine", (None, b"none"))])
 
 
 def check(response) -> None:

@@ -155,7 +155,7 @@ def test_page_and_static_files(client):
 # ------------------------------------------------------------------------------ colorize
 
 
-def test_png_result_keeps_luminance_and_follows_hints(client):
+def test_png_result_keeps_luminance_and_follows_hints(client, tmp_path):
     response = _post(
         client,
         files=[
@@ -174,14 +174,11 @@ def test_png_result_keeps_luminance_and_follows_hints(client):
     r, g, b = (rgb[6:10, 6:10, k].astype(int).mean() for k in range(3))
     assert r > g + 30 and r > b + 30, (r, g, b)
     # The metadata travels inside the PNG.
-    path = Path(os.environ.get("TMPDIR", "/tmp")) / f"serve-meta-{os.getpid()}.png"
-    path.write_bytes(response.content)
-    try:
-        from polychrome.io import read_metadata
+    from polychrome.io import read_metadata
 
-        meta = read_metadata(path)
-    finally:
-        path.unlink()
+    path = tmp_path / "result.png"
+    path.write_bytes(response.content)
+    meta = read_metadata(path)
     assert meta["seed"] == 3 and meta["engine"] == "none"
     assert meta["input"]["path"] == "photo.png"
     assert meta["guidance"][0]["source"] == "strokes.png"

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import glob
 import hashlib
 import json
 import logging
@@ -269,8 +268,9 @@ def run_batch(
         raise ValueCheckError(f"workers must be >= 1, got {workers}")
     if chunk < 0:
         raise ValueCheckError(f"chunk must be >= 0, got {chunk}")
+    folder = out_dir.resolve()
     for job in jobs:
-        if job.target.parent.resolve() != out_dir.resolve():
+        if job.target.parent.resolve() != folder:
             raise ValueCheckError(f"{job.target} is not inside the output folder {out_dir}")
     summary = BatchSummary(total=len(jobs))
     manifest = Manifest.open(out_dir)
@@ -285,8 +285,8 @@ def run_batch(
             summary.redone += state is False
             keys[str(job.target)] = (job, key)
             pending.append(job)
-            for path in sample_paths(job.target, options.samples):
-                _remove_stale_temporaries(path)
+        outputs = {p.name for job in pending for p in sample_paths(job.target, options.samples)}
+        _remove_stale_temporaries(out_dir, outputs)
         bar = _Bar(len(pending)) if progress and pending and sys.stderr.isatty() else None
 
         def finished(result: dict[str, Any]) -> None:
@@ -332,12 +332,20 @@ def run_batch(
     return summary
 
 
-def _remove_stale_temporaries(path: Path) -> None:
-    """Delete temporary files a killed run left beside ``path`` (see ``io._write_atomic``)."""
-    pattern = os.path.join(glob.escape(str(path.parent)), f".{glob.escape(path.name)}.*.tmp")
-    for stale in glob.glob(pattern):
-        with contextlib.suppress(OSError):
-            os.unlink(stale)
+def _remove_stale_temporaries(folder: Path, names: set[str]) -> None:
+    """Delete the temporary files a killed run left in ``folder`` beside the outputs ``names``:
+    ``.NAME.*.tmp`` (see ``io._write_atomic``). The folder is listed once, not once per name."""
+    try:
+        entries = os.listdir(folder)
+    except OSError:
+        return
+    for entry in entries:
+        if not (entry.startswith(".") and entry.endswith(".tmp")):
+            continue
+        middle = entry[1:-4]  # NAME.*
+        if any(middle[:i] in names for i, c in enumerate(middle) if c == "."):
+            with contextlib.suppress(OSError):
+                os.unlink(folder / entry)
 
 
 def _usable_cores() -> int:

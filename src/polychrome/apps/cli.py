@@ -187,6 +187,16 @@ def _parse_pairs(values: list[str], what: str) -> list[tuple[str, str]]:
     return out
 
 
+def _engine_options(pairs: list[str], engine: str) -> dict[str, str]:
+    """The ``--engine-option KEY=VALUE`` flags as a dict, checked against ``engine``'s options
+    (an unknown engine, or one whose extra is missing, is refused here too)."""
+    from polychrome.engines.base import load_engine
+
+    engine_options = dict(_parse_pairs(pairs, "--engine-option"))
+    load_engine(engine).Options.from_mapping(engine_options)
+    return engine_options
+
+
 def _parse_numbers(text: str, n: int, what: str) -> tuple[float, ...]:
     parts = [p.strip() for p in text.split(",")]
     try:
@@ -362,11 +372,7 @@ def _plan_colorize(
             raise ValueCheckError("--label-map and --legend go together")
         if len(describe) > 2000:
             raise ValueCheckError("--describe is limited to 2000 characters")
-        engine_options = dict(_parse_pairs(engine_option, "--engine-option"))
-        from polychrome.engines.base import engine_spec, load_engine
-
-        engine_spec(options.engine)
-        load_engine(options.engine).Options.from_mapping(engine_options)
+        engine_options = _engine_options(engine_option, options.engine)
         if output_format not in OUTPUT_FORMATS:
             raise ValueCheckError(f"--format must be one of {', '.join(OUTPUT_FORMATS)}")
         if hints is not None and batch:
@@ -711,10 +717,7 @@ def sequence_command(
 ) -> None:
     """Colorize a chapter's pages in order with references retrieved from a pool."""
     try:
-        engine_options = dict(_parse_pairs(engine_option, "--engine-option"))
-        from polychrome.engines.base import load_engine
-
-        load_engine(options.engine).Options.from_mapping(engine_options)
+        engine_options = _engine_options(engine_option, options.engine)
         from polychrome.apps.jobs import open_pool
         from polychrome.reference.sequence import colorize_sequence, page_files
 

@@ -85,6 +85,11 @@ def _default_jobs() -> int:
     return max(1, min(4, cores))
 
 
+def _kind(f: dataclasses.Field) -> type:
+    """A setting's type: ``int`` or ``float``."""
+    return int if f.type in (int, "int") else float
+
+
 def _setting(default: Any, help: str, env: str, *, minimum: float) -> Any:
     meta = {"help": help, "env": env, "min": minimum}
     if callable(default):
@@ -133,10 +138,9 @@ class ServeSettings:
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            kind = int if f.type in (int, "int") else float
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ValueCheckError(f"{f.name} must be a number, got {value!r}")
-            if kind is int and not isinstance(value, int):
+            if _kind(f) is int and not isinstance(value, int):
                 raise ValueCheckError(f"{f.name} must be an integer, got {value!r}")
             if not value >= f.metadata["min"] or value == float("inf"):
                 raise ValueCheckError(
@@ -155,7 +159,7 @@ class ServeSettings:
             raw = environ.get(f.metadata["env"], "").strip()
             if not raw:
                 continue
-            kind = int if f.type in (int, "int") else float
+            kind = _kind(f)
             try:
                 values[f.name] = kind(raw)
             except ValueError:
@@ -186,12 +190,20 @@ def settings_help() -> str:
 class _Refusal(Exception):
     """A request refused with an HTTP status (a JSON error body)."""
 
-    def __init__(self, status: int, error: str, detail: str, headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        status: int,
+        error: str,
+        detail: str,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ):
         super().__init__(detail)
         self.status = status
         self.error = error
         self.detail = detail
         self.headers = headers or {}
+        self.extra = extra or {}
 
 
 def _status_of(exc: BaseException) -> int:
@@ -205,8 +217,12 @@ def _status_of(exc: BaseException) -> int:
     return 500
 
 
-def _error_body(status: int, error: str, detail: str, **extra: Any) -> dict[str, Any]:
-    return {"error": error, "detail": detail, "status": status, **extra}
+def _refusal_of(exc: BaseException) -> _Refusal:
+    """The refusal answering a library error or a :class:`MemoryError` (see :func:`_status_of`);
+    an unknown color's suggestions go with it."""
+    detail = "out of memory" if isinstance(exc, MemoryError) else str(exc)
+    extra = {"suggestions": exc.suggestions} if isinstance(exc, UnknownColorError) else None
+    return _Refusal(_status_of(exc), type(exc).__name__, detail, extra=extra)
 
 
 # ------------------------------------------------------------------------------ parsing
@@ -214,14 +230,12 @@ def _error_body(status: int, error: str, detail: str, **extra: Any) -> dict[str,
 
 @dataclass(frozen=True)
 class _Call:
-    """One parsed, checked colorize request."""
+    """One parsed, checked colorize request; the result's file name is ``job.target``."""
 
     job: Any  # ColorizeJob
     options: Any  # ColorizeOptions
     engine_options: dict[str, Any]
     format: str
-    stem: str
-    """The input's file name without extension; the result is ``STEM-color.png``."""
 
 
 def _clean_name(name: str | None, fallback: str) -> str:
@@ -260,7 +274,7 @@ def _parse_engine_options(text: str) -> dict[str, Any]:
 async def _parse_form(form: Any, settings: ServeSettings) -> _Call:
     """Check the form's fields and read its files; raises :class:`InputError` (422)."""
     from polychrome.apps.jobs import ColorizeJob
-    from polychrome.engines.base import engine_spec, load_engine
+    from polychrome.engines.base import load_engine
     from polychrome.guidance.describe import MAX_DESCRIPTION_CHARS
     from polychrome.io import NamedBytes
     from polychrome.options import ColorizeOptions, option_specs
@@ -319,7 +333,6 @@ async def _parse_form(form: Any, settings: ServeSettings) -> _Call:
     engine_options = _parse_engine_options(
         texts["engine_options"][0] if texts["engine_options"] else ""
     )
-    engine_spec(chosen.engine)
     load_engine(chosen.engine).Options.from_mapping(engine_options)
 
     fmt = (texts["format"][0] if texts["format"] else "").strip().lower()
@@ -340,7 +353,7 @@ async def _parse_form(form: Any, settings: ServeSettings) -> _Call:
         description=texts["description"][0] if texts["description"] else "",
         references=files["reference"],
     )
-    return _Call(job, chosen, engine_options, fmt, stem)
+    return _Call(job, chosen, engine_options, fmt)
 
 
 def _colorize(call: _Call) -> tuple[list[bytes], dict[str, Any]]:
@@ -477,12 +490,12 @@ def create_app(settings: ServeSettings | None = None):
     app.state.jobs = jobs
 
     def refuse(status: int, error: str, detail: str, headers=None, **extra: Any) -> JSONResponse:
-        body = _error_body(status, error, detail, **extra)
+        body = {"error": error, "detail": detail, "status": status, **extra}
         return JSONResponse(body, status_code=status, headers=headers)
 
     @app.exception_handler(_Refusal)
     async def on_refusal(request: Request, exc: _Refusal) -> JSONResponse:
-        return refuse(exc.status, exc.error, exc.detail, exc.headers)
+        return refuse(exc.status, exc.error, exc.detail, exc.headers, **exc.extra)
 
     @app.exception_handler(HTTPException)
     async def on_http(request: Request, exc: HTTPException) -> JSONResponse:
@@ -553,7 +566,7 @@ def create_app(settings: ServeSettings | None = None):
             ) as form:
                 call = await _parse_form(form, settings)
         except PolychromeError as exc:
-            raise _Refusal(_status_of(exc), type(exc).__name__, str(exc)) from None
+            raise _refusal_of(exc) from None
         except HTTPException as exc:  # the multipart parser refused the body
             detail = str(exc.detail)
             too_many = "Too many" in detail or "exceeded maximum size" in detail
@@ -561,25 +574,20 @@ def create_app(settings: ServeSettings | None = None):
         try:
             encoded, metadata = await jobs.run(lambda: _colorize(call))
         except (PolychromeError, MemoryError) as exc:
-            status = _status_of(exc)
-            if status == 500:
+            if _status_of(exc) == 500:
                 raise
-            detail = "out of memory" if isinstance(exc, MemoryError) else str(exc)
-            extra = {}
-            if isinstance(exc, UnknownColorError):
-                extra = {"suggestions": exc.suggestions}
-            return refuse(status, type(exc).__name__, detail, **extra)
-        stem = call.stem
+            raise _refusal_of(exc) from None
+        filename = call.job.target.name
         if call.format == "png":
             return Response(
                 encoded[0],
                 media_type="image/png",
-                headers={"Content-Disposition": f'inline; filename="{_ascii(stem)}-color.png"'},
+                headers={"Content-Disposition": f'inline; filename="{_ascii(filename)}"'},
             )
         return JSONResponse(
             {
                 "media_type": "image/png",
-                "filename": f"{stem}-color.png",
+                "filename": filename,
                 "images": [base64.b64encode(data).decode("ascii") for data in encoded],
                 "metadata": metadata,
             }
