@@ -43,6 +43,7 @@ from polychrome.errors import (
     ShapeError,
     ValueCheckError,
 )
+from polychrome.formats import IMAGE_FORMATS
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -92,14 +93,7 @@ def source_name(source: Source) -> str:
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _METADATA_KEY = "polychrome"
-_EXTENSIONS = {
-    ".png": "PNG",
-    ".jpg": "JPEG",
-    ".jpeg": "JPEG",
-    ".tif": "TIFF",
-    ".tiff": "TIFF",
-    ".webp": "WEBP",
-}
+_EXTENSIONS = IMAGE_FORMATS
 _SUPPORTED = "polychrome reads 8- and 16-bit gray, gray+alpha, RGB, RGBA and palette images"
 # Pillow modes (from the header) that polychrome reads; anything else is refused by name.
 _GRAY_MODES = frozenset({"1", "L", "LA", "I;16", "I;16L", "I;16B", "I;16N"})

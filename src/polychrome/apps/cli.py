@@ -24,6 +24,7 @@ from typer.core import TyperCommand
 
 from polychrome import __version__
 from polychrome.errors import InputError, PolychromeError, ValueCheckError
+from polychrome.formats import IMAGE_SUFFIXES
 from polychrome.options import ColorizeOptions, option_specs
 from polychrome.video.settings import VideoSettings
 
@@ -36,7 +37,6 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp")
 OUTPUT_FORMATS = ("png", "jpg", "tif", "webp")
 
 

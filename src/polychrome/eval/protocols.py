@@ -35,6 +35,7 @@ import cv2
 import numpy as np
 
 from polychrome.errors import InputError, ValueCheckError
+from polychrome.formats import IMAGE_SUFFIXES
 from polychrome.guidance.hints import Guidance, PointHints
 from polychrome.io import read_image
 from polychrome.ops.color import lab_to_rgb, luminance_of
@@ -52,8 +53,6 @@ __all__ = [
     "reference_protocol",
     "score",
 ]
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp")
 
 
 @dataclass(frozen=True)

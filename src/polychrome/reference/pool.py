@@ -53,6 +53,7 @@ import numpy as np
 
 from polychrome.engines.base import require_modules
 from polychrome.errors import EngineUnavailableError, InputError, ShapeError, ValueCheckError
+from polychrome.formats import IMAGE_SUFFIXES
 from polychrome.io import DEFAULT_MAX_PIXELS, atomic_write_bytes, read_image
 from polychrome.ops.color import lab_to_rgb, luminance_of
 from polychrome.ops.filters import resize, working_shape
@@ -76,7 +77,6 @@ four)."""
 DEFAULT_CLIP_MODEL = "openai/clip-vit-base-patch32"
 """The CLIP weights :class:`ClipEmbedder` is documented with (hub id)."""
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp")
 _FORMAT = "polychrome-pool-1"
 _EMBED_PIXELS = 262_144  # references are reduced to at most this many pixels before embedding
 

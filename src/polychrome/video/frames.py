@@ -26,6 +26,7 @@ import numpy as np
 
 from polychrome.engines.base import require_modules
 from polychrome.errors import DecodeError, InputError, ValueCheckError
+from polychrome.formats import IMAGE_SUFFIXES
 from polychrome.io import read_image, write_image
 
 __all__ = [
@@ -40,7 +41,7 @@ __all__ = [
 
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v")
 """File endings read as video (written: all but .webm and .m4v)."""
-FOLDER_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp")
+FOLDER_SUFFIXES = IMAGE_SUFFIXES
 """Image files a frame folder may hold."""
 _WRITE_CODECS = {".mp4": "libx264", ".mkv": "libx264", ".mov": "libx264", ".avi": "mpeg4"}
 
