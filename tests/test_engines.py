@@ -60,3 +60,22 @@ def test_missing_extra_names_the_install_command():
 def test_unknown_engine():
     with pytest.raises(UnknownEngineError, match="none"):
         load_engine("nope")
+
+
+def test_engine_context_moves_point_hints_to_working_resolution():
+    from polychrome.guidance.hints import Guidance, PointHints
+    from polychrome.pipeline import engine_context
+
+    clicks = PointHints(
+        yx=np.array([[0, 0], [99, 199], [50, 100]], np.int32),
+        ab=np.array([[10, 20], [30, 40], [-5, 5]], np.float32),
+        weight=np.array([1.0, 0.5, 1.0], np.float32),
+    )
+    empty = PointHints(
+        np.zeros((0, 2), np.int32), np.zeros((0, 2), np.float32), np.zeros(0, np.float32)
+    )
+    context = engine_context(Guidance(points=(clicks, empty)), (50, 100), full_shape=(100, 200))
+    yx, ab, weight = context.hints
+    assert yx.tolist() == [[0, 0], [49, 99], [25, 50]]
+    assert np.array_equal(ab, clicks.ab) and np.array_equal(weight, clicks.weight)
+    assert engine_context(Guidance(), (50, 100)).hints is None

@@ -108,3 +108,89 @@ def test_cli_train(data_dir, tmp_path):
     assert (out / "model.onnx").is_file() and (out / "model.json").is_file()
     bad = CliRunner().invoke(app, ["train", "--data", str(tmp_path / "nope"), "--out", str(out)])
     assert bad.exit_code == 2 and "no such folder" in bad.output
+
+
+def test_sample_hints_are_true_colors():
+    from polychrome.train.data import sample_hints
+
+    rng = np.random.default_rng(3)
+    lab = torch.rand(64, 3, 32, 32) * 100 - 20
+    hints = sample_hints(lab, rng, most=50, none_share=0.25)
+    counts = hints[:, 2].sum(dim=(1, 2))
+    assert 5 <= int((counts == 0).sum()) <= 30  # about a quarter get none
+    assert counts.max() <= 50 and counts.min() >= 0
+    held = hints[:, 2] > 0
+    for c in range(2):
+        assert torch.allclose(hints[:, c][held], lab[:, c + 1][held] / 100.0)
+        assert torch.all(hints[:, c][~held] == 0)
+
+
+def test_hint_network_starts_as_the_plain_one_and_learns_to_read_hints(data_dir, tmp_path):
+    from polychrome.train.model import ColorNet
+
+    plain = tmp_path / "plain"
+    train(data_dir, plain, TrainConfig(steps=2, checkpoint_every=2, **TINY))
+    hinted = tmp_path / "hinted"
+    fast = {**TINY, "lr": 3e-2}
+    config = TrainConfig(
+        steps=4, checkpoint_every=4, hints=True, init=str(plain / "checkpoint.pt"), **fast
+    )
+    # Fine-tuning starts from the plain network: the hint paths start at zero.
+    bins = len(ab_bins())
+    net_plain = ColorNet(bins, width=4)
+    net_plain.load_state_dict(torch.load(plain / "checkpoint.pt", weights_only=False)["model"])
+    from polychrome.train.loop import _load_init
+
+    net_hint = ColorNet(bins, width=4, hints=True)
+    _load_init(net_hint, config)
+    lum = torch.rand(1, 1, 32, 48) * 100
+    marks = torch.zeros(1, 3, 32, 48)
+    marks[0, :, 10, 20] = torch.tensor([0.5, -0.3, 1.0])
+    net_plain.eval()
+    net_hint.eval()
+    with torch.no_grad():
+        assert torch.allclose(net_plain(lum), net_hint(lum, marks), atol=1e-5)
+    # A plain network cannot start from a hint network's weights.
+    train(data_dir, hinted, config)
+    with pytest.raises(Exception, match="--hints"):
+        train(
+            data_dir,
+            tmp_path / "x",
+            TrainConfig(steps=1, init=str(hinted / "checkpoint.pt"), **TINY),
+        )
+
+    # Exported with a second input; the engine shows it the hints, or not (option `hints`).
+    card = export_onnx(hinted / "checkpoint.pt", hinted / "model.onnx")
+    assert card["hints"] is True
+    from polychrome.engines.base import EngineContext
+
+    engine = CnnEngine()
+    opts = CnnOptions(model=str(hinted / "model.onnx"), net_side=64)
+    lum = np.tile(np.linspace(0, 100, 56, dtype=np.float32), (40, 1))
+    yx = np.array([[5, 5], [30, 40], [30, 40]], np.int32)
+    ab = np.array([[60, 40], [-40, 30], [-20, 10]], np.float32)
+    hints = (yx, ab, np.ones(3, np.float32))
+    bare = engine.probabilities(lum, opts)
+    told = engine.probabilities(lum, opts, hints)
+    assert told.shape == bare.shape and np.abs(told - bare).max() > 1e-4
+    ignored = engine.probabilities(
+        lum, CnnOptions(model=opts.model, net_side=64, hints=False), hints
+    )
+    assert np.array_equal(ignored, bare)
+    weak = (yx, ab, np.full(3, 0.2, np.float32))
+    assert np.array_equal(engine.probabilities(lum, opts, weak), bare)  # below hint_weight
+    proposal = engine.propose(lum, options=opts, seed=0, context=EngineContext(hints=hints))
+    assert proposal.ab.shape == (40, 56, 2)
+
+
+def test_hint_map_averages_hints_on_one_net_pixel():
+    from polychrome.engines.cnn import _hint_map
+
+    yx = np.array([[0, 0], [1, 1], [9, 9]], np.int32)
+    ab = np.array([[10, 20], [30, 40], [-50, 0]], np.float32)
+    marks = _hint_map((yx, ab, np.ones(3, np.float32)), (10, 10), (5, 5), (16, 16), 0.5)
+    assert marks.shape == (1, 3, 16, 16)
+    assert np.allclose(marks[0, :, 0, 0], [0.2, 0.3, 1.0])  # the two hints averaged
+    assert np.allclose(marks[0, :, 4, 4], [-0.5, 0.0, 1.0])
+    assert marks[0, 2].sum() == 2
+    assert _hint_map((yx, ab, np.zeros(3, np.float32)), (10, 10), (5, 5), (16, 16), 0.5) is None

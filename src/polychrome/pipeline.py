@@ -161,7 +161,9 @@ def propose(
     opts = engine.Options.from_mapping(dict(engine_options or {}))
     extra: dict[str, Any] = {}
     if getattr(engine, "wants_context", False):
-        extra["context"] = engine_context(guidance, prepared.work_luminance.shape)
+        extra["context"] = engine_context(
+            guidance, prepared.work_luminance.shape, full_shape=prepared.luminance.shape
+        )
     proposal = engine.propose(
         prepared.work_luminance, options=opts, seed=options.seed, sample=sample, **extra
     )
@@ -175,10 +177,26 @@ def propose(
     return [Prior(ab, proposal.confidence, name=options.engine)]
 
 
-def engine_context(guidance: Guidance | None, shape: tuple[int, int]) -> EngineContext:
-    """The description and the instances (masks at working ``shape``) for an engine."""
+def engine_context(
+    guidance: Guidance | None,
+    shape: tuple[int, int],
+    *,
+    full_shape: tuple[int, int] | None = None,
+) -> EngineContext:
+    """The description, the instances (masks at working ``shape``) and the point hints (moved
+    from ``full_shape`` to working coordinates) for an engine."""
     if guidance is None:
         return EngineContext()
+    hints = None
+    points = [p for p in guidance.points if len(p)]
+    if points:
+        fh, fw = full_shape or shape
+        yx = np.concatenate([p.yx for p in points]).astype(np.float64)
+        yx = (yx + 0.5) * (np.array(shape) / np.array([fh, fw])) - 0.5
+        yx = np.clip(np.round(yx), 0, np.array(shape) - 1).astype(np.int32)
+        ab = np.concatenate([p.ab for p in points]).astype(np.float32)
+        weight = np.concatenate([p.weight for p in points]).astype(np.float32)
+        hints = (yx, ab, weight)
     instances = []
     for inst in guidance.instances:
         mask = inst.mask
@@ -187,7 +205,7 @@ def engine_context(guidance: Guidance | None, shape: tuple[int, int]) -> EngineC
         if mask.any():
             instances.append((mask, inst.label))
     text = str((guidance.report or {}).get("text") or "")
-    return EngineContext(description=text, instances=tuple(instances))
+    return EngineContext(description=text, instances=tuple(instances), hints=hints)
 
 
 def render(prepared: Prepared, ab: np.ndarray) -> np.ndarray:

@@ -1022,6 +1022,14 @@ def train_command(
         Path | None,
         typer.Option("--init", help="Start from this checkpoint's weights (fine-tuning)."),
     ] = None,
+    hints: Annotated[
+        bool,
+        typer.Option(
+            "--hints/--no-hints",
+            help="Train a network that also reads sparse true colors (user hints, Zhang et al. "
+            "2017); --init may name a plain network's checkpoint.",
+        ),
+    ] = False,
     export: Annotated[
         bool, typer.Option("--export/--no-export", help="Export model.onnx when done.")
     ] = True,
@@ -1042,6 +1050,7 @@ def train_command(
             seed=seed,
             rebalance=rebalance,
             init=str(init) if init else "",
+            hints=hints,
         )
         with _progress_bar("training", loss=True) as advance:
             checkpoint = train(data, out, config, progress=advance)

@@ -55,10 +55,14 @@ class EngineContext:
         description: the user's description (``""`` for none).
         instances: ``(mask, label)`` pairs, bottom to top: ``(h, w)`` bool masks at working
             resolution and each instance's label (``"car: red"``, or a color phrase).
+        hints: the point hints (clicks, strokes, reference matches) at working resolution.
     """
 
     description: str = ""
     instances: tuple[tuple[np.ndarray, str], ...] = ()
+    hints: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    """The point hints at working resolution, merged: ``(yx (N, 2) int32, ab (N, 2) float32,
+    weight (N,) float32)``, or None when there are none."""
 
 
 @dataclass(frozen=True)

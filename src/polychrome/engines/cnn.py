@@ -8,6 +8,11 @@ distribution is the plain learned one. The proposal is its annealed mean times `
 colorfulness; see docs/model-card.md for how the defaults were chosen). Its confidence is one
 minus the normalized entropy, and diverse samples perturb the distribution with smooth random
 fields (spatially coherent, seeded) before decoding.
+
+A hint network (trained with ``polychrome train --hints``) also reads the user's point hints
+(clicks, strokes, reference matches at least ``hint_weight`` firm), as in Zhang et al. 2017, so
+a few true colors change its whole proposal: the sky it guessed blue turns to the sunset the
+user clicked, and the other objects follow what such scenes look like.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from polychrome.engines.base import EngineOptions, Proposal
+from polychrome.engines.base import EngineContext, EngineOptions, Proposal
 from polychrome.errors import EngineUnavailableError, ValueCheckError
 
 if TYPE_CHECKING:
@@ -59,6 +64,21 @@ class CnnOptions(EngineOptions):
             "favoured; 1: the plain learned distribution)."
         },
     )
+    hints: bool = field(
+        default=True,
+        metadata={"help": "Show the point hints to the network (hint networks only)."},
+    )
+    hint_weight: float = field(
+        default=0.5,
+        metadata={"help": "Hints less firm than this (weak reference matches) are not shown."},
+    )
+    hint_vividness: float = field(
+        default=1.0,
+        metadata={
+            "help": "Chroma gain instead of vividness when the network saw hints (they make its "
+            "distribution sharp, so its mean is no longer muted)."
+        },
+    )
     model: str = field(
         default="", metadata={"help": "Path of another ONNX model (default: the shipped one)."}
     )
@@ -68,8 +88,11 @@ class CnnOptions(EngineOptions):
             raise ValueCheckError(f"temperature must be in [0.01, 2], got {self.temperature}")
         if not 64 <= self.net_side <= 2048:
             raise ValueCheckError(f"net_side must be in [64, 2048], got {self.net_side}")
-        if not 0 <= self.vividness <= 4:
-            raise ValueCheckError(f"vividness must be in [0, 4], got {self.vividness}")
+        for name in ("vividness", "hint_vividness"):
+            if not 0 <= getattr(self, name) <= 4:
+                raise ValueCheckError(f"{name} must be in [0, 4], got {getattr(self, name)}")
+        if not 0 <= self.hint_weight <= 1:
+            raise ValueCheckError(f"hint_weight must be in [0, 1], got {self.hint_weight}")
         if not 0 <= self.prior_correction <= 1:
             raise ValueCheckError(
                 f"prior_correction must be in [0, 1], got {self.prior_correction}"
@@ -121,13 +144,53 @@ def _smooth_fields(rng, count: int, shape: tuple[int, int], cells: int = 4):
     return out
 
 
+def _hint_map(hints, shape, net_shape, padded, min_weight: float):
+    """The network's ``(1, 3, H, W)`` hint input: mean hint chroma (over ``HINT_SCALE``) at each
+    net pixel that holds a hint at least ``min_weight`` firm, times the mask, and the mask.
+    None when no hint qualifies."""
+    import numpy as np
+
+    if hints is None:
+        return None
+    yx, ab, weight = hints
+    keep = weight >= min_weight
+    if not keep.any():
+        return None
+    scale = np.array(net_shape) / np.array(shape)
+    at = np.round((yx[keep] + 0.5) * scale - 0.5).astype(np.int64)
+    at = np.clip(at, 0, np.array(net_shape) - 1)
+    out = np.zeros((3, *padded), np.float32)
+    count = np.zeros(padded, np.float32)
+    np.add.at(count, (at[:, 0], at[:, 1]), 1.0)
+    for c in range(2):
+        np.add.at(out[c], (at[:, 0], at[:, 1]), ab[keep, c] / _HINT_SCALE)
+    held = count > 0
+    out[:2, held] /= count[held]
+    out[2] = held
+    return out[None]
+
+
+_HINT_SCALE = 100.0  # as polychrome.train.model.HINT_SCALE (not imported: it needs torch)
+
+
 class CnnEngine:
     name: ClassVar[str] = "cnn"
     Options: ClassVar[type[EngineOptions]] = CnnOptions
+    wants_context: ClassVar[bool] = True
 
-    def probabilities(self, luminance: np.ndarray, options: CnnOptions) -> np.ndarray:
+    def probabilities(
+        self,
+        luminance: np.ndarray,
+        options: CnnOptions,
+        hints: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    ) -> np.ndarray:
         """``(Q, h4, w4)`` bin probabilities for ``luminance`` (any size; resized to
-        ``net_side`` and padded to a multiple of 16 for the network)."""
+        ``net_side`` and padded to a multiple of 16 for the network). ``hints`` (``yx`` in
+        ``luminance``'s coordinates, ``ab``, ``weight``) reach a hint network only."""
+        return self._run(luminance, options, hints)[0]
+
+    def _run(self, luminance, options, hints):
+        """The probabilities, and whether the network saw any hint."""
         import cv2
         import numpy as np
 
@@ -139,13 +202,19 @@ class CnnEngine:
         lum = cv2.resize(luminance.astype(np.float32), (nw, nh), interpolation=cv2.INTER_AREA)
         ph, pw = -nh % 16, -nw % 16
         lum = np.pad(lum, ((0, ph), (0, pw)), mode="reflect" if min(nh, nw) > 16 else "edge")
-        probs = session.run(None, {"luminance": lum[None, None]})[0][0]
+        feed = {"luminance": lum[None, None]}
+        marks = None
+        if any(i.name == "hints" for i in session.get_inputs()):
+            if options.hints:
+                marks = _hint_map(hints, (h, w), (nh, nw), lum.shape, options.hint_weight)
+            feed["hints"] = marks if marks is not None else np.zeros((1, 3, *lum.shape), np.float32)
+        probs = session.run(None, feed)[0][0]
         probs = probs[:, : -(-nh // 4), : -(-nw // 4)]
         weights = _class_weights(path)
         if weights is not None and options.prior_correction > 0:
             probs = probs * (weights**-options.prior_correction)[:, None, None]
             probs /= probs.sum(axis=0, keepdims=True)
-        return probs
+        return probs, marks is not None
 
     def propose(
         self,
@@ -154,6 +223,7 @@ class CnnEngine:
         options: EngineOptions,
         seed: int,
         sample: int | None = None,
+        context: EngineContext | None = None,
     ) -> Proposal:
         import cv2
         import numpy as np
@@ -161,9 +231,10 @@ class CnnEngine:
         from polychrome.engines.bins import annealed_mean, entropy_confidence
 
         assert isinstance(options, CnnOptions)
-        probs = self.probabilities(luminance, options)
+        probs, hinted = self._run(luminance, options, context.hints if context else None)
         confidence = entropy_confidence(probs)
-        ab = annealed_mean(probs, options.temperature) * np.float32(options.vividness)
+        gain = np.float32(options.hint_vividness if hinted else options.vividness)
+        ab = annealed_mean(probs, options.temperature) * gain
         if sample is not None and options.diversity > 0:
             rng = np.random.default_rng([seed, sample])
             noise = _smooth_fields(rng, probs.shape[0], probs.shape[1:])
@@ -171,7 +242,7 @@ class CnnEngine:
             logp -= logp.max(axis=0, keepdims=True)
             perturbed = np.exp(logp)
             perturbed /= perturbed.sum(axis=0, keepdims=True)
-            varied = annealed_mean(perturbed, options.temperature) * np.float32(options.vividness)
+            varied = annealed_mean(perturbed, options.temperature) * gain
             # Samples differ in which colors they pick, not in how saturated they are overall:
             # the noise sharpens distributions, so bring the mean chroma back to the plain one.
             plain = float(np.hypot(ab[..., 0], ab[..., 1]).mean())

@@ -14,7 +14,7 @@ from polychrome.errors import InputError
 from polychrome.io import read_image
 from polychrome.ops.color import rgb_to_lab
 
-__all__ = ["ImageBank", "class_weights", "soft_encode"]
+__all__ = ["ImageBank", "class_weights", "sample_hints", "soft_encode"]
 
 SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp")
 
@@ -106,3 +106,25 @@ def class_weights(
     w = 1.0 / ((1 - mix) * p + mix / len(bins))
     w /= (p * w).sum()
     return w.astype(np.float32)
+
+
+def sample_hints(
+    lab: torch.Tensor, rng: np.random.Generator, *, most: int = 400, none_share: float = 0.25
+) -> torch.Tensor:
+    """Random single-pixel true-color hints for a batch of Lab crops ``(B, 3, H, W)``, as the
+    hint network reads them (``(B, 3, H, W)``: a*, b* over ``HINT_SCALE`` times the mask, and the
+    mask). A crop gets no hint with probability ``none_share``, else a log-uniform count in
+    ``[1, most]`` at uniform positions (like clicks, and like the points protocol)."""
+    from polychrome.train.model import HINT_SCALE
+
+    b, _, h, w = lab.shape
+    out = torch.zeros(b, 3, h, w)
+    for k in range(b):
+        if rng.random() < none_share:
+            continue
+        n = min(h * w, int(np.exp(rng.uniform(0.0, np.log(most + 1)))))
+        flat = torch.from_numpy(rng.choice(h * w, size=n, replace=False))
+        ys, xs = flat // w, flat % w
+        out[k, :2, ys, xs] = lab[k, 1:, ys, xs] / HINT_SCALE
+        out[k, 2, ys, xs] = 1.0
+    return out

@@ -21,33 +21,43 @@ class _WithSoftmax(torch.nn.Module):
         super().__init__()
         self.net = net
 
-    def forward(self, luminance: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.net(luminance), dim=1)
+    def forward(self, luminance: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.softmax(self.net(luminance, hints), dim=1)
 
 
 def export_onnx(checkpoint: str | Path, out: str | Path) -> dict:
     """Write ``out`` (``.onnx``): input ``luminance`` ``(1, 1, H, W)`` float32 L* (``H, W``
-    multiples of 16), output ``probs`` ``(1, Q, H/4, W/4)`` bin probabilities. Returns a
-    description (sha256, size, step, parameters) for the model card."""
+    multiples of 16) and, for a hint network, ``hints`` ``(1, 3, H, W)`` (see
+    :class:`~polychrome.train.model.ColorNet`); output ``probs`` ``(1, Q, H/4, W/4)`` bin
+    probabilities. Returns a description (sha256, size, step, parameters) for the model card."""
     state = torch.load(checkpoint, weights_only=False)
-    net = ColorNet(len(ab_bins()), width=state["config"]["width"])
+    hints = bool(state["config"].get("hints", False))
+    net = ColorNet(len(ab_bins()), width=state["config"]["width"], hints=hints)
     net.load_state_dict(state["model"])
     net.eval()
     model = _WithSoftmax(net)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
-    probe = np.linspace(0, 100, 192 * 224, dtype=np.float32).reshape(1, 1, 192, 224)
+    probe = {"luminance": np.linspace(0, 100, 192 * 224, dtype=np.float32).reshape(1, 1, 192, 224)}
+    example: tuple[torch.Tensor, ...] = (torch.full((1, 1, 128, 160), 50.0),)
+    axes = {"luminance": {2: "height", 3: "width"}, "probs": {2: "h4", 3: "w4"}}
+    if hints:
+        marks = np.zeros((1, 3, 192, 224), np.float32)
+        marks[0, :, 40, 50] = (0.4, -0.2, 1.0)
+        marks[0, :, 150, 200] = (-0.3, 0.5, 1.0)
+        probe["hints"] = marks
+        example = (*example, torch.zeros(1, 3, 128, 160))
+        axes["hints"] = {2: "height", 3: "width"}
     with torch.no_grad():
-        want = model(torch.from_numpy(probe)).numpy()
-    example = torch.full((1, 1, 128, 160), 50.0)
+        want = model(*(torch.from_numpy(v) for v in probe.values())).numpy()
     torch.onnx.export(
         model,
-        (example,),
+        example,
         str(tmp),
-        input_names=["luminance"],
+        input_names=list(probe),
         output_names=["probs"],
-        dynamic_axes={"luminance": {2: "height", 3: "width"}, "probs": {2: "h4", 3: "w4"}},
+        dynamic_axes=axes,
         opset_version=17,
         dynamo=False,
     )
@@ -55,7 +65,7 @@ def export_onnx(checkpoint: str | Path, out: str | Path) -> dict:
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
-    got = session.run(None, {"luminance": probe})[0]
+    got = session.run(None, probe)[0]
     if not np.allclose(got, want, atol=1e-4):
         tmp.unlink()
         raise RuntimeError("the ONNX export disagrees with torch; not written")
@@ -70,6 +80,7 @@ def export_onnx(checkpoint: str | Path, out: str | Path) -> dict:
         "images": state["meta"]["images"],
         "bins": len(ab_bins()),
         "config": state["config"],
+        "hints": hints,
         # The rebalancing weights the loss used: the engine divides them back out (its
         # ``prior_correction`` option) to trade vividness against accuracy.
         "class_weights": [round(float(w), 6) for w in state["meta"].get("class_weights", [])],

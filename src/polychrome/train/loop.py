@@ -15,7 +15,7 @@ from torch.nn import functional as F
 
 from polychrome.engines.bins import ab_bins
 from polychrome.errors import InputError, ValueCheckError
-from polychrome.train.data import ImageBank, class_weights, soft_encode
+from polychrome.train.data import ImageBank, class_weights, sample_hints, soft_encode
 from polychrome.train.model import ColorNet
 
 __all__ = ["TrainConfig", "train"]
@@ -36,13 +36,22 @@ class TrainConfig:
     """Torch threads (0: torch's default)."""
     init: str = ""
     """Checkpoint whose model weights start this run (fine-tuning); empty: random init."""
+    hints: bool = False
+    """Train a network that also reads sparse true colors (user hints), as in Zhang et al.
+    2017: each crop gets a random number of single-pixel hints (none for ``no_hint_share`` of
+    the crops, so the network still colorizes on its own)."""
+    max_hints: int = 400
+    """Most hints in one crop (counts are log-uniform in ``[1, max_hints]``)."""
+    no_hint_share: float = 0.25
 
     def __post_init__(self) -> None:
         if self.crop % 16:
             raise ValueCheckError(f"crop must be a multiple of 16, got {self.crop}")
-        for name in ("steps", "batch", "width", "checkpoint_every"):
+        for name in ("steps", "batch", "width", "checkpoint_every", "max_hints"):
             if getattr(self, name) < 1:
                 raise ValueCheckError(f"{name} must be >= 1")
+        if not 0 <= self.no_hint_share <= 1:
+            raise ValueCheckError(f"no_hint_share must be in [0, 1], got {self.no_hint_share}")
 
 
 def _lr(config: TrainConfig, step: int) -> float:
@@ -51,6 +60,31 @@ def _lr(config: TrainConfig, step: int) -> float:
         return config.lr * (step + 1) / warm
     t = (step - warm) / max(1, config.steps - warm)
     return config.lr * 0.5 * (1 + np.cos(np.pi * min(t, 1.0)))
+
+
+def _load_init(model: ColorNet, config: TrainConfig) -> None:
+    """Start ``model`` from ``config.init``; a plain network's weights start a hint network
+    (the hint inputs start at zero, so it starts out as the plain network)."""
+    init = Path(config.init)
+    if not init.is_file():
+        raise InputError(f"no such checkpoint to start from: {init}")
+    start_state = torch.load(init, weights_only=False)
+    if start_state["config"]["width"] != config.width:
+        raise ValueCheckError(f"{init} has width {start_state['config']['width']}")
+    weights = dict(start_state["model"])
+    own = model.state_dict()
+    first = "stage1.0.0.weight"
+    if weights[first].shape != own[first].shape:
+        if not config.hints:
+            raise ValueCheckError(f"{init} is a hint network; pass --hints to fine-tune it")
+        padded = torch.zeros_like(own[first])
+        padded[:, :1] = weights[first]
+        weights[first] = padded
+    missing = set(own) - set(weights)
+    if any(not key.startswith("hint") for key in missing):
+        raise ValueCheckError(f"{init} does not hold this network's weights")
+    weights.update({key: own[key] for key in missing})
+    model.load_state_dict(weights)
 
 
 def _save_atomic(obj: object, path: Path) -> None:
@@ -81,7 +115,7 @@ def train(
     bins = torch.from_numpy(np.array(bins_np))
     bank = ImageBank.from_folder(data, max_side=config.max_side)
     weights = torch.from_numpy(class_weights(bank, bins_np, mix=config.rebalance))
-    model = ColorNet(len(bins_np), width=config.width)
+    model = ColorNet(len(bins_np), width=config.width, hints=config.hints)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
     step, elapsed = 0, 0.0
     rng = np.random.default_rng(config.seed)
@@ -100,13 +134,7 @@ def train(
         rng.bit_generator.state = state["rng"]
         torch.set_rng_state(state["torch_rng"])
     elif config.init:
-        init = Path(config.init)
-        if not init.is_file():
-            raise InputError(f"no such checkpoint to start from: {init}")
-        start_state = torch.load(init, weights_only=False)
-        if start_state["config"]["width"] != config.width:
-            raise ValueCheckError(f"{init} has width {start_state['config']['width']}")
-        model.load_state_dict(start_state["model"])
+        _load_init(model, config)
     meta = {
         "images": len(bank.images),
         "data": str(Path(data).resolve()),
@@ -151,7 +179,13 @@ def train(
             target = soft_encode(ab, bins)
             for group in opt.param_groups:
                 group["lr"] = _lr(config, step)
-            logits = model(lum)
+            if config.hints:
+                hints = sample_hints(
+                    lab, rng, most=config.max_hints, none_share=config.no_hint_share
+                )
+                logits = model(lum, hints)
+            else:
+                logits = model(lum)
             logp = F.log_softmax(logits, dim=1)
             pixel_w = weights[target.argmax(1)]
             loss = (-(target * logp).sum(1) * pixel_w).mean()
