@@ -100,3 +100,48 @@ def test_auto_protocol_reports_samples_and_the_gray_baseline(tmp_path):
     sampled = report.rows[2]
     assert sampled.images == 4 and sampled.diversity > 2 and sampled.worst_psnr > 10
     assert report.rows[1].colorfulness > report.rows[0].colorfulness + 5
+
+
+def test_the_shipped_network_reads_hints():
+    """The shipped network is a hint network: a few true colors bring its whole proposal closer
+    to the original, not only at the clicked pixels; with ``hints=False`` it ignores them."""
+    from polychrome.engines.base import EngineContext
+
+    card = read_card()
+    assert card["hints"] is True
+    rgb = data.coffee()[::2, ::2]
+    lab = rgb_to_lab(rgb / 255.0)
+    rng = np.random.default_rng(0)
+    yx = np.stack([rng.integers(0, s, 20) for s in lab.shape[:2]], axis=1).astype(np.int32)
+    hints = (yx, lab[yx[:, 0], yx[:, 1], 1:].copy(), np.ones(len(yx), np.float32))
+    engine = CnnEngine()
+    opts = CnnOptions(vividness=1.0)
+
+    def error(context):
+        ab = engine.propose(lab[..., 0], options=opts, seed=0, context=context).ab
+        far = np.ones(lab.shape[:2], bool)
+        for y, x in yx:
+            far[max(0, y - 20) : y + 21, max(0, x - 20) : x + 21] = False
+        return float(np.hypot(*(ab - lab[..., 1:])[far].T).mean())
+
+    bare = error(None)
+    told = error(EngineContext(hints=hints))
+    assert told < 0.85 * bare, (told, bare)
+    ignored = CnnOptions(vividness=1.0, hints=False)
+    a = engine.propose(lab[..., 0], options=ignored, seed=0, context=EngineContext(hints=hints))
+    b = engine.propose(lab[..., 0], options=ignored, seed=0)
+    assert np.array_equal(a.ab, b.ab)
+
+
+def test_agreement_gate_trusts_the_proposal_less_where_hints_contradict_it():
+    from polychrome.engines.cnn import _agreement
+
+    ab = np.zeros((60, 120, 2), np.float32)
+    ab[:, :60] = (40, 20)  # left half: the engine proposes red; right half: gray
+    yx = np.array([[30, 10], [30, 110]], np.int32)
+    agree_left = np.array([[40, 20], [30, 0]], np.float32)  # left agrees, right contradicts
+    gate = _agreement(ab, (yx, agree_left, np.ones(2, np.float32)), CnnOptions())
+    assert gate.shape == (60, 120)
+    assert gate[30, 5] > 0.9 and gate[30, 115] < 0.1
+    weak = _agreement(ab, (yx, agree_left, np.full(2, 0.1, np.float32)), CnnOptions())
+    assert np.all(weak == 1.0)  # hints below hint_weight say nothing

@@ -79,6 +79,14 @@ class CnnOptions(EngineOptions):
             "distribution sharp, so its mean is no longer muted)."
         },
     )
+    hint_agreement: float = field(
+        default=8.0,
+        metadata={
+            "help": "Trust the proposal less where it disagrees with nearby hints: its confidence "
+            "is scaled by exp(-d^2 / 2 t^2), d the (distance-weighted) ab error at the hints, t "
+            "this value (0: off)."
+        },
+    )
     model: str = field(
         default="", metadata={"help": "Path of another ONNX model (default: the shipped one)."}
     )
@@ -91,6 +99,8 @@ class CnnOptions(EngineOptions):
         for name in ("vividness", "hint_vividness"):
             if not 0 <= getattr(self, name) <= 4:
                 raise ValueCheckError(f"{name} must be in [0, 4], got {getattr(self, name)}")
+        if self.hint_agreement < 0:
+            raise ValueCheckError(f"hint_agreement must be >= 0, got {self.hint_agreement}")
         if not 0 <= self.hint_weight <= 1:
             raise ValueCheckError(f"hint_weight must be in [0, 1], got {self.hint_weight}")
         if not 0 <= self.prior_correction <= 1:
@@ -168,6 +178,36 @@ def _hint_map(hints, shape, net_shape, padded, min_weight: float):
     out[:2, held] /= count[held]
     out[2] = held
     return out[None]
+
+
+def _agreement(ab, hints, options: CnnOptions):
+    """``(h, w)`` in ``(0, 1]``: how well the proposal ``ab`` agrees with the hints near each
+    pixel. The squared ab errors at the hints (those at least ``hint_weight`` firm) are spread
+    with a broad Gaussian (a quarter of the longer side), normalized, and mapped through
+    ``exp(-d^2 / 2 hint_agreement^2)``: where the engine's colors contradict what the user gave,
+    the solver follows the user's colors instead."""
+    import cv2
+    import numpy as np
+
+    yx, target, weight = hints
+    keep = weight >= options.hint_weight
+    h, w = ab.shape[:2]
+    if not keep.any():
+        return np.ones((h, w), np.float32)
+    yx, target = yx[keep], target[keep]
+    err2 = ((ab[yx[:, 0], yx[:, 1]] - target) ** 2).sum(axis=1)
+    # On a coarse grid: the spread is broad, so 64 cells on the longer side are plenty.
+    scale = min(1.0, 64 / max(h, w))
+    gh, gw = max(1, round(h * scale)), max(1, round(w * scale))
+    at = np.minimum((yx * scale).astype(np.int64), [gh - 1, gw - 1])
+    total = np.zeros((2, gh, gw), np.float32)
+    np.add.at(total[0], (at[:, 0], at[:, 1]), err2)
+    np.add.at(total[1], (at[:, 0], at[:, 1]), 1.0)
+    sigma = 0.25 * max(gh, gw)
+    spread = [cv2.GaussianBlur(t, (0, 0), sigma, borderType=cv2.BORDER_CONSTANT) for t in total]
+    d2 = spread[0] / np.maximum(spread[1], 1e-12)
+    gate = np.exp(-d2 / (2 * options.hint_agreement**2)).astype(np.float32)
+    return cv2.resize(gate, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 _HINT_SCALE = 100.0  # as polychrome.train.model.HINT_SCALE (not imported: it needs torch)
@@ -251,6 +291,8 @@ class CnnEngine:
         h, w = luminance.shape
         ab = cv2.resize(ab, (w, h), interpolation=cv2.INTER_LINEAR)
         confidence = cv2.resize(confidence, (w, h), interpolation=cv2.INTER_LINEAR)
+        if context is not None and context.hints is not None and options.hint_agreement > 0:
+            confidence = confidence * _agreement(ab, context.hints, options)
         return Proposal(ab.astype(np.float32), np.clip(confidence, 0, 1).astype(np.float32))
 
 
