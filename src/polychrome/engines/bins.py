@@ -13,9 +13,12 @@ import numpy as np
 
 from polychrome.ops.color import ab_in_gamut
 
-__all__ = ["GRID", "ab_bins", "annealed_mean", "entropy_confidence"]
+__all__ = ["GRID", "HINT_SCALE", "ab_bins", "annealed_mean", "entropy_confidence"]
 
 GRID = 10.0
+
+HINT_SCALE = 100.0
+"""A hint network reads hint chroma divided by this (see ``polychrome.train.model.ColorNet``)."""
 
 
 @functools.cache

@@ -30,7 +30,7 @@ from polychrome.errors import EngineUnavailableError, ValueCheckError
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["WEIGHTS", "CnnEngine", "CnnOptions"]
+__all__ = ["WEIGHTS", "CnnEngine", "CnnOptions", "reads_hints"]
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "cnn.onnx"
 
@@ -129,6 +129,12 @@ def _session(path: str):
 
 
 @functools.lru_cache(maxsize=4)
+def reads_hints(path: str) -> bool:
+    """Whether the ONNX model at ``path`` is a hint network (has a ``hints`` input)."""
+    return any(i.name == "hints" for i in _session(path).get_inputs())
+
+
+@functools.lru_cache(maxsize=4)
 def _class_weights(path: str) -> np.ndarray | None:
     """The rebalancing weights recorded in the model's card, or None (no card, or none there)."""
     import numpy as np
@@ -160,6 +166,8 @@ def _hint_map(hints, shape, net_shape, padded, min_weight: float):
     None when no hint qualifies."""
     import numpy as np
 
+    from polychrome.engines.bins import HINT_SCALE
+
     if hints is None:
         return None
     yx, ab, weight = hints
@@ -173,7 +181,7 @@ def _hint_map(hints, shape, net_shape, padded, min_weight: float):
     count = np.zeros(padded, np.float32)
     np.add.at(count, (at[:, 0], at[:, 1]), 1.0)
     for c in range(2):
-        np.add.at(out[c], (at[:, 0], at[:, 1]), ab[keep, c] / _HINT_SCALE)
+        np.add.at(out[c], (at[:, 0], at[:, 1]), ab[keep, c] / HINT_SCALE)
     held = count > 0
     out[:2, held] /= count[held]
     out[2] = held
@@ -210,9 +218,6 @@ def _agreement(ab, hints, options: CnnOptions):
     return cv2.resize(gate, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
-_HINT_SCALE = 100.0  # as polychrome.train.model.HINT_SCALE (not imported: it needs torch)
-
-
 class CnnEngine:
     name: ClassVar[str] = "cnn"
     Options: ClassVar[type[EngineOptions]] = CnnOptions
@@ -244,7 +249,7 @@ class CnnEngine:
         lum = np.pad(lum, ((0, ph), (0, pw)), mode="reflect" if min(nh, nw) > 16 else "edge")
         feed = {"luminance": lum[None, None]}
         marks = None
-        if any(i.name == "hints" for i in session.get_inputs()):
+        if reads_hints(path):
             if options.hints:
                 marks = _hint_map(hints, (h, w), (nh, nw), lum.shape, options.hint_weight)
             feed["hints"] = marks if marks is not None else np.zeros((1, 3, *lum.shape), np.float32)

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import torch
 
+from polychrome.engines.bins import HINT_SCALE
 from polychrome.errors import InputError
 from polychrome.io import read_image
 from polychrome.ops.color import rgb_to_lab
@@ -115,8 +116,6 @@ def sample_hints(
     hint network reads them (``(B, 3, H, W)``: a*, b* over ``HINT_SCALE`` times the mask, and the
     mask). A crop gets no hint with probability ``none_share``, else a log-uniform count in
     ``[1, most]`` at uniform positions (like clicks, and like the points protocol)."""
-    from polychrome.train.model import HINT_SCALE
-
     b, _, h, w = lab.shape
     out = torch.zeros(b, 3, h, w)
     for k in range(b):

@@ -179,13 +179,12 @@ def train(
             target = soft_encode(ab, bins)
             for group in opt.param_groups:
                 group["lr"] = _lr(config, step)
-            if config.hints:
-                hints = sample_hints(
-                    lab, rng, most=config.max_hints, none_share=config.no_hint_share
-                )
-                logits = model(lum, hints)
-            else:
-                logits = model(lum)
+            hints = (
+                sample_hints(lab, rng, most=config.max_hints, none_share=config.no_hint_share)
+                if config.hints
+                else None
+            )
+            logits = model(lum, hints)
             logp = F.log_softmax(logits, dim=1)
             pixel_w = weights[target.argmax(1)]
             loss = (-(target * logp).sum(1) * pixel_w).mean()

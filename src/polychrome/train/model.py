@@ -20,10 +20,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["HINT_GAIN", "HINT_SCALE", "ColorNet", "pool_hints"]
+from polychrome.engines.bins import HINT_SCALE
 
-HINT_SCALE = 100.0
-"""Hint chroma is divided by this before it enters the network."""
+__all__ = ["HINT_GAIN", "HINT_SCALE", "ColorNet", "pool_hints"]
 
 HINT_GAIN = 10.0
 """Inside the network the hint inputs are multiplied by this: the hint paths start at zero and
