@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 from polychrome.apps.batch import MANIFEST_NAME as MANIFEST
+from polychrome.apps.batch import usable_cores
 
 SIZE = (480, 640)  # height, width
 
@@ -145,7 +146,7 @@ def main() -> None:
             shutil.rmtree(inputs, ignore_errors=True)
             make_inputs(inputs, args.images)
         names = sorted(p.name for p in inputs.glob("*.png"))
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        cores = usable_cores()
         print(f"{len(names)} images 640x480, engine {args.engine}, {cores} usable cores")
         print(f"load average at start: {os.getloadavg()[0]:.2f}")
 

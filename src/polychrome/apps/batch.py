@@ -46,6 +46,7 @@ __all__ = [
     "job_key",
     "limit_threads",
     "run_batch",
+    "usable_cores",
 ]
 
 MANIFEST_NAME = ".polychrome-batch.jsonl"
@@ -315,10 +316,10 @@ def run_batch(
 
         try:
             if pending:
-                size = chunk or _auto_chunk(len(pending), workers or _usable_cores())
+                size = chunk or _auto_chunk(len(pending), workers or usable_cores())
                 chunks = [pending[i : i + size] for i in range(0, len(pending), size)]
                 if ray_address is None:
-                    run = _run_local(chunks, options, engine_options, workers or _usable_cores())
+                    run = _run_local(chunks, options, engine_options, workers or usable_cores())
                 else:
                     run = _run_ray(chunks, options, engine_options, ray_address, workers)
                 for result in run:
@@ -348,7 +349,8 @@ def _remove_stale_temporaries(folder: Path, names: set[str]) -> None:
                 os.unlink(folder / entry)
 
 
-def _usable_cores() -> int:
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity on Linux, else all)."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux

@@ -78,11 +78,9 @@ _log = logging.getLogger("polychrome.serve")
 
 
 def _default_jobs() -> int:
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(4, cores))
+    from polychrome.apps.batch import usable_cores
+
+    return max(1, min(4, usable_cores()))
 
 
 def _kind(f: dataclasses.Field) -> type:
