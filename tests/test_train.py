@@ -78,6 +78,11 @@ def test_train_resumes_and_exports(data_dir, tmp_path):
     assert [row["step"] for row in log] == [2, 4, 6]
     with pytest.raises(Exception, match="other settings"):
         train(data_dir, out, TrainConfig(steps=9, checkpoint_every=2, **TINY))
+    # A run made before a setting existed resumes: the missing setting reads as its default.
+    del state["config"]["spread"]
+    state["step"] = 6
+    torch.save(state, out / "checkpoint.pt")
+    train(data_dir, out, config)
 
     card = export_onnx(out / "checkpoint.pt", out / "model.onnx")
     assert card["step"] == 6 and len(card["sha256"]) == 64
@@ -194,3 +199,62 @@ def test_hint_map_averages_hints_on_one_net_pixel():
     assert np.allclose(marks[0, :, 4, 4], [-0.5, 0.0, 1.0])
     assert marks[0, 2].sum() == 2
     assert _hint_map((yx, ab, np.zeros(3, np.float32)), (10, 10), (5, 5), (16, 16), 0.5) is None
+
+
+def test_spread_hints_carry_hint_colors_far_and_say_how_far():
+    from polychrome.train.model import SPREAD_SIGMAS, ColorNet
+
+    net = ColorNet(len(ab_bins()), width=4, hints=True, spread=True)
+    marks = torch.zeros(1, 3, 256, 256)
+    marks[0, :, 40, 40] = torch.tensor([0.5, -0.25, 1.0])
+    from polychrome.train.model import spread_hints
+
+    kernels = [getattr(net, f"_kernel{k}") for k in range(len(SPREAD_SIGMAS))]
+    feat = spread_hints(marks, kernels)
+    assert feat.shape == (1, 9, 64, 64)
+    near, far = feat[0, :, 10, 10], feat[0, :, 60, 60]
+    for scale in range(3):
+        ab, conf = near[3 * scale : 3 * scale + 2], near[3 * scale + 2]
+        assert torch.allclose(ab, torch.tensor([0.5, -0.25]), atol=0.02)
+        assert conf > far[3 * scale + 2] + 0.5  # the weight falls with the distance
+    # Only the widest scale still knows the color 140 pixels away; the finest forgets it.
+    assert abs(float(feat[0, 6, 45, 45]) - 0.5) < 0.1
+    assert abs(float(feat[0, 0, 45, 45])) < 0.01
+
+
+def test_hint_network_without_spread_inputs_still_exports_and_fine_tunes(data_dir, tmp_path):
+    """Hint networks made before the spread inputs (like v4) still export, and start a spread
+    network that computes what they compute."""
+    from polychrome.train.loop import _load_init
+    from polychrome.train.model import ColorNet
+
+    bins = len(ab_bins())
+    old = ColorNet(bins, width=4, hints=True, spread=False)
+    with torch.no_grad():
+        for p in old.parameters():
+            p.normal_(0, 0.1)
+    config = TrainConfig(steps=1, hints=True, **TINY)
+    state = {"model": old.state_dict(), "config": {**config.__dict__}, "step": 1, "elapsed": 1.0}
+    state["meta"] = {"parameters": 1, "images": 1}
+    torch.save(state, tmp_path / "old.pt")
+    card = export_onnx(tmp_path / "old.pt", tmp_path / "old.onnx")
+    assert card["hints"] is True
+    new = ColorNet(bins, width=4, hints=True, spread=True)
+    spread = TrainConfig(steps=1, hints=True, spread=True, init=str(tmp_path / "old.pt"), **TINY)
+    _load_init(new, spread)
+    old.eval()
+    new.eval()
+    lum = torch.rand(1, 1, 32, 48) * 100
+    marks = torch.zeros(1, 3, 32, 48)
+    marks[0, :, 10, 20] = torch.tensor([0.5, -0.3, 1.0])
+    with torch.no_grad():
+        assert torch.allclose(old(lum, marks), new(lum, marks), atol=1e-5)
+    # A spread network trains, exports (ONNX matches torch) and runs in the engine.
+    train(data_dir, tmp_path / "spread", spread)
+    export_onnx(tmp_path / "spread" / "checkpoint.pt", tmp_path / "spread.onnx")
+    lum2 = np.tile(np.linspace(0, 100, 56, dtype=np.float32), (40, 1))
+    hints = (np.array([[5, 5]], np.int32), np.array([[60, 40]], np.float32), np.ones(1, np.float32))
+    opts = CnnOptions(model=str(tmp_path / "spread.onnx"), net_side=64)
+    assert CnnEngine().probabilities(lum2, opts, hints).shape == (len(ab_bins()), 10, 14)
+    with pytest.raises(Exception, match="spread needs hints"):
+        TrainConfig(spread=True)

@@ -1030,6 +1030,14 @@ def train_command(
             "2017); --init may name a plain network's checkpoint.",
         ),
     ] = False,
+    spread: Annotated[
+        bool,
+        typer.Option(
+            "--spread/--no-spread",
+            help="With --hints: also feed the hints spread densely at three scales (experimental; "
+            "see docs/model-card.md).",
+        ),
+    ] = False,
     export: Annotated[
         bool, typer.Option("--export/--no-export", help="Export model.onnx when done.")
     ] = True,
@@ -1051,6 +1059,7 @@ def train_command(
             rebalance=rebalance,
             init=str(init) if init else "",
             hints=hints,
+            spread=spread,
         )
         with _progress_bar("training", loss=True) as advance:
             checkpoint = train(data, out, config, progress=advance)

@@ -32,7 +32,9 @@ def export_onnx(checkpoint: str | Path, out: str | Path) -> dict:
     probabilities. Returns a description (sha256, size, step, parameters) for the model card."""
     state = torch.load(checkpoint, weights_only=False)
     hints = bool(state["config"].get("hints", False))
-    net = ColorNet(len(ab_bins()), width=state["config"]["width"], hints=hints)
+    # Hint networks trained before the spread inputs existed have no ``hint_spread`` weights.
+    spread = any(key.startswith("hint_spread") for key in state["model"])
+    net = ColorNet(len(ab_bins()), width=state["config"]["width"], hints=hints, spread=spread)
     net.load_state_dict(state["model"])
     net.eval()
     model = _WithSoftmax(net)

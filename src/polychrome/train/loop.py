@@ -43,6 +43,10 @@ class TrainConfig:
     max_hints: int = 400
     """Most hints in one crop (counts are log-uniform in ``[1, max_hints]``)."""
     no_hint_share: float = 0.25
+    spread: bool = False
+    """With ``hints``: the network also reads the hints spread densely at three scales
+    (:func:`~polychrome.train.model.spread_hints`). Experimental: it made the proposal better
+    but the solver's result at 10 points worse (docs/model-card.md)."""
 
     def __post_init__(self) -> None:
         if self.crop % 16:
@@ -50,6 +54,8 @@ class TrainConfig:
         for name in ("steps", "batch", "width", "checkpoint_every", "max_hints"):
             if getattr(self, name) < 1:
                 raise ValueCheckError(f"{name} must be >= 1")
+        if self.spread and not self.hints:
+            raise ValueCheckError("spread needs hints (--spread with --hints)")
         if not 0 <= self.no_hint_share <= 1:
             raise ValueCheckError(f"no_hint_share must be in [0, 1], got {self.no_hint_share}")
 
@@ -115,15 +121,17 @@ def train(
     bins = torch.from_numpy(np.array(bins_np))
     bank = ImageBank.from_folder(data, max_side=config.max_side)
     weights = torch.from_numpy(class_weights(bank, bins_np, mix=config.rebalance))
-    model = ColorNet(len(bins_np), width=config.width, hints=config.hints)
+    model = ColorNet(len(bins_np), width=config.width, hints=config.hints, spread=config.spread)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
     step, elapsed = 0, 0.0
     rng = np.random.default_rng(config.seed)
     torch.manual_seed(config.seed)
     if ckpt_path.exists():
         state = torch.load(ckpt_path, weights_only=False)
-        if state["config"] != asdict(config):
-            changed = sorted(k for k, v in asdict(config).items() if state["config"].get(k) != v)
+        # Settings added after a run was made read as their defaults.
+        saved_config = {**asdict(TrainConfig()), **state["config"]}
+        if saved_config != asdict(config):
+            changed = sorted(k for k, v in asdict(config).items() if saved_config.get(k) != v)
             raise ValueCheckError(
                 f"{ckpt_path} was made with other settings ({', '.join(changed)}); "
                 "use another --out or the same settings to resume"
