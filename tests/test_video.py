@@ -237,6 +237,29 @@ def test_colorizer_marks_scene_cuts_as_anchors():
     assert [r.anchor for r in results] == [True] + [False] * 4 + [True] + [False] * 2
 
 
+def test_the_engine_sees_the_matched_reference_hints_at_anchors(monkeypatch):
+    """At an anchor (here a scene cut into a shot the reference does not show) the reference's
+    matches are hints for the solver and for the engine (a hint network reads them)."""
+    import polychrome.video.temporal as temporal
+
+    seen = []
+    real = temporal.propose
+
+    def spy(prepared, **kwargs):
+        guidance = kwargs.get("guidance")
+        seen.append(sum(len(p) for p in guidance.points) if guidance is not None else None)
+        return real(prepared, **kwargs)
+
+    monkeypatch.setattr(temporal, "propose", spy)
+    frames = _frames(7, cut_at=4)
+    settings = VideoSettings(working_pixels=4096, match_pixels=4096, reference_flow=False)
+    colorizer = VideoColorizer([_texture(2)[:H, :W] // 3], settings=settings)
+    results = [colorizer.step(f) for f in frames]
+    anchors = [r for r in results if r.anchor]
+    assert len(anchors) == 2 and len(seen) == 2  # the engine runs at anchors only
+    assert seen == [r.hints for r in anchors] and seen[1] > 0
+
+
 # --------------------------------------------------------------------------- files
 
 

@@ -177,7 +177,23 @@ class VideoColorizer:
         anchor = self._previous is None or cut or not s.temporal
         self._since_anchor = 0 if anchor else self._since_anchor + 1
         keyframe = anchor or (s.rematch_every > 0 and self._since_anchor % s.rematch_every == 0)
-        # 3. Priors: the engine at anchors, the warped previous chroma between them.
+        # 3. Motion from the previous frame, and the references: aligned by flow and followed
+        # from frame to frame (a dense prior, outranking the others where it holds), and matched
+        # into hints at keyframes where the alignment does not hold.
+        pair = None
+        if not anchor:
+            pair = track(self._previous[0], lum, preset=s.flow_preset)
+        alignment, aligned = None, None
+        if self._tracker is not None:
+            alignment = self._tracker.update(lum, pair)
+            if alignment is not None:
+                aligned = Prior(alignment.ab, alignment.confidence, name="reference")
+        points = []
+        if keyframe and self.references and s.reference_match:
+            points = self._matched_hints(prepared.luminance, aligned)
+        guidance = Guidance(points=tuple(points))
+        # 4. Priors: the engine at anchors (shown the matched hints: a hint network reads them),
+        # the warped previous chroma between them.
         priors: list[Prior] = []
         # Without references the engine is the only source of new colors, so its proposal is
         # refreshed and carried along; with references, what enters the frame takes its
@@ -187,14 +203,17 @@ class VideoColorizer:
             carry and s.engine_every > 0 and self._since_anchor % s.engine_every == 0
         )
         if fresh:
-            engine = propose(prepared, options=self.options, engine_options=self.engine_options)
+            engine = propose(
+                prepared,
+                options=self.options,
+                engine_options=self.engine_options,
+                guidance=guidance,
+            )
             self._engine = engine[0] if engine else None
-        pair = None
         if anchor:
             priors += [self._engine] if self._engine is not None else []
         else:
-            prev_lum, prev_ab = self._previous
-            pair = track(prev_lum, lum, preset=s.flow_preset)
+            prev_ab = self._previous[1]
             held = pair.confidence * np.float32(s.temporal_strength)
             priors.append(Prior(warp(prev_ab, pair.flow), held, name="temporal"))
             if carry and self._engine is not None:
@@ -207,24 +226,13 @@ class VideoColorizer:
                     )
                 fill = self._engine.confidence * (1 - pair.confidence) * s.engine_weight
                 priors.append(Prior(self._engine.ab, fill, self._engine.name))
-        # 4. References: aligned by flow and followed from frame to frame (a dense prior,
-        # outranking the others where it holds), and matched into hints at keyframes where the
-        # alignment does not hold.
-        alignment, aligned = None, None
-        if self._tracker is not None:
-            alignment = self._tracker.update(lum, pair)
-            if alignment is not None:
-                aligned = Prior(alignment.ab, alignment.confidence, name="reference")
-                trust = 1 - aligned.confidence
-                priors = [
-                    p if p.name == "temporal" else Prior(p.ab, p.confidence * trust, p.name)
-                    for p in priors
-                ]
-                priors.append(aligned)
-        points = []
-        if keyframe and self.references and s.reference_match:
-            points = self._matched_hints(prepared.luminance, aligned)
-        guidance = Guidance(points=tuple(points))
+        if aligned is not None:
+            trust = 1 - aligned.confidence
+            priors = [
+                p if p.name == "temporal" else Prior(p.ab, p.confidence * trust, p.name)
+                for p in priors
+            ]
+            priors.append(aligned)
         # 5. Solve at working resolution; chroma back to full resolution.
         solution = solve_chroma(
             lum,
