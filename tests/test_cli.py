@@ -488,6 +488,9 @@ def test_eval_prints_a_table_and_writes_json(originals: Path, tmp_path: Path):
         (["--points", "100000"], "100000 points"),
         (["--protocol", "strokes"], "unknown protocol"),
         (["--engine", "nope"], "unknown engine"),
+        (["--engine-option", "nope=1"], "no evaluated engine"),
+        (["--engine-option", "vividness=9"], "vividness must be in"),
+        (["--protocol", "regions", "--engine-option", "vividness=1"], "points and auto"),
     ],
 )
 def test_eval_bad_arguments(originals: Path, tmp_path: Path, extra: list[str], needle: str):
@@ -495,6 +498,27 @@ def test_eval_bad_arguments(originals: Path, tmp_path: Path, extra: list[str], n
     result = _invoke("eval", originals, "--max-side", "64", "--json", report, *extra)
     _assert_clean_failure(result, needle)
     assert not report.exists()
+
+
+def test_eval_engine_options_reach_the_engine(originals: Path, tmp_path: Path):
+    """``--engine-option`` goes to the engines that have it: with ``vividness=0`` the cnn
+    proposes no color, so its automatic result is the gray baseline."""
+    psnr = {}
+    for extra in ([], ["--engine-option", "vividness=0"]):
+        report = tmp_path / f"auto{len(extra)}.json"
+        args = ["eval", originals, "--protocol", "auto", "--max-side", "64", "--json", report]
+        result = _invoke(*args, *extra)
+        assert result.exit_code == 0, result.output
+        rows = {row["method"]: row for row in json.loads(report.read_text())["rows"]}
+        psnr[len(extra)] = (rows["gray baseline"]["psnr"], rows["cnn"]["psnr"])
+        colorful = rows["cnn"]["colorfulness"]
+    assert colorful < 0.5 and abs(psnr[2][1] - psnr[2][0]) < 0.05
+    assert abs(psnr[0][1] - psnr[0][0]) > 0.1
+    # Beside `none` (which has no options) the option goes to cnn alone.
+    result = _invoke(
+        "eval", originals, "--points", "5", "--max-side", "64", "--engine-option", "hints=false"
+    )
+    assert result.exit_code == 0, result.output
 
 
 def test_eval_missing_folder(tmp_path: Path):

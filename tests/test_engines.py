@@ -79,3 +79,13 @@ def test_engine_context_moves_point_hints_to_working_resolution():
     assert yx.tolist() == [[0, 0], [49, 99], [25, 50]]
     assert np.array_equal(ab, clicks.ab) and np.array_equal(weight, clicks.weight)
     assert engine_context(Guidance(), (50, 100)).hints is None
+
+
+def test_yes_no_options_from_text():
+    """``--engine-option hints=false`` means no (``bool("false")`` would be True)."""
+    cls = load_engine("cnn").Options
+    for text, want in (("false", False), ("0", False), ("No", False), ("true", True), ("on", True)):
+        assert cls.from_mapping({"hints": text}).hints is want
+    assert cls.from_mapping({"hints": False}).hints is False
+    with pytest.raises(ValueCheckError, match="yes/no"):
+        cls.from_mapping({"hints": "maybe"})

@@ -197,6 +197,37 @@ def _engine_options(pairs: list[str], engine: str) -> dict[str, str]:
     return engine_options
 
 
+def _eval_engine_options(
+    pairs: list[str], engines: list[str], protocol: str
+) -> dict[str, dict[str, str]]:
+    """``eval``'s ``--engine-option`` flags, per engine: each option goes to the engines that
+    have it (``none`` has none); one that no engine has is refused, as are bad values."""
+    import dataclasses
+
+    from polychrome.engines.base import load_engine
+
+    options = dict(_parse_pairs(pairs, "--engine-option"))
+    if not options:
+        return {}
+    if protocol not in ("points", "auto"):
+        raise ValueCheckError("--engine-option applies to the points and auto protocols")
+    out: dict[str, dict[str, str]] = {}
+    used: set[str] = set()
+    for name in engines:
+        cls = load_engine(name).Options
+        known = {f.name for f in dataclasses.fields(cls)}
+        mine = {k: v for k, v in options.items() if k in known}
+        cls.from_mapping(mine)  # bad values are refused before any work
+        out[name] = mine
+        used |= set(mine)
+    unknown = sorted(set(options) - used)
+    if unknown:
+        raise ValueCheckError(
+            f"no evaluated engine ({', '.join(engines)}) has the option(s) {', '.join(unknown)}"
+        )
+    return out
+
+
 def _parse_numbers(text: str, n: int, what: str) -> tuple[float, ...]:
     parts = [p.strip() for p in text.split(",")]
     try:
@@ -930,6 +961,14 @@ def eval_command(
     sheet_images: Annotated[
         int, typer.Option("--sheet-images", help="Images on the contact sheet.", min=1)
     ] = 20,
+    engine_option: Annotated[
+        list[str],
+        typer.Option(
+            "--engine-option",
+            help="KEY=VALUE for the engines that have that option (points and auto protocols); "
+            "repeatable, e.g. --engine-option model=runs/x/model.onnx.",
+        ),
+    ] = [],  # noqa: B006
 ) -> None:
     """Evaluate against color originals and print a table of metrics beside the gray baseline."""
     try:
@@ -957,6 +996,7 @@ def eval_command(
                 raise ValueCheckError("no engine available for this protocol; pass --engine")
         for name in engine:
             engine_spec(name)
+        per_engine = _eval_engine_options(engine_option, engine, protocol)
         from polychrome.eval import protocols
         from polychrome.eval.report import format_table
 
@@ -969,7 +1009,7 @@ def eval_command(
         with _progress_bar("evaluating") as advance:
             if protocol == "points":
                 report = protocols.points_protocol(
-                    folder, points=counts, progress=advance, **common
+                    folder, points=counts, progress=advance, engine_options=per_engine, **common
                 )
             elif protocol == "regions":
                 report = protocols.regions_protocol(
@@ -983,7 +1023,7 @@ def eval_command(
                 report = protocols.pool_protocol(folder, progress=advance, **common)
             else:
                 report = protocols.auto_protocol(
-                    folder, samples=samples, progress=advance, **common
+                    folder, samples=samples, progress=advance, engine_options=per_engine, **common
                 )
     except PolychromeError as exc:
         raise _fail(exc) from None

@@ -85,10 +85,22 @@ class EngineOptions:
                 known[key].type if isinstance(known[key].type, type) else type(known[key].default)
             )
             try:
-                converted[key] = kind(raw) if not isinstance(raw, kind) else raw
+                if kind is bool and isinstance(raw, str):
+                    converted[key] = _parse_bool(raw)  # bool("false") would be True
+                else:
+                    converted[key] = kind(raw) if not isinstance(raw, kind) else raw
             except (TypeError, ValueError) as exc:
                 raise ValueCheckError(f"engine option {key}={raw!r}: {exc}") from exc
         return cls(**converted)
+
+
+def _parse_bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"not a yes/no value (true, false, 1, 0, yes, no, on, off): {text!r}")
 
 
 class Engine(Protocol):

@@ -27,9 +27,10 @@ the original's, and mean CIEDE2000.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -202,8 +203,10 @@ def auto_protocol(
     samples: int = 1,
     progress: Callable[[int, int], None] | None = None,
     gallery: int = 0,
+    engine_options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> EvalReport:
-    """Automatic colorization without hints; see the module docstring."""
+    """Automatic colorization without hints; see the module docstring. ``engine_options``:
+    per engine name, its options (e.g. ``{"cnn": {"vividness": 1.0}}``)."""
     originals = load_originals(folder, max_side=max_side)
     ref_cf = float(np.mean([colorfulness(o.rgb / 255.0) for o in originals]))
     report = EvalReport("auto", str(folder), max_side, seed, ref_cf)
@@ -213,7 +216,8 @@ def auto_protocol(
         firsts, every, worst, spread = [], [], [], []
         for o in originals:
             # The plain result (no sampling noise), then the samples, if any.
-            plain = colorize(o.gray, engine=engine, seed=seed).image
+            opts = (engine_options or {}).get(engine)
+            plain = colorize(o.gray, engine=engine, seed=seed, engine_options=opts).image
             first = score(plain, o.rgb)
             report.keep(o.name, f"{engine} {first['psnr']:.1f} dB", plain, gallery)
             report.per_image.append(
@@ -221,7 +225,9 @@ def auto_protocol(
             )
             firsts.append(first)
             if samples > 1:
-                result = colorize(o.gray, engine=engine, seed=seed, samples=samples)
+                result = colorize(
+                    o.gray, engine=engine, seed=seed, samples=samples, engine_options=opts
+                )
                 scores = [score(img, o.rgb) for img in result.images]
                 for k, (img, s) in enumerate(zip(result.images, scores, strict=True)):
                     report.keep(o.name, f"{engine} {k + 1} {s['psnr']:.1f} dB", img, gallery)
@@ -270,8 +276,10 @@ def points_protocol(
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
     gallery: int = 0,
+    engine_options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> EvalReport:
-    """Run the random ground-truth points protocol; see the module docstring."""
+    """Run the random ground-truth points protocol; see the module docstring.
+    ``engine_options`` as in :func:`auto_protocol`."""
     originals = load_originals(folder, max_side=max_side)
     ref_cf = float(np.mean([colorfulness(o.rgb / 255.0) for o in originals]))
     report = EvalReport("points", str(folder), max_side, seed, ref_cf)
@@ -282,7 +290,11 @@ def points_protocol(
             scores = []
             for o in originals:
                 result = colorize(
-                    o.gray, guidance=sample_points(o, n, seed), engine=engine, seed=seed
+                    o.gray,
+                    guidance=sample_points(o, n, seed),
+                    engine=engine,
+                    seed=seed,
+                    engine_options=(engine_options or {}).get(engine),
                 )
                 s = score(result.image, o.rgb)
                 scores.append(s)
