@@ -202,8 +202,6 @@ def _eval_engine_options(
 ) -> dict[str, dict[str, str]]:
     """``eval``'s ``--engine-option`` flags, per engine: each option goes to the engines that
     have it (``none`` has none); one that no engine has is refused, as are bad values."""
-    import dataclasses
-
     from polychrome.engines.base import load_engine
 
     options = dict(_parse_pairs(pairs, "--engine-option"))
@@ -215,8 +213,7 @@ def _eval_engine_options(
     used: set[str] = set()
     for name in engines:
         cls = load_engine(name).Options
-        known = {f.name for f in dataclasses.fields(cls)}
-        mine = {k: v for k, v in options.items() if k in known}
+        mine = {k: v for k, v in options.items() if k in cls.names()}
         cls.from_mapping(mine)  # bad values are refused before any work
         out[name] = mine
         used |= set(mine)

@@ -70,6 +70,11 @@ class EngineOptions:
     """Base class of engine options: a frozen dataclass; unknown keys are refused."""
 
     @classmethod
+    def names(cls) -> frozenset[str]:
+        """The option names this engine accepts."""
+        return frozenset(f.name for f in dataclasses.fields(cls))
+
+    @classmethod
     def from_mapping(cls, values: dict[str, Any] | None) -> EngineOptions:
         values = dict(values or {})
         known = {f.name: f for f in dataclasses.fields(cls)}
