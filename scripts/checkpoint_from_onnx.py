@@ -41,7 +41,10 @@ def recover(model_path: Path, data: Path, *, seed: int = 0) -> dict:
     card_path = model_path.with_suffix(".json")
     card = json.loads(card_path.read_text()) if card_path.is_file() else {}
     width = int(card.get("config", {}).get("width", 32))
-    net = ColorNet(len(ab_bins()), width=width)
+    hints = bool(card.get("hints", False))
+    if any(k.startswith("net.hint_spread") for k in tensors):
+        raise SystemExit("recovering a network with spread hint inputs is not supported")
+    net = ColorNet(len(ab_bins()), width=width, hints=hints)
     # Folded convolutions appear in the graph in the order the modules run; the names of the
     # layers that have their own bias (context, head) survive the export.
     folded = sorted(
@@ -60,8 +63,11 @@ def recover(model_path: Path, data: Path, *, seed: int = 0) -> dict:
     if len(convs) * 2 != len(folded):
         raise SystemExit(f"{len(convs)} conv+BN pairs but {len(folded) // 2} folded convolutions")
     state = net.state_dict()
-    for key in ("context.0.weight", "context.0.bias", "head.weight", "head.bias"):
-        state[key] = tensors[f"net.{key}"]
+    # The layers with their own bias (the context, the head and a hint network's hint layers)
+    # keep their names in the export.
+    for key in state:
+        if f"net.{key}" in tensors:
+            state[key] = tensors[f"net.{key}"]
     net.load_state_dict(state)
     with torch.no_grad():
         for (conv, bn), (wk, bk) in zip(
@@ -84,7 +90,7 @@ def recover(model_path: Path, data: Path, *, seed: int = 0) -> dict:
     handles = [bn.register_forward_hook(hook) for _, bn in convs]
     net.eval()
     with torch.no_grad():
-        net(lab[:, :1])
+        net(lab[:, :1])  # no hints: BN statistics of the automatic case, as in training
         for h in handles:
             h.remove()
         for _, bn in convs:
@@ -96,14 +102,19 @@ def recover(model_path: Path, data: Path, *, seed: int = 0) -> dict:
             bn.bias.copy_(mean + bias)
     # Check against ONNX Runtime.
     session = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
-    probe = lab[:1, :1].numpy()
-    want = session.run(None, {"luminance": probe})[0]
+    probe = {"luminance": lab[:1, :1].numpy()}
+    if hints:  # two hint pixels, so the hint layers are checked too
+        marks = np.zeros((1, 3, *probe["luminance"].shape[2:]), np.float32)
+        marks[0, :, 20, 30] = (0.4, -0.2, 1.0)
+        marks[0, :, 90, 100] = (-0.3, 0.5, 1.0)
+        probe["hints"] = marks
+    want = session.run(None, probe)[0]
     with torch.no_grad():
-        got = torch.softmax(net(lab[:1, :1]), 1).numpy()
+        got = torch.softmax(net(*(torch.from_numpy(v) for v in probe.values())), 1).numpy()
     err = float(np.abs(got - want).max())
     if err > 1e-4:
         raise SystemExit(f"recovered network differs from the ONNX model by {err:.2g}")
-    config = TrainConfig(width=width, steps=int(card.get("step", 1)))
+    config = TrainConfig(width=width, steps=int(card.get("step", 1)), hints=hints)
     return {
         "model": net.state_dict(),
         "step": int(card.get("step", 0)),

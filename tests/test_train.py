@@ -258,3 +258,31 @@ def test_hint_network_without_spread_inputs_still_exports_and_fine_tunes(data_di
     assert CnnEngine().probabilities(lum2, opts, hints).shape == (len(ab_bins()), 10, 14)
     with pytest.raises(Exception, match="spread needs hints"):
         TrainConfig(spread=True)
+
+
+@pytest.mark.parametrize("hints", [False, True])
+def test_checkpoint_recovered_from_onnx_computes_what_the_onnx_model_does(
+    data_dir, tmp_path, hints
+):
+    """scripts/checkpoint_from_onnx.py (a shipped model's checkpoint is not kept): plain and
+    hint networks; the recovered checkpoint starts a fine-tuning run."""
+    import importlib.util
+    from pathlib import Path
+
+    from polychrome.train.export import write_card
+
+    script = Path(__file__).parents[1] / "scripts" / "checkpoint_from_onnx.py"
+    spec = importlib.util.spec_from_file_location("checkpoint_from_onnx", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    run = tmp_path / "run"
+    train(data_dir, run, TrainConfig(steps=3, checkpoint_every=3, hints=hints, **TINY))
+    write_card(export_onnx(run / "checkpoint.pt", run / "model.onnx"), run / "model.json")
+    state = module.recover(run / "model.onnx", data_dir)  # exits if it differs from ONNX
+    assert state["max_error"] < 1e-4
+    assert state["config"]["hints"] is hints and state["config"]["width"] == TINY["width"]
+    torch.save(state, tmp_path / "recovered.pt")
+    config = TrainConfig(steps=1, hints=hints, init=str(tmp_path / "recovered.pt"), **TINY)
+    train(data_dir, tmp_path / "tuned", config)
+    assert (tmp_path / "tuned" / "checkpoint.pt").is_file()
