@@ -160,6 +160,15 @@ def _smooth_fields(rng, count: int, shape: tuple[int, int], cells: int = 4):
     return out
 
 
+def _firm(hints, min_weight: float):
+    """The ``(yx, ab)`` of the hints at least ``min_weight`` firm; None when there are none."""
+    if hints is None:
+        return None
+    yx, ab, weight = hints
+    keep = weight >= min_weight
+    return (yx[keep], ab[keep]) if keep.any() else None
+
+
 def _hint_map(hints, shape, net_shape, padded, min_weight: float):
     """The network's ``(1, 3, H, W)`` hint input: mean hint chroma (over ``HINT_SCALE``) at each
     net pixel that holds a hint at least ``min_weight`` firm, times the mask, and the mask.
@@ -168,20 +177,18 @@ def _hint_map(hints, shape, net_shape, padded, min_weight: float):
 
     from polychrome.engines.bins import HINT_SCALE
 
-    if hints is None:
+    firm = _firm(hints, min_weight)
+    if firm is None:
         return None
-    yx, ab, weight = hints
-    keep = weight >= min_weight
-    if not keep.any():
-        return None
+    yx, ab = firm
     scale = np.array(net_shape) / np.array(shape)
-    at = np.round((yx[keep] + 0.5) * scale - 0.5).astype(np.int64)
+    at = np.round((yx + 0.5) * scale - 0.5).astype(np.int64)
     at = np.clip(at, 0, np.array(net_shape) - 1)
     out = np.zeros((3, *padded), np.float32)
     count = np.zeros(padded, np.float32)
     np.add.at(count, (at[:, 0], at[:, 1]), 1.0)
     for c in range(2):
-        np.add.at(out[c], (at[:, 0], at[:, 1]), ab[keep, c] / HINT_SCALE)
+        np.add.at(out[c], (at[:, 0], at[:, 1]), ab[:, c] / HINT_SCALE)
     held = count > 0
     out[:2, held] /= count[held]
     out[2] = held
@@ -197,12 +204,11 @@ def _agreement(ab, hints, options: CnnOptions):
     import cv2
     import numpy as np
 
-    yx, target, weight = hints
-    keep = weight >= options.hint_weight
     h, w = ab.shape[:2]
-    if not keep.any():
+    firm = _firm(hints, options.hint_weight)
+    if firm is None:
         return np.ones((h, w), np.float32)
-    yx, target = yx[keep], target[keep]
+    yx, target = firm
     err2 = ((ab[yx[:, 0], yx[:, 1]] - target) ** 2).sum(axis=1)
     # On a coarse grid: the spread is broad, so 64 cells on the longer side are plenty.
     scale = min(1.0, 64 / max(h, w))
