@@ -81,6 +81,21 @@ def test_engine_context_moves_point_hints_to_working_resolution():
     assert engine_context(Guidance(), (50, 100)).hints is None
 
 
+def test_engine_and_solver_place_a_hint_in_the_same_working_pixel():
+    """At a non-integer scale, the engine's hint input and the solver's hint cells agree."""
+    from polychrome.guidance.hints import Guidance, PointHints
+    from polychrome.pipeline import engine_context
+    from polychrome.solve.propagate import _rasterize
+
+    full, shape = (97, 131), (40, 53)
+    yx = np.stack(np.mgrid[0:97:3, 0:131:5], -1).reshape(-1, 2).astype(np.int32)
+    hints = PointHints(yx, np.zeros((len(yx), 2), np.float32), np.ones(len(yx), np.float32))
+    engine_yx = engine_context(Guidance(points=(hints,)), shape, full_shape=full).hints[0]
+    cells, _, _ = _rasterize([hints], full, shape)
+    assert {tuple(p) for p in engine_yx.tolist()} == {tuple(p) for p in cells.tolist()}
+    assert np.array_equal(engine_yx, yx.astype(np.int64) * np.array(shape) // np.array(full))
+
+
 def test_yes_no_options_from_text():
     """``--engine-option hints=false`` means no (``bool("false")`` would be True)."""
     cls = load_engine("cnn").Options

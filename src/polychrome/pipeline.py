@@ -23,7 +23,7 @@ import numpy as np
 from polychrome import __version__
 from polychrome.engines.base import EngineContext, load_engine
 from polychrome.errors import ShapeError, ValueCheckError
-from polychrome.guidance.hints import Guidance
+from polychrome.guidance.hints import Guidance, cell_of
 from polychrome.io import ImageData, read_image, write_image
 from polychrome.ops.color import lab_to_rgb, luminance_of, reduce_chroma
 from polychrome.ops.filters import resize, working_shape
@@ -184,16 +184,16 @@ def engine_context(
     full_shape: tuple[int, int] | None = None,
 ) -> EngineContext:
     """The description, the instances (masks at working ``shape``) and the point hints (moved
-    from ``full_shape`` to working coordinates) for an engine."""
+    from ``full_shape`` to working coordinates, :func:`~polychrome.guidance.hints.cell_of`)
+    for an engine."""
     if guidance is None:
         return EngineContext()
     hints = None
     points = [p for p in guidance.points if len(p)]
     if points:
-        fh, fw = full_shape or shape
-        yx = np.concatenate([p.yx for p in points]).astype(np.float64)
-        yx = (yx + 0.5) * (np.array(shape) / np.array([fh, fw])) - 0.5
-        yx = np.clip(np.round(yx), 0, np.array(shape) - 1).astype(np.int32)
+        # The working pixel that covers each hint, as the solver places it.
+        yx = cell_of(np.concatenate([p.yx for p in points]), full_shape or shape, shape)
+        yx = yx.astype(np.int32)
         ab = np.concatenate([p.ab for p in points]).astype(np.float32)
         weight = np.concatenate([p.weight for p in points]).astype(np.float32)
         hints = (yx, ab, weight)

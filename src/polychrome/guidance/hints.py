@@ -18,7 +18,19 @@ import numpy as np
 from polychrome.errors import EmptyMaskError, ShapeError, ValueCheckError
 from polychrome.ops.color import rgb_to_lab
 
-__all__ = ["Guidance", "Instance", "PointHints"]
+__all__ = ["Guidance", "Instance", "PointHints", "cell_of"]
+
+
+def cell_of(yx: np.ndarray, full: tuple[int, int], shape: tuple[int, int]) -> np.ndarray:
+    """``(N, 2)`` int64: the pixel of a ``shape`` grid that covers each full-resolution
+    position ``yx`` of a ``full`` image (the cell an area resize puts it in). The solver and
+    the engines both place hints with it, so they agree on where a hint is.
+
+    >>> cell_of(np.array([[0, 0], [99, 199], [50, 101]]), (100, 200), (50, 100)).tolist()
+    [[0, 0], [49, 99], [25, 50]]
+    """
+    yx = np.asarray(yx, dtype=np.int64).reshape(-1, 2)
+    return yx * np.array(shape, np.int64) // np.array(full, np.int64)
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ import scipy.sparse.linalg as spl
 from scipy import ndimage
 
 from polychrome.errors import ShapeError, ValueCheckError
-from polychrome.guidance.hints import Guidance, Instance, PointHints
+from polychrome.guidance.hints import Guidance, Instance, PointHints, cell_of
 from polychrome.ops.affinity import edge_weights, laplacian
 from polychrome.ops.filters import (
     bilateral_regression,
@@ -179,12 +179,10 @@ def _rasterize(points: list[PointHints], full: tuple[int, int], shape: tuple[int
     ``(M, 2)`` and weight ``(M,)`` (the firmest hint in the cell)."""
     if not any(len(p.yx) for p in points):  # (bincount of nothing would be integer)
         return np.zeros((0, 2), np.int64), np.zeros((0, 2)), np.zeros(0)
-    yx = np.concatenate([p.yx for p in points]).astype(np.int64)
+    at = cell_of(np.concatenate([p.yx for p in points]), full, shape)
     ab = np.concatenate([p.ab for p in points]).astype(np.float64)
     wt = np.concatenate([p.weight for p in points]).astype(np.float64)
-    y = yx[:, 0] * shape[0] // full[0]
-    x = yx[:, 1] * shape[1] // full[1]
-    flat = y * shape[1] + x
+    flat = at[:, 0] * shape[1] + at[:, 1]
     cells, inverse = np.unique(flat, return_inverse=True)
     wsum = np.bincount(inverse, wt, len(cells))
     mean = np.stack([np.bincount(inverse, wt * ab[:, c], len(cells)) for c in range(2)], 1)
