@@ -400,6 +400,8 @@ def test_engines_lists_none_as_available():
     assert result.exit_code == 0, result.output
     line = next(line for line in result.stdout.splitlines() if line.split()[:1] == ["none"])
     assert line.split()[1] == "available"
+    assert "--engine-option vividness=...  (default 1.75; 0 to 4)" in result.stdout
+    assert "(default 'unipc'; one of ddim, unipc, dpm++)" in result.stdout
 
 
 def test_engines_json():

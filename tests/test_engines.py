@@ -104,3 +104,36 @@ def test_yes_no_options_from_text():
     assert cls.from_mapping({"hints": False}).hints is False
     with pytest.raises(ValueCheckError, match="yes/no"):
         cls.from_mapping({"hints": "maybe"})
+
+
+def test_engine_option_limits_are_declared_checked_and_listed():
+    """Ranges and choices live on the fields (``engine_option``): checked when the options are
+    made, from Python or from text, and listed by `polychrome engines` / ``/v1/engines``."""
+    from polychrome.engines.base import describe_engines
+
+    cnn = load_engine("cnn").Options
+    for values, message in (
+        ({"vividness": 4.5}, r"vividness must be in \[0, 4\], got 4.5"),
+        ({"hint_agreement": "-1"}, "hint_agreement must be >= 0, got -1"),
+        ({"net_side": 32}, r"net_side must be in \[64, 2048\]"),
+    ):
+        with pytest.raises(ValueCheckError, match=message):
+            cnn.from_mapping(values)
+    assert cnn.from_mapping({"vividness": "4"}).vividness == 4.0  # the bound itself is allowed
+    rows = {row["name"]: row for row in describe_engines()}
+    options = {o["name"]: o for o in rows["cnn"]["options"]}
+    assert (options["vividness"]["min"], options["vividness"]["max"]) == (0, 4)
+    assert options["hint_agreement"]["min"] == 0 and "max" not in options["hint_agreement"]
+    assert "min" not in options["model"]
+    diffusion = {o["name"]: o for o in rows["diffusion"]["options"]}
+    assert diffusion["scheduler"]["choices"] == ("ddim", "unipc", "dpm++")
+
+
+def test_colorize_option_spec_reads_yes_no_text():
+    from polychrome.options import OptionSpec
+
+    spec = OptionSpec("flag", bool, False, "", None, None, None, None)
+    assert spec.convert("false") is False and spec.convert("Yes") is True
+    assert spec.convert(True) is True
+    with pytest.raises(ValueCheckError, match="--flag must be bool"):
+        spec.convert("maybe")

@@ -138,14 +138,30 @@ class OptionSpec:
         return "--" + self.name.replace("_", "-")
 
     def convert(self, raw: Any) -> Any:
-        if isinstance(raw, self.type) and not isinstance(raw, bool):
+        if isinstance(raw, self.type) and (self.type is bool or not isinstance(raw, bool)):
             return raw
         try:
+            if self.type is bool and isinstance(raw, str):
+                return parse_bool(raw)  # bool("false") would be True
             return self.type(raw)
         except (TypeError, ValueError):
             raise ValueCheckError(
                 f"{self.flag} must be {self.type.__name__}, got {raw!r}"
             ) from None
+
+
+def parse_bool(text: str) -> bool:
+    """A yes/no value given as text (a flag's value, a form field, an environment variable).
+
+    Raises:
+        ValueError: ``text`` is none of true, false, 1, 0, yes, no, on, off (any case).
+    """
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"not a yes/no value (true, false, 1, 0, yes, no, on, off): {text!r}")
 
 
 def option_specs() -> list[OptionSpec]:

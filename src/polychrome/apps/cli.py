@@ -170,8 +170,20 @@ def engines_command(
         for opt in row["options"]:
             typer.echo(
                 f"{'':<10} --engine-option {opt['name']}=...  "
-                f"(default {opt['default']!r}) {opt['help']}"
+                f"(default {opt['default']!r}{_limits(opt)}) {opt['help']}"
             )
+
+
+def _limits(option: dict) -> str:
+    """``; one of a, b`` / ``; 0 to 4`` / ``; >= 0``: the values an engine option accepts."""
+    if "choices" in option:
+        return f"; one of {', '.join(option['choices'])}"
+    low, high = option.get("min"), option.get("max")
+    if low is not None and high is not None:
+        return f"; {low:g} to {high:g}"
+    if low is not None:
+        return f"; >= {low:g}"
+    return f"; <= {high:g}" if high is not None else ""
 
 
 # --------------------------------------------------------------------------- colorize

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from polychrome.errors import EngineUnavailableError, UnknownEngineError, ValueCheckError
+from polychrome.options import parse_bool
 
 __all__ = [
     "ENGINES",
@@ -24,6 +25,7 @@ __all__ = [
     "EngineSpec",
     "Proposal",
     "describe_engines",
+    "engine_option",
     "engine_spec",
     "load_engine",
     "require_modules",
@@ -65,9 +67,43 @@ class EngineContext:
     weight (N,) float32)``, or None when there are none."""
 
 
+_LIMITS = ("min", "max", "choices")
+
+
+def engine_option(
+    default: Any,
+    help: str,
+    *,
+    min: float | None = None,
+    max: float | None = None,
+    choices: tuple[str, ...] | None = None,
+) -> Any:
+    """A field of an :class:`EngineOptions` dataclass: its default, its help (shown by
+    ``polychrome engines`` and ``/v1/engines``) and the values it accepts, checked when the
+    options are made."""
+    meta = {"help": help, "min": min, "max": max, "choices": choices}
+    return dataclasses.field(default=default, metadata=meta)
+
+
 @dataclass(frozen=True)
 class EngineOptions:
-    """Base class of engine options: a frozen dataclass; unknown keys are refused."""
+    """Base class of engine options: a frozen dataclass of :func:`engine_option` fields;
+    unknown keys are refused, and values outside a field's range or choices too."""
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value, meta = getattr(self, f.name), f.metadata
+            low, high, choices = meta.get("min"), meta.get("max"), meta.get("choices")
+            if choices is not None and value not in choices:
+                raise ValueCheckError(
+                    f"{f.name} must be one of {', '.join(choices)}, got {value!r}"
+                )
+            if low is not None and high is not None and not low <= value <= high:
+                raise ValueCheckError(f"{f.name} must be in [{low:g}, {high:g}], got {value}")
+            if low is not None and high is None and not value >= low:
+                raise ValueCheckError(f"{f.name} must be >= {low:g}, got {value}")
+            if high is not None and low is None and not value <= high:
+                raise ValueCheckError(f"{f.name} must be <= {high:g}, got {value}")
 
     @classmethod
     def names(cls) -> frozenset[str]:
@@ -91,21 +127,12 @@ class EngineOptions:
             )
             try:
                 if kind is bool and isinstance(raw, str):
-                    converted[key] = _parse_bool(raw)  # bool("false") would be True
+                    converted[key] = parse_bool(raw)  # bool("false") would be True
                 else:
                     converted[key] = kind(raw) if not isinstance(raw, kind) else raw
             except (TypeError, ValueError) as exc:
                 raise ValueCheckError(f"engine option {key}={raw!r}: {exc}") from exc
         return cls(**converted)
-
-
-def _parse_bool(text: str) -> bool:
-    value = text.strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"not a yes/no value (true, false, 1, 0, yes, no, on, off): {text!r}")
 
 
 class Engine(Protocol):
@@ -258,7 +285,12 @@ def describe_engines() -> list[dict[str, Any]]:
         module_name, _, cls_name = spec.target.partition(":")
         options_cls = getattr(importlib.import_module(module_name), cls_name).Options
         options = [
-            {"name": f.name, "default": f.default, "help": f.metadata.get("help", "")}
+            {
+                "name": f.name,
+                "default": f.default,
+                "help": f.metadata.get("help", ""),
+                **{k: f.metadata[k] for k in _LIMITS if f.metadata.get(k) is not None},
+            }
             for f in dataclasses.fields(options_cls)
         ]
         rows.append(

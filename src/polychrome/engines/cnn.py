@@ -20,12 +20,12 @@ from __future__ import annotations
 import functools
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from polychrome.engines.base import EngineContext, EngineOptions, Proposal
-from polychrome.errors import EngineUnavailableError, ValueCheckError
+from polychrome.engines.base import EngineContext, EngineOptions, Proposal, engine_option
+from polychrome.errors import EngineUnavailableError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -39,76 +39,54 @@ WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "cnn.onnx"
 class CnnOptions(EngineOptions):
     """Options of the ``cnn`` engine."""
 
-    temperature: float = field(
-        default=1.0,
-        metadata={"help": "Annealed-mean temperature: lower is more vivid, higher more muted."},
+    temperature: float = engine_option(
+        1.0,
+        "Annealed-mean temperature: lower is more vivid, higher more muted.",
+        min=0.01,
+        max=2,
     )
-    vividness: float = field(
-        default=1.75,
-        metadata={
-            "help": "Chroma gain on the decoded colors: the mean of the predicted distribution "
-            "is muted (brownish) where several colors are possible; this restores photo-like "
-            "colorfulness."
-        },
+    vividness: float = engine_option(
+        1.75,
+        "Chroma gain on the decoded colors: the mean of the predicted distribution is muted "
+        "(brownish) where several colors are possible; this restores photo-like colorfulness.",
+        min=0,
+        max=4,
     )
-    net_side: int = field(
-        default=256, metadata={"help": "Longer side (pixels) of the image the network sees."}
+    net_side: int = engine_option(
+        256, "Longer side (pixels) of the image the network sees.", min=64, max=2048
     )
-    diversity: float = field(
-        default=2.0, metadata={"help": "Strength of the random fields used for --samples."}
+    diversity: float = engine_option(
+        2.0, "Strength of the random fields used for --samples.", min=0
     )
-    prior_correction: float = field(
-        default=1.0,
-        metadata={
-            "help": "How much of the training's class rebalancing to undo (0: vivid, rare colors "
-            "favoured; 1: the plain learned distribution)."
-        },
+    prior_correction: float = engine_option(
+        1.0,
+        "How much of the training's class rebalancing to undo (0: vivid, rare colors "
+        "favoured; 1: the plain learned distribution).",
+        min=0,
+        max=1,
     )
-    hints: bool = field(
-        default=True,
-        metadata={"help": "Show the point hints to the network (hint networks only)."},
+    hints: bool = engine_option(True, "Show the point hints to the network (hint networks only).")
+    hint_weight: float = engine_option(
+        0.5,
+        "Hints less firm than this (weak reference matches) are not shown.",
+        min=0,
+        max=1,
     )
-    hint_weight: float = field(
-        default=0.5,
-        metadata={"help": "Hints less firm than this (weak reference matches) are not shown."},
+    hint_vividness: float = engine_option(
+        1.0,
+        "Chroma gain instead of vividness when the network saw hints (they make its "
+        "distribution sharp, so its mean is no longer muted).",
+        min=0,
+        max=4,
     )
-    hint_vividness: float = field(
-        default=1.0,
-        metadata={
-            "help": "Chroma gain instead of vividness when the network saw hints (they make its "
-            "distribution sharp, so its mean is no longer muted)."
-        },
+    hint_agreement: float = engine_option(
+        8.0,
+        "Trust the proposal less where it disagrees with nearby hints: its confidence is "
+        "scaled by exp(-d^2 / 2 t^2), d the (distance-weighted) ab error at the hints, t this "
+        "value (0: off).",
+        min=0,
     )
-    hint_agreement: float = field(
-        default=8.0,
-        metadata={
-            "help": "Trust the proposal less where it disagrees with nearby hints: its confidence "
-            "is scaled by exp(-d^2 / 2 t^2), d the (distance-weighted) ab error at the hints, t "
-            "this value (0: off)."
-        },
-    )
-    model: str = field(
-        default="", metadata={"help": "Path of another ONNX model (default: the shipped one)."}
-    )
-
-    def __post_init__(self) -> None:
-        if not 0.01 <= self.temperature <= 2:
-            raise ValueCheckError(f"temperature must be in [0.01, 2], got {self.temperature}")
-        if not 64 <= self.net_side <= 2048:
-            raise ValueCheckError(f"net_side must be in [64, 2048], got {self.net_side}")
-        for name in ("vividness", "hint_vividness"):
-            if not 0 <= getattr(self, name) <= 4:
-                raise ValueCheckError(f"{name} must be in [0, 4], got {getattr(self, name)}")
-        if self.hint_agreement < 0:
-            raise ValueCheckError(f"hint_agreement must be >= 0, got {self.hint_agreement}")
-        if not 0 <= self.hint_weight <= 1:
-            raise ValueCheckError(f"hint_weight must be in [0, 1], got {self.hint_weight}")
-        if not 0 <= self.prior_correction <= 1:
-            raise ValueCheckError(
-                f"prior_correction must be in [0, 1], got {self.prior_correction}"
-            )
-        if self.diversity < 0:
-            raise ValueCheckError(f"diversity must be >= 0, got {self.diversity}")
+    model: str = engine_option("", "Path of another ONNX model (default: the shipped one).")
 
 
 @functools.lru_cache(maxsize=4)

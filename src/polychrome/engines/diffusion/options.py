@@ -6,9 +6,9 @@ options without them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from polychrome.engines.base import EngineOptions
+from polychrome.engines.base import EngineOptions, engine_option
 from polychrome.errors import ValueCheckError
 
 __all__ = ["DEVICES", "DTYPES", "SCHEDULERS", "DiffusionOptions"]
@@ -18,8 +18,7 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 
 
-def _opt(default, help: str):
-    return field(default=default, metadata={"help": help})
+_opt = engine_option
 
 
 @dataclass(frozen=True)
@@ -44,16 +43,29 @@ class DiffusionOptions(EngineOptions):
         "ControlNet conditioned on luminance (a grayscale or brightness ControlNet): local "
         "folder or hub id.",
     )
-    device: str = _opt("auto", "auto (cuda, then mps, then cpu), cpu, cuda or mps.")
-    dtype: str = _opt(
-        "auto", "auto (float16 on cuda/mps, float32 on cpu), float32, float16 or bfloat16."
+    device: str = _opt(
+        "auto", "auto (cuda, then mps, then cpu), cpu, cuda or mps.", choices=DEVICES
     )
-    scheduler: str = _opt("unipc", "Sampler: ddim, unipc or dpm++ (DPM-Solver++).")
-    steps: int = _opt(20, "Denoising steps.")
-    guidance_scale: float = _opt(7.5, "Classifier-free guidance scale (1 turns it off).")
-    conditioning_scale: float = _opt(1.0, "Weight of the ControlNet's luminance condition.")
+    dtype: str = _opt(
+        "auto",
+        "auto (float16 on cuda/mps, float32 on cpu), float32, float16 or bfloat16.",
+        choices=DTYPES,
+    )
+    scheduler: str = _opt(
+        "unipc", "Sampler: ddim, unipc or dpm++ (DPM-Solver++).", choices=SCHEDULERS
+    )
+    steps: int = _opt(20, "Denoising steps.", min=1, max=1000)
+    guidance_scale: float = _opt(
+        7.5, "Classifier-free guidance scale (1 turns it off).", min=0, max=50
+    )
+    conditioning_scale: float = _opt(
+        1.0, "Weight of the ControlNet's luminance condition.", min=0, max=5
+    )
     resolution: int = _opt(
-        512, "Longer side (pixels) of the image the model sees; rounded to the model's multiple."
+        512,
+        "Longer side (pixels) of the image the model sees; rounded to the model's multiple.",
+        min=16,
+        max=2048,
     )
     prompt: str = _opt(
         "a color photograph, natural colors",
@@ -67,16 +79,25 @@ class DiffusionOptions(EngineOptions):
         0.2,
         "Multi-instance sampling a: each instance is denoised alone (its mask's own text) for "
         "the first a*steps steps, then latents are fused (0 turns it off).",
+        min=0,
+        max=1,
     )
     background_weight: float = _opt(
-        0.2, "Multi-instance sampling b: weight of the global latents outside every instance."
+        0.2,
+        "Multi-instance sampling b: weight of the global latents outside every instance.",
+        min=0,
+        max=1,
     )
     attention_strength: float = _opt(
         1.0,
         "Instance-aware attention guidance lambda: cross-attention of each instance's words is "
         "pulled towards its mask (0 turns it off).",
+        min=0,
+        max=100,
     )
-    attention_iterations: int = _opt(1, "Refinement steps of each attention map per layer.")
+    attention_iterations: int = _opt(
+        1, "Refinement steps of each attention map per layer.", min=1, max=10
+    )
     clip_model: str = _opt(
         "",
         "CLIP model (transformers CLIPModel folder or hub id) for anti-color guidance; empty "
@@ -87,9 +108,11 @@ class DiffusionOptions(EngineOptions):
         "Texts the result is pushed away from, separated by |.",
     )
     anticolor_strength: float = _opt(
-        0.3, "Strength of anti-color guidance (a fraction of the noise scale)."
+        0.3, "Strength of anti-color guidance (a fraction of the noise scale).", min=0, max=10
     )
-    anticolor_every: int = _opt(2, "Apply anti-color guidance every N steps (it costs a decode).")
+    anticolor_every: int = _opt(
+        2, "Apply anti-color guidance every N steps (it costs a decode).", min=1, max=1000
+    )
     references: str = _opt(
         "",
         "In-context reference: color images (paths separated by commas, at most 3) stitched "
@@ -106,36 +129,21 @@ class DiffusionOptions(EngineOptions):
         "edit ('the bench is purple'); instance masks, when given, restrict the change.",
     )
     recolor_strength: float = _opt(
-        0.7, "How much of the sampling a recolor redoes (0 keeps the image, 1 starts from noise)."
+        0.7,
+        "How much of the sampling a recolor redoes (0 keeps the image, 1 starts from noise).",
+        min=0,
+        max=1,
     )
     confidence: float = _opt(
         0.8,
         "Confidence of the proposal where the decoded image's luminance matches the input "
         "(lower where it does not).",
+        min=0,
+        max=1,
     )
 
     def __post_init__(self) -> None:
-        for name, allowed in (("scheduler", SCHEDULERS), ("device", DEVICES), ("dtype", DTYPES)):
-            value = getattr(self, name)
-            if value not in allowed:
-                raise ValueCheckError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
-        checks = [
-            ("steps", self.steps, 1, 1000),
-            ("guidance_scale", self.guidance_scale, 0.0, 50.0),
-            ("conditioning_scale", self.conditioning_scale, 0.0, 5.0),
-            ("resolution", self.resolution, 16, 2048),
-            ("instance_fraction", self.instance_fraction, 0.0, 1.0),
-            ("background_weight", self.background_weight, 0.0, 1.0),
-            ("attention_strength", self.attention_strength, 0.0, 100.0),
-            ("attention_iterations", self.attention_iterations, 1, 10),
-            ("anticolor_strength", self.anticolor_strength, 0.0, 10.0),
-            ("anticolor_every", self.anticolor_every, 1, 1000),
-            ("recolor_strength", self.recolor_strength, 0.0, 1.0),
-            ("confidence", self.confidence, 0.0, 1.0),
-        ]
-        for name, value, low, high in checks:
-            if not low <= value <= high:
-                raise ValueCheckError(f"{name} must be in [{low:g}, {high:g}], got {value}")
+        super().__post_init__()  # ranges and choices
         if len(self.reference_paths) > 3:
             raise ValueCheckError(
                 f"references takes at most 3 images, got {len(self.reference_paths)}"
