@@ -3,6 +3,7 @@ reference protocol. Clips are generated here (a moving colored texture, with a s
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -235,6 +236,24 @@ def test_colorizer_marks_scene_cuts_as_anchors():
     results = [colorizer.step(f) for f in frames]
     assert [r.cut for r in results] == [False] * 5 + [True] + [False] * 2
     assert [r.anchor for r in results] == [True] + [False] * 4 + [True] + [False] * 2
+
+
+def test_a_cut_between_shots_of_the_same_tones_is_found_by_motion():
+    """The second shot is the first one's texture turned upside down: the same tones (the
+    histogram sees no cut), but nothing can be followed across the cut."""
+    a = _texture(1)
+    frames = [np.ascontiguousarray(a[t : t + H, 2 * t : 2 * t + W]) for t in range(4)]
+    b = a[::-1, ::-1]
+    frames += [np.ascontiguousarray(b[t : t + H, 2 * t : 2 * t + W]) for t in range(3)]
+    lum = [luminance_of(f) for f in frames]
+    assert histogram_distance(lum[3], lum[4]) < SMALL.scene_cut
+    colorizer = VideoColorizer(settings=SMALL)
+    results = [colorizer.step(f) for f in frames]
+    assert [r.cut for r in results] == [False] * 4 + [True] + [False] * 2
+    histogram_only = VideoColorizer(settings=dataclasses.replace(SMALL, cut_tracked=0))
+    assert not any(histogram_only.step(f).cut for f in frames)
+    with pytest.raises(ValueCheckError, match="cut_tracked"):
+        VideoSettings(cut_tracked=1.0)
 
 
 def test_the_engine_sees_the_matched_reference_hints_at_anchors(monkeypatch):

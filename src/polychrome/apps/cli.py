@@ -843,6 +843,16 @@ def video_command(
             max=1.0,
         ),
     ] = VideoSettings.scene_cut,
+    cut_tracked: Annotated[
+        float,
+        typer.Option(
+            "--cut-tracked",
+            help="A frame where less than this share of pixels can be followed from the "
+            "previous one (optical flow) also starts a new shot (0: off).",
+            min=0.0,
+            max=0.99,
+        ),
+    ] = VideoSettings.cut_tracked,
     rematch_every: Annotated[
         int,
         typer.Option(
@@ -873,7 +883,11 @@ def video_command(
         from polychrome.engines.base import engine_spec
 
         engine_spec(engine)
-        changes = {"scene_cut": scene_cut, "rematch_every": rematch_every}
+        changes = {
+            "scene_cut": scene_cut,
+            "cut_tracked": cut_tracked,
+            "rematch_every": rematch_every,
+        }
         if working_pixels is not None:
             changes["working_pixels"] = working_pixels
         settings = VideoSettings.quality(quality, **changes)

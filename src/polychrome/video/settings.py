@@ -31,6 +31,12 @@ class VideoSettings:
     edge): high keeps tracked colors from blurring over many frames."""
     scene_cut: float = 0.35
     """Luminance-histogram distance (0..1) between consecutive frames that starts a new anchor."""
+    cut_tracked: float = 0.25
+    """A frame where less than this share of pixels is followed consistently from the previous
+    frame (optical flow, forward-backward and luminance checks) also starts a new anchor: a cut
+    between shots of similar tones, which the histogram misses. On video-dev the share is at
+    least 0.86 within a shot (fast BMX motion) and 0.02 across a cut from davis_bmx-trees to
+    vid4_foliage, whose histogram distance is 0.24. 0 turns it off."""
     reference_flow: bool = True
     """Also align each reference to every frame by optical flow, followed from frame to frame
     (:mod:`polychrome.video.align`): where the alignment holds (a reference from the same shot),
@@ -102,6 +108,8 @@ class VideoSettings:
             raise ValueCheckError(f"temporal_weight must be > 0, got {self.temporal_weight}")
         if not 0 < self.scene_cut <= 1:
             raise ValueCheckError(f"scene_cut must be in (0, 1], got {self.scene_cut}")
+        if not 0 <= self.cut_tracked < 1:
+            raise ValueCheckError(f"cut_tracked must be in [0, 1), got {self.cut_tracked}")
         if self.engine_every < 0 or self.engine_weight < 0:
             raise ValueCheckError("engine_every and engine_weight must be >= 0")
         if self.rematch_every < 0:

@@ -6,8 +6,9 @@ colors come from:
 
 - **Anchors** (the first frame, and the first frame after a scene cut): the engine's proposal
   (``cnn`` by default). A scene cut is a frame whose luminance histogram differs from the
-  previous frame's by more than ``scene_cut`` (:func:`~polychrome.video.flow.histogram_distance`);
-  the temporal prior is dropped there.
+  previous frame's by more than ``scene_cut`` (:func:`~polychrome.video.flow.histogram_distance`),
+  or one where less than ``cut_tracked`` of the pixels can be followed from the previous frame
+  by optical flow; the temporal prior is dropped there.
 - **Other frames**: the previous output's chroma warped to this frame by optical flow, weighted
   by the flow's forward-backward and luminance consistency (the ``"temporal"`` prior, see
   :mod:`polychrome.video.flow`). Where it is not trusted (things appearing), the solver fills in
@@ -174,15 +175,18 @@ class VideoColorizer:
                     f"frame size changed from {self._previous[0].shape} to {lum.shape} (working)"
                 )
             cut = histogram_distance(self._previous[0], lum) > s.scene_cut
+        # 3. Motion from the previous frame (a cut too where almost nothing can be followed),
+        # and the references: aligned by flow and followed from frame to frame (a dense prior,
+        # outranking the others where it holds), and matched into hints at keyframes where the
+        # alignment does not hold.
+        pair = None
+        if self._previous is not None and not cut and s.temporal:
+            pair = track(self._previous[0], lum, preset=s.flow_preset)
+            if float((pair.confidence > 0.5).mean()) < s.cut_tracked:
+                cut, pair = True, None
         anchor = self._previous is None or cut or not s.temporal
         self._since_anchor = 0 if anchor else self._since_anchor + 1
         keyframe = anchor or (s.rematch_every > 0 and self._since_anchor % s.rematch_every == 0)
-        # 3. Motion from the previous frame, and the references: aligned by flow and followed
-        # from frame to frame (a dense prior, outranking the others where it holds), and matched
-        # into hints at keyframes where the alignment does not hold.
-        pair = None
-        if not anchor:
-            pair = track(self._previous[0], lum, preset=s.flow_preset)
         alignment, aligned = None, None
         if self._tracker is not None:
             alignment = self._tracker.update(lum, pair)
