@@ -98,12 +98,12 @@ class EngineOptions:
                 raise ValueCheckError(
                     f"{f.name} must be one of {', '.join(choices)}, got {value!r}"
                 )
-            if low is not None and high is not None and not low <= value <= high:
-                raise ValueCheckError(f"{f.name} must be in [{low:g}, {high:g}], got {value}")
-            if low is not None and high is None and not value >= low:
-                raise ValueCheckError(f"{f.name} must be >= {low:g}, got {value}")
-            if high is not None and low is None and not value <= high:
-                raise ValueCheckError(f"{f.name} must be <= {high:g}, got {value}")
+            if (low is not None and not value >= low) or (high is not None and not value <= high):
+                if low is not None and high is not None:
+                    bounds = f"in [{low:g}, {high:g}]"
+                else:
+                    bounds = f">= {low:g}" if low is not None else f"<= {high:g}"
+                raise ValueCheckError(f"{f.name} must be {bounds}, got {value}")
 
     @classmethod
     def names(cls) -> frozenset[str]:

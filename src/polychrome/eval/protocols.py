@@ -214,9 +214,9 @@ def auto_protocol(
     _gray_rows(originals, report, tick, gallery)
     for engine in engines:
         firsts, every, worst, spread = [], [], [], []
+        opts = (engine_options or {}).get(engine)
         for o in originals:
             # The plain result (no sampling noise), then the samples, if any.
-            opts = (engine_options or {}).get(engine)
             plain = colorize(o.gray, engine=engine, seed=seed, engine_options=opts).image
             first = score(plain, o.rgb)
             report.keep(o.name, f"{engine} {first['psnr']:.1f} dB", plain, gallery)

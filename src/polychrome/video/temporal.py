@@ -179,12 +179,13 @@ class VideoColorizer:
         # and the references: aligned by flow and followed from frame to frame (a dense prior,
         # outranking the others where it holds), and matched into hints at keyframes where the
         # alignment does not hold.
+        anchor = self._previous is None or cut or not s.temporal
         pair = None
-        if self._previous is not None and not cut and s.temporal:
+        if not anchor:
             pair = track(self._previous[0], lum, preset=s.flow_preset)
             if float((pair.confidence > 0.5).mean()) < s.cut_tracked:
-                cut, pair = True, None
-        anchor = self._previous is None or cut or not s.temporal
+                cut = anchor = True
+                pair = None
         self._since_anchor = 0 if anchor else self._since_anchor + 1
         keyframe = anchor or (s.rematch_every > 0 and self._since_anchor % s.rematch_every == 0)
         alignment, aligned = None, None
