@@ -502,6 +502,41 @@ def test_eval_bad_arguments(originals: Path, tmp_path: Path, extra: list[str], n
     assert not report.exists()
 
 
+def test_eval_report_paths_are_checked_before_the_evaluation(originals: Path, tmp_path: Path):
+    """A report never overwrites an original (nor lands in the folder as an image that the next
+    evaluation would read); the paths are checked first, not after a long evaluation."""
+    original = (originals / "img1.png").read_bytes()
+    args = ["eval", originals, "--points", "5", "--max-side", "64", "--engine", "none"]
+    for extra, needle in [
+        (["--json", originals / "img1.png"], "inside the evaluated folder"),
+        (["--sheet", originals / "img1.png"], "inside the evaluated folder"),
+        (["--sheet", originals / "sheet.png"], "inside the evaluated folder"),
+        (["--json", tmp_path / "r.x", "--sheet", tmp_path / "r.x"], "both write"),
+        (["--json", tmp_path], "is a folder"),
+    ]:
+        _assert_clean_failure(_invoke(*args, *extra), needle)
+    assert (originals / "img1.png").read_bytes() == original
+    assert sorted(p.name for p in originals.iterdir()) == ["img0.png", "img1.png", "img2.png"]
+    # A JSON report beside the originals is not an image: allowed.
+    assert _invoke(*args, "--json", originals / "report.json").exit_code == 0
+
+
+def test_eval_refuses_gray_originals_and_files(tmp_path: Path):
+    gray = tmp_path / "gray"
+    write_image(gray / "a.png", np.tile(np.arange(64, dtype=np.uint8), (48, 1)))
+    _assert_clean_failure(_invoke("eval", gray, "--points", "5"), "grayscale")
+    _assert_clean_failure(_invoke("eval", gray / "a.png", "--points", "5"), "is a file")
+
+
+def test_eval_json_is_strict():
+    from polychrome.eval.protocols import _finite
+
+    data = {"rows": [{"psnr": float("inf"), "ssim": 1.0}], "x": [float("nan"), 2]}
+    assert json.dumps(_finite(data), allow_nan=False) == (
+        '{"rows": [{"psnr": null, "ssim": 1.0}], "x": [null, 2]}'
+    )
+
+
 def test_eval_engine_options_reach_the_engine(originals: Path, tmp_path: Path):
     """``--engine-option`` goes to the engines that have it: with ``vividness=0`` the cnn
     proposes no color, so its automatic result is the gray baseline."""

@@ -359,6 +359,77 @@ def test_cli_video_and_errors(tmp_path):
     assert "Traceback" not in result.output
 
 
+def test_a_failed_run_does_not_replace_an_earlier_result(tmp_path):
+    paths = _frame_folder(tmp_path / "in", _frames(5))
+    out = tmp_path / "out.mp4"
+    colorize_video(tmp_path / "in", out, settings=SMALL)
+    earlier = out.read_bytes()
+    paths[3].write_bytes(b"garbage")
+    runner = CliRunner()
+    result = runner.invoke(app, ["video", str(tmp_path / "in"), "-o", str(out), "-q"])
+    assert result.exit_code == 2, result.output
+    assert out.read_bytes() == earlier  # the finished video is left as it was
+    kept = tmp_path / "out.partial.mp4"
+    assert len(_read_video(kept)[0]) == 3  # the new run's frames, beside it
+    assert "3 frames colorized before it are in" in result.output and str(kept) in result.output
+    assert not list(tmp_path.glob(".*partial*"))
+    # A folder output: the new run's frames do not mix with the earlier run's.
+    folder = tmp_path / "frames"
+    _frame_folder(folder, _frames(5))
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    with pytest.raises(DecodeError, match="frame 3"):
+        colorize_video(tmp_path / "in", folder, settings=SMALL)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    aside = tmp_path / "frames.partial"
+    assert sorted(p.name for p in aside.iterdir()) == ["00000.png", "00001.png", "00002.png"]
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_an_error_before_any_frame_claims_no_kept_frames(tmp_path):
+    _frame_folder(tmp_path / "in", _frames(3))
+    out = tmp_path / "out.mp4"
+    colorize_video(tmp_path / "in", out, settings=SMALL)
+    result = CliRunner().invoke(
+        app, ["video", str(tmp_path / "in"), "-o", str(out), "--engine", "bogus"]
+    )
+    assert result.exit_code == 2 and "kept" not in result.output and "are in" not in result.output
+    result = CliRunner().invoke(
+        app, ["video", str(tmp_path / "in"), "-o", str(out), "--reference", str(tmp_path)]
+    )
+    assert result.exit_code == 2 and "is a folder" in result.output
+    for fps in ("nan", "inf", "1e-9"):
+        result = CliRunner().invoke(
+            app, ["video", str(tmp_path / "in"), "-o", str(out), "--fps", fps]
+        )
+        assert result.exit_code == 2 and "Traceback" not in result.output, (fps, result.output)
+
+
+def test_frame_folders_are_read_in_numeric_order_and_stems_must_differ(tmp_path):
+    frames = _frames(12)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for t, frame in enumerate(frames):
+        write_image(folder / f"{t}.png", frame)  # 0.png ... 11.png: text order is 0, 1, 10, 11, 2
+    report = colorize_video(folder, tmp_path / "out", settings=SMALL)
+    assert report.cuts == []  # in text order the texture would jump back and forth
+    write_image(folder / "3.jpg", frames[3])
+    with pytest.raises(ValueCheckError, match="share a file stem"):
+        colorize_video(folder, tmp_path / "out2", settings=SMALL)
+
+
+def test_truncated_matroska_is_found_by_its_duration(tmp_path):
+    clip, cut, out = tmp_path / "clip.mkv", tmp_path / "cut.mkv", tmp_path / "out.mkv"
+    _write_clip(clip, _frames(30), audio=False)
+    data = clip.read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    with av.open(str(cut)) as container:
+        assert container.streams.video[0].frames == 0  # no frame count: only a duration
+    with pytest.raises(DecodeError, match="truncated"):
+        colorize_video(cut, out, settings=SMALL)
+    assert 0 < len(_read_video(out)[0]) < 30
+    assert colorize_video(clip, tmp_path / "whole.mkv", settings=SMALL).frames == 30
+
+
 def test_refuses_a_gray_reference_and_bad_paths(tmp_path):
     gray = tmp_path / "gray.png"
     write_image(gray, np.full((H, W), 128, np.uint8))

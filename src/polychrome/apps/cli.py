@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
 import os
 import re
 import sys
@@ -24,7 +25,7 @@ from typer.core import TyperCommand
 
 from polychrome import __version__
 from polychrome.errors import InputError, PolychromeError, ValueCheckError
-from polychrome.formats import IMAGE_SUFFIXES
+from polychrome.formats import IMAGE_SUFFIXES, name_order
 from polychrome.options import ColorizeOptions, option_specs
 from polychrome.video.settings import VideoSettings
 
@@ -256,7 +257,10 @@ def _collect_inputs(inputs: list[Path]) -> tuple[list[Path], bool]:
     for item in inputs:
         if item.is_dir():
             batch = True
-            found = sorted(p for p in item.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            found = sorted(
+                (p for p in item.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES),
+                key=lambda p: name_order(p.name),
+            )
             files.extend(p for p in found if p.is_file())
         elif item.exists():
             files.append(item)
@@ -862,27 +866,40 @@ def video_command(
         ),
     ] = VideoSettings.rematch_every,
     fps: Annotated[
-        float, typer.Option("--fps", help="Frame rate of a frame folder (for a video output).")
+        float,
+        typer.Option(
+            "--fps",
+            help="Frame rate of a frame folder (for a video output).",
+            min=0.01,
+            max=1000.0,
+        ),
     ] = 25.0,
     crf: Annotated[
         int, typer.Option("--crf", help="H.264 quality: 0 lossless ... 51 worst.", min=0, max=51)
     ] = 18,
+    engine_option: Annotated[
+        list[str],
+        typer.Option("--engine-option", help="KEY=VALUE option of the engine. Repeatable."),
+    ] = [],  # noqa: B006
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Colorize a video or a folder of frames, colors carried from frame to frame."""
-    from polychrome.video.temporal import colorize_video
+    from polychrome.video.temporal import VideoReport, colorize_video
 
+    report = VideoReport()
     try:
+        if not math.isfinite(fps):
+            raise ValueCheckError(f"--fps must be a number of frames per second, got {fps}")
         for ref in reference:
+            if ref.is_dir():
+                raise InputError(f"--reference {ref} is a folder; give a color image")
             if not ref.is_file():
                 raise InputError(f"--reference {ref}: no such file")
             if _same_file(output, ref):
                 raise ValueCheckError(f"refusing to overwrite the reference {ref}")
         if _same_file(output, source):
             raise ValueCheckError(f"refusing to overwrite the input {source} with its result")
-        from polychrome.engines.base import engine_spec
-
-        engine_spec(engine)
+        engine_options = _engine_options(engine_option, engine)
         changes = {
             "scene_cut": scene_cut,
             "cut_tracked": cut_tracked,
@@ -893,21 +910,33 @@ def video_command(
         settings = VideoSettings.quality(quality, **changes)
         options = ColorizeOptions(engine=engine, seed=seed)
         with _progress_bar("frames", enabled=not quiet, unit="frames/s") as advance:
-            report = colorize_video(
+            colorize_video(
                 source,
                 output,
                 references=reference,
                 options=options,
+                engine_options=engine_options,
                 settings=settings,
                 fps=fps,
                 crf=crf,
                 progress=advance,
+                report=report,
             )
     except PolychromeError as exc:
-        written = _written_frames(output)
-        if written:
-            _err(f"{written} colorized frames before the error are kept in {output}")
-        raise _fail(exc) from None
+        _err(str(exc))
+        _say_kept(report, output)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        _err("interrupted")
+        _say_kept(report, output)
+        raise typer.Exit(130) from None
+    if report.cropped is not None:
+        typer.echo(
+            f"note: H.264 needs even sizes, so the video is {report.cropped[0]}x"
+            f"{report.cropped[1]} (the last row or column is left out); write a folder of "
+            "frames to keep every pixel",
+            err=True,
+        )
     if not quiet:
         cuts = f", scene cuts before frames {report.cuts}" if report.cuts else ""
         typer.echo(
@@ -916,22 +945,44 @@ def video_command(
         )
 
 
-def _written_frames(output: Path) -> int:
-    """How many frames a failed video run left in ``output`` (a folder of PNGs or a video)."""
-    if output.is_dir():
-        return sum(1 for p in output.iterdir() if p.suffix == ".png")
-    if output.is_file():
-        try:
-            import av
-
-            with av.open(str(output)) as container:
-                return int(container.streams.video[0].frames)
-        except (ImportError, OSError, ValueError, IndexError):  # av errors are ValueErrors
-            return 0
-    return 0
+def _say_kept(report: Any, output: Path) -> None:
+    """After a failed video run: where its frames are (nothing when none was written)."""
+    if report.kept is None:
+        return
+    if report.kept == output:
+        _err(f"the {report.frames} frames colorized before it are in {output}")
+    else:
+        _err(
+            f"the {report.frames} frames colorized before it are in {report.kept} ({output}, "
+            "from an earlier run, is left as it was)"
+        )
 
 
 # --------------------------------------------------------------------------- eval
+
+
+def _check_report_paths(folder: Path, paths: dict[str, Path | None]) -> None:
+    """Refuse report paths that would overwrite an original or be read as one next time (an
+    image inside the evaluated folder), that name a folder, or that two options share; checked
+    before the evaluation, not after it."""
+    given = {option: path for option, path in paths.items() if path is not None}
+    root = folder.resolve()
+    seen: dict[Path, str] = {}
+    for option, path in given.items():
+        where = path.resolve()
+        if root in where.parents and where.suffix.lower() in IMAGE_SUFFIXES:
+            raise ValueCheckError(
+                f"{option} {path} is an image inside the evaluated folder {folder}: it would "
+                "overwrite an original or be read as one next time; write it elsewhere"
+            )
+        if path.is_dir():
+            raise ValueCheckError(f"{option} {path} is a folder; give a file name")
+        if where in seen:
+            raise ValueCheckError(f"{seen[where]} and {option} both write {path}")
+        seen[where] = option
+        parent = next((p for p in where.parents if p.exists()), None)
+        if parent is not None and not os.access(parent, os.W_OK):
+            raise ValueCheckError(f"{option} {path}: cannot write in {parent}")
 
 
 @app.command("eval")
@@ -1020,6 +1071,7 @@ def eval_command(
         for name in engine:
             engine_spec(name)
         per_engine = _eval_engine_options(engine_option, engine, protocol)
+        _check_report_paths(folder, {"--json": json_path, "--sheet": sheet})
         from polychrome.eval import protocols
         from polychrome.eval.report import format_table
 
@@ -1054,7 +1106,7 @@ def eval_command(
     if json_path is not None:
         from polychrome.io import atomic_write_text
 
-        atomic_write_text(json_path, json.dumps(report.to_dict(), indent=2))
+        atomic_write_text(json_path, json.dumps(report.to_dict(), indent=2, allow_nan=False))
     if sheet is not None:
         from polychrome.eval.report import gallery_sheet
         from polychrome.io import write_image

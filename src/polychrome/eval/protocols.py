@@ -26,6 +26,7 @@ the original's, and mean CIEDE2000.
 
 from __future__ import annotations
 
+import math
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -105,16 +106,30 @@ class EvalReport:
     def to_dict(self) -> dict:
         out = asdict(self)
         out.pop("gallery")
-        return out
+        return _finite(out)
 
     def keep(self, name: str, caption: str, image: np.ndarray, limit: int) -> None:
         if name in self.gallery or len(self.gallery) < limit:
             self.gallery.setdefault(name, []).append((caption, image))
 
 
+def _finite(value: Any) -> Any:
+    """``value`` with every non-finite float (PSNR of identical images) as ``None``, so the
+    report is strict JSON."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 def load_originals(folder: str | Path, *, max_side: int) -> list[Original]:
     """Read every image of ``folder`` (sorted by name), resized to at most ``max_side``."""
     folder = Path(folder)
+    if folder.is_file():
+        raise InputError(f"{folder} is a file; eval reads a folder of color originals")
     if not folder.is_dir():
         raise InputError(f"no such folder: {folder}")
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
@@ -135,6 +150,11 @@ def load_originals(folder: str | Path, *, max_side: int) -> list[Original]:
         lum = luminance_of(rgb)
         gray = lab_to_rgb(np.dstack([lum, np.zeros_like(lum), np.zeros_like(lum)]))[..., 0]
         out.append(Original(path.name, rgb, gray))
+    spread = max(int(np.ptp(o.rgb.astype(np.int16), axis=2).max()) for o in out)
+    if spread <= 2:
+        raise InputError(
+            f"the images in {folder} are grayscale; eval compares results with color originals"
+        )
     return out
 
 
@@ -423,6 +443,8 @@ def regions_protocol(
 
 def _clips(folder: Path) -> list[Path]:
     """A folder of frames is one clip; a folder of folders, one clip per subfolder."""
+    if folder.is_file():
+        raise InputError(f"{folder} is a file; eval reads a folder of color originals")
     if not folder.is_dir():
         raise InputError(f"no such folder: {folder}")
     if any(p.suffix.lower() in IMAGE_SUFFIXES for p in folder.iterdir() if p.is_file()):
@@ -460,6 +482,12 @@ def reference_protocol(
     for clip, frames in clips:
         if len(frames) < 2:
             raise InputError(f"{clip} has {len(frames)} frame; the protocol needs at least 2")
+        odd = [o.name for o in frames if o.rgb.shape != frames[0].rgb.shape]
+        if odd:
+            raise InputError(
+                f"{clip}: frame {odd[0]} is not the size of {frames[0].name}; the reference "
+                "protocol reads clips (folders of frames of one size)"
+            )
     originals = [o for _, frames in clips for o in frames]
     ref_cf = float(np.mean([colorfulness(o.rgb / 255.0) for o in originals]))
     report = EvalReport("reference", str(folder), max_side, seed, ref_cf)

@@ -53,7 +53,7 @@ import numpy as np
 
 from polychrome.engines.base import require_modules
 from polychrome.errors import EngineUnavailableError, InputError, ShapeError, ValueCheckError
-from polychrome.formats import IMAGE_SUFFIXES
+from polychrome.formats import IMAGE_SUFFIXES, image_files
 from polychrome.io import DEFAULT_MAX_PIXELS, atomic_write_bytes, read_image
 from polychrome.ops.color import lab_to_rgb, luminance_of
 from polychrome.ops.filters import resize, working_shape
@@ -265,14 +265,6 @@ def load_embedder(name: str, *, device: str = "cpu") -> Embedder:
     )
 
 
-def _image_files(folder: Path) -> list[Path]:
-    return sorted(
-        p
-        for p in folder.iterdir()
-        if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() and not p.name.startswith(".")
-    )
-
-
 @dataclass(frozen=True)
 class Pool:
     """Color references and their patch embeddings.
@@ -452,7 +444,7 @@ def _source_files(source: str | os.PathLike[str] | Sequence[str | os.PathLike[st
     if isinstance(source, (str, os.PathLike)):
         folder = Path(source)
         if folder.is_dir():
-            files = _image_files(folder)
+            files = image_files(folder)
             if not files:
                 raise InputError(
                     f"{folder} holds no image ({', '.join(IMAGE_SUFFIXES)}) to make a pool of"

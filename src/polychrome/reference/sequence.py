@@ -26,15 +26,10 @@ from typing import Any
 import numpy as np
 
 from polychrome.errors import InputError, PolychromeError, ValueCheckError
+from polychrome.formats import IMAGE_SUFFIXES, image_files
 from polychrome.guidance.hints import Guidance, PointHints
 from polychrome.options import ColorizeOptions
-from polychrome.reference.pool import (
-    IMAGE_SUFFIXES,
-    Pool,
-    _image_files,
-    load_embedder,
-    rap_patches,
-)
+from polychrome.reference.pool import Pool, load_embedder, rap_patches
 
 __all__ = ["SequenceReport", "colorize_sequence", "page_files", "pool_hints"]
 
@@ -46,7 +41,7 @@ def page_files(folder: str | os.PathLike[str]) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"{folder} is not a folder of pages")
-    files = _image_files(folder)
+    files = image_files(folder)
     if not files:
         raise InputError(f"{folder} holds no pages ({', '.join(IMAGE_SUFFIXES)})")
     return files

@@ -17,6 +17,7 @@ frame is playable, with the frames before it.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -26,7 +27,7 @@ import numpy as np
 
 from polychrome.engines.base import require_modules
 from polychrome.errors import DecodeError, InputError, ValueCheckError
-from polychrome.formats import IMAGE_SUFFIXES
+from polychrome.formats import IMAGE_SUFFIXES, image_files
 from polychrome.io import read_image, write_image
 
 __all__ = [
@@ -76,11 +77,7 @@ class FrameReader(Protocol):
 
 class _FolderReader:
     def __init__(self, folder: Path, *, fps: float, max_pixels: int):
-        files = sorted(
-            p
-            for p in folder.iterdir()
-            if p.suffix.lower() in FOLDER_SUFFIXES and p.is_file() and not p.name.startswith(".")
-        )
+        files = image_files(folder)
         if not files:
             raise InputError(f"{folder} holds no frames ({', '.join(FOLDER_SUFFIXES)})")
         self.files = files
@@ -140,6 +137,13 @@ class _VideoReader:
         rate = self.stream.average_rate or self.stream.guessed_rate or Fraction(25)
         self.fps = Fraction(rate)
         self.count = int(self.stream.frames) or None
+        # Containers such as Matroska give a duration, not a frame count.
+        seconds = None
+        if self.stream.duration is not None and self.stream.time_base is not None:
+            seconds = float(self.stream.duration * self.stream.time_base)
+        elif self.container.duration is not None:
+            seconds = self.container.duration / 1_000_000
+        self.expected = round(seconds * float(self.fps)) if seconds else None
         ctx = self.stream.codec_context
         self.size = (int(ctx.width), int(ctx.height))
         if self.size[0] * self.size[1] > max_pixels:
@@ -172,6 +176,15 @@ class _VideoReader:
         if self.count is not None and index < self.count:
             raise DecodeError(
                 f"{self.path.name} is truncated: frame {index} of {self.count} is missing"
+            )
+        if (
+            self.count is None
+            and self.expected
+            and index < min(0.9 * self.expected, self.expected - 2)
+        ):
+            raise DecodeError(
+                f"{self.path.name} is truncated: it ends at frame {index}, its header says "
+                f"{self.expected / float(self.fps):.2f} s (about {self.expected} frames)"
             )
 
     def close(self) -> None:
@@ -213,21 +226,51 @@ class FrameWriter(Protocol):
     written: int
     """Frames written so far."""
 
+    kept: Path | None
+    """After :meth:`close`: where the written frames are (None: none written)."""
+
     def write(self, index: int, rgb: np.ndarray) -> None: ...
 
     def write_audio(self, packet: Any) -> None: ...
 
-    def close(self) -> None: ...
+    def close(self, ok: bool = True) -> None:
+        """Finalize: the frames go to the target. ``ok=False`` (the run failed): they are kept
+        in the target if it did not exist, else beside it as ``NAME.partial.EXT``."""
+
+
+def _keep_aside(target: Path) -> Path:
+    """A free name beside ``target`` for the frames of a failed run: ``NAME.partial.EXT``
+    (``.partial-2``, ... when taken)."""
+    for n in range(1, 1000):
+        tag = "partial" if n == 1 else f"partial-{n}"
+        candidate = target.with_name(f"{target.stem}.{tag}{target.suffix}")
+        if not candidate.exists():
+            return candidate
+    raise ValueCheckError(f"no free name beside {target} for the frames kept")
 
 
 class _FolderWriter:
     def __init__(self, folder: Path, names: list[str] | None):
         if folder.exists() and not folder.is_dir():
             raise ValueCheckError(f"-o {folder} is a file; frames go to a folder")
+        stems: dict[str, str] = {}
+        for name in names or ():
+            other = stems.setdefault(Path(name).stem, name)
+            if other != name:
+                raise ValueCheckError(
+                    f"frames {other} and {name} share a file stem; their PNGs would collide"
+                )
         folder.mkdir(parents=True, exist_ok=True)
         self.folder = folder
         self.names = names
         self.written = 0
+        self.kept: Path | None = None
+        # Frames go to a hidden folder beside the target and move in when the run ends.
+        self.staging = folder.with_name(f".{folder.name}.partial")
+        if self.staging.exists():
+            shutil.rmtree(self.staging)
+        self.staging.mkdir()
+        self._done: list[str] = []
 
     def path_of(self, index: int) -> Path:
         if self.names is not None:
@@ -235,14 +278,31 @@ class _FolderWriter:
         return self.folder / f"frame_{index:06d}.png"
 
     def write(self, index: int, rgb: np.ndarray) -> None:
-        write_image(self.path_of(index), rgb, compress_level=1)
+        name = self.path_of(index).name
+        write_image(self.staging / name, rgb, compress_level=1)
+        self._done.append(name)
         self.written += 1
 
     def write_audio(self, packet: Any) -> None:  # a folder holds no sound
         pass
 
-    def close(self) -> None:
-        pass
+    def close(self, ok: bool = True) -> None:
+        if self.staging is None:
+            return
+        staging, self.staging = self.staging, None
+        if not self.written:
+            shutil.rmtree(staging, ignore_errors=True)
+            return
+        # A failed run does not mix its frames with an earlier run's frames of the same names.
+        clash = not ok and any((self.folder / name).exists() for name in self._done)
+        if clash:
+            self.kept = _keep_aside(self.folder)
+            os.replace(staging, self.kept)
+            return
+        for name in self._done:
+            os.replace(staging / name, self.folder / name)
+        shutil.rmtree(staging, ignore_errors=True)
+        self.kept = self.folder
 
 
 class _VideoWriter:
@@ -290,7 +350,18 @@ class _VideoWriter:
                     f"the audio ({a.codec_context.name}) cannot go into {path.suffix}; write "
                     f".mkv instead: {exc}"
                 ) from None
+        try:  # the header now: a container that cannot hold a stream says so before any frame
+            self.container.start_encoding()
+        except (av.FFmpegError, ValueError) as exc:
+            self.container.close()
+            self.partial.unlink(missing_ok=True)
+            codecs = ", ".join(a.codec_context.name for a in audio)
+            what = f"the audio ({codecs})" if audio else "the video"
+            raise ValueCheckError(
+                f"{what} cannot go into {path.suffix}; write .mkv instead: {exc}"
+            ) from None
         self.written = 0
+        self.kept: Path | None = None
 
     def write(self, index: int, rgb: np.ndarray) -> None:
         import av
@@ -308,19 +379,33 @@ class _VideoWriter:
             packet.stream = out
             self.container.mux(packet)
 
-    def close(self) -> None:
+    def close(self, ok: bool = True) -> None:
+        import av
+
         if self.container is None:
             return
+        container, self.container = self.container, None
         try:
-            for packet in self.stream.encode(None):
-                self.container.mux(packet)
-        finally:
-            self.container.close()
-            self.container = None
-        if self.written:
-            os.replace(self.partial, self.path)
-        else:  # nothing to keep
+            try:
+                for packet in self.stream.encode(None):
+                    container.mux(packet)
+            finally:
+                container.close()
+        except (av.FFmpegError, ValueError, OSError) as exc:
             self.partial.unlink(missing_ok=True)
+            if not ok:  # the run's own error says more
+                return
+            message = f"cannot finalize {self.path.name}: {exc}"
+            codecs = ", ".join(s.codec_context.name for s in self.audio.values())
+            if codecs:
+                message += f"; the audio ({codecs}) may not fit {self.path.suffix}: try .mkv"
+            raise ValueCheckError(message) from None
+        if not self.written:  # nothing to keep
+            self.partial.unlink(missing_ok=True)
+            return
+        # A failed run keeps its frames, but not over an earlier result of the same name.
+        self.kept = self.path if ok or not self.path.exists() else _keep_aside(self.path)
+        os.replace(self.partial, self.kept)
 
 
 def open_writer(

@@ -270,6 +270,11 @@ class VideoReport:
     """Indices of the frames a scene cut was detected before."""
     seconds: float = 0.0
     audio_streams: int = 0
+    kept: Path | None = None
+    """Where the written frames are: the target, or (a failed run that would have replaced an
+    earlier result) ``NAME.partial.EXT`` beside it; None when no frame was written."""
+    cropped: tuple[int, int] | None = None
+    """``(width, height)`` written when a video of odd size lost its last row or column."""
 
     @property
     def fps(self) -> float:
@@ -287,13 +292,16 @@ def colorize_video(
     fps: float = 25.0,
     crf: int = 18,
     progress: Progress | None = None,
+    report: VideoReport | None = None,
 ) -> VideoReport:
     """Colorize a video file or a folder of frames into a video file or a folder of PNGs.
 
     Frames stream through one at a time (memory stays flat). A video's audio is copied. On a
-    frame that cannot be read, the frames before it are kept: a folder holds them, a video file
-    is finalized with them; then the :class:`~polychrome.errors.DecodeError` (naming the frame)
-    propagates.
+    frame that cannot be read (or any other error, or an interrupt), the frames before it are
+    kept: a folder holds them, a video file is finalized with them; then the error (a
+    :class:`~polychrome.errors.DecodeError` naming the frame) propagates. They go to the target
+    unless it already exists, where an earlier result is not replaced by a partial one: they go
+    beside it, to ``NAME.partial.EXT`` (``report.kept`` says where).
 
     Args:
         source: a video (.mp4, .mkv, .mov, .avi, .webm) or a folder of frames sorted by name.
@@ -304,6 +312,7 @@ def colorize_video(
         fps: frame rate of a folder of frames (written into a video).
         crf: H.264 quality of a video output.
         progress: called after each frame with ``(done, total or None, frames per second)``.
+        report: filled in as the frames go (pass one to read it after an error).
 
     Returns:
         A :class:`VideoReport`.
@@ -327,7 +336,8 @@ def colorize_video(
         pixels, names=names, options=options, engine_options=engine_options, settings=settings
     )
     reader = open_frames(source, fps=fps, max_pixels=options.max_pixels)
-    report = VideoReport(audio_streams=len(getattr(reader, "audio", [])))
+    report = report if report is not None else VideoReport()
+    report.audio_streams = len(getattr(reader, "audio", []))
     try:
         if source.resolve() == target.resolve():
             raise InputError(f"refusing to write the result over the input {source}")
@@ -340,7 +350,11 @@ def colorize_video(
             crf=crf,
         )
         reader.on_audio = writer.write_audio
+        written = getattr(writer, "stream", None)
+        if written is not None and (written.width, written.height) != tuple(reader.size):
+            report.cropped = (written.width, written.height)
         start = time.perf_counter()
+        ok = False
         try:
             for index, rgb in reader:
                 result = colorizer.step(rgb)
@@ -352,8 +366,10 @@ def colorize_video(
                 report.seconds = time.perf_counter() - start
                 if progress is not None:
                     progress(report.frames, reader.count, report.fps)
+            ok = True
         finally:
-            writer.close()
+            writer.close(ok)
+            report.kept = writer.kept
             report.seconds = time.perf_counter() - start
     finally:
         reader.close()
