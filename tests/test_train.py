@@ -67,13 +67,17 @@ def test_train_resumes_and_exports(data_dir, tmp_path):
         if step == 4:
             raise KeyboardInterrupt
 
+    said = []
     with pytest.raises(KeyboardInterrupt):
-        train(data_dir, out, config, progress=stop_at_4)
+        train(data_dir, out, config, progress=stop_at_4, say=said.append)
     state = torch.load(out / "checkpoint.pt", weights_only=False)
     assert state["step"] == 4
+    assert said == [f"stopped at step 4; saved in {out / 'checkpoint.pt'}: run the same command "
+                    "to resume"]  # fmt: skip
     seen = []
-    train(data_dir, out, config, progress=lambda s, t, loss: seen.append(s))
+    train(data_dir, out, config, progress=lambda s, t, loss: seen.append(s), say=said.append)
     assert seen == [5, 6]  # resumed, not restarted
+    assert said[-1] == f"resuming {out / 'checkpoint.pt'} at step 4 of 6"
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [row["step"] for row in log] == [2, 4, 6]
     with pytest.raises(Exception, match="other settings"):
@@ -113,6 +117,13 @@ def test_cli_train(data_dir, tmp_path):
     assert (out / "model.onnx").is_file() and (out / "model.json").is_file()
     bad = CliRunner().invoke(app, ["train", "--data", str(tmp_path / "nope"), "--out", str(out)])
     assert bad.exit_code == 2 and "no such folder" in bad.output
+    # Bad data leaves no empty run folder behind; a file as --out is refused.
+    fresh = tmp_path / "fresh"
+    bad = CliRunner().invoke(app, ["train", "--data", str(tmp_path / "nope"), "--out", str(fresh)])
+    assert bad.exit_code == 2 and not fresh.exists()
+    (tmp_path / "file").write_text("x")
+    bad = CliRunner().invoke(app, [*args[:3], "--out", str(tmp_path / "file"), "--steps", "1"])
+    assert bad.exit_code == 2 and "is a file" in bad.output, bad.output
 
 
 def test_sample_hints_are_true_colors():

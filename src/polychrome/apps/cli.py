@@ -1177,7 +1177,9 @@ def train_command(
             spread=spread,
         )
         with _progress_bar("training", loss=True) as advance:
-            checkpoint = train(data, out, config, progress=advance)
+            checkpoint = train(
+                data, out, config, progress=advance, say=lambda line: typer.echo(line, err=True)
+            )
         if export:
             card = export_onnx(checkpoint, out / "model.onnx")
             write_card(card, out / "model.json")
@@ -1204,9 +1206,12 @@ class _progress_bar:
             if not self.loss:
                 return lambda done, total, *extra: None
 
+            first: list[int] = []  # the step this run started at (a resumed run: not 0)
+
             def log(done: int, total: int, loss: float = float("nan")) -> None:
+                first[:] = first or [done - 1]
                 if done % 100 == 0 or done == total:  # a log line when there is no terminal
-                    rate = (time.perf_counter() - start) / max(done, 1)
+                    rate = (time.perf_counter() - start) / max(done - first[0], 1)
                     typer.echo(
                         f"{self.label}: {done}/{total} loss {loss:.4f} ({rate:.2f} s/step)",
                         err=True,

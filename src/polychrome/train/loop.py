@@ -105,21 +105,25 @@ def train(
     config: TrainConfig,
     *,
     progress: Callable[[int, int, float], None] | None = None,
+    say: Callable[[str], None] | None = None,
 ) -> Path:
     """Train (or resume) and return the checkpoint path.
 
     ``out/checkpoint.pt`` holds the model, optimizer, step and random state; a run started again
     with the same ``out`` continues where it stopped. ``out/log.jsonl`` gets one line per
-    checkpoint (step, mean loss, elapsed seconds).
+    checkpoint (step, mean loss, elapsed seconds). ``say`` gets a line when a run resumes and
+    when an interrupted run has saved its checkpoint.
     """
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise ValueCheckError(f"--out {out} is a file; a run goes to a folder")
     ckpt_path = out / "checkpoint.pt"
     if config.threads:
         torch.set_num_threads(config.threads)
     bins_np = ab_bins()
     bins = torch.from_numpy(np.array(bins_np))
     bank = ImageBank.from_folder(data, max_side=config.max_side)
+    out.mkdir(parents=True, exist_ok=True)  # only once the data is known to be good
     weights = torch.from_numpy(class_weights(bank, bins_np, mix=config.rebalance))
     model = ColorNet(len(bins_np), width=config.width, hints=config.hints, spread=config.spread)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
@@ -141,6 +145,8 @@ def train(
         step, elapsed = state["step"], state["elapsed"]
         rng.bit_generator.state = state["rng"]
         torch.set_rng_state(state["torch_rng"])
+        if say:
+            say(f"resuming {ckpt_path} at step {step} of {config.steps}")
     elif config.init:
         _load_init(model, config)
     meta = {
@@ -209,5 +215,7 @@ def train(
     except KeyboardInterrupt:
         if step != saved:
             checkpoint()  # an interrupted run loses nothing
+        if say:
+            say(f"stopped at step {step}; saved in {ckpt_path}: run the same command to resume")
         raise
     return ckpt_path
