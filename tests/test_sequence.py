@@ -94,6 +94,12 @@ def test_cli_sequence_resumes_and_reports_a_bad_page(chapter, tmp_path):
     assert read_image(out / "p2.png").pixels.max() == 0  # left alone
     assert (out / "p4.png").is_file() and not (out / "p3.png").exists()
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no partial files
+    # A finished page damaged since is done again, not trusted (nor failing every rerun).
+    data = (out / "p4.png").read_bytes()
+    (out / "p4.png").write_bytes(data[: len(data) // 3])
+    result = runner.invoke(app, [*args, "--grow-pool"])
+    assert "1 written, 1 skipped, 1 failed" in result.output, result.output
+    assert read_image(out / "p4.png").pixels.shape[:2] == (SIDE, SIDE)
 
 
 def test_sequence_refuses_to_overwrite_a_page(chapter):

@@ -102,6 +102,19 @@ class SequenceReport:
     """References in the pool at the end (grown with ``grow_pool``)."""
 
 
+def _finished(target: Path, max_pixels: int) -> Any:
+    """The result already at ``target`` (resuming), or None when there is none or it cannot be
+    read (a damaged file is done again, not trusted)."""
+    if not target.exists():
+        return None
+    from polychrome.io import read_image
+
+    try:
+        return read_image(target, max_pixels=max_pixels)
+    except InputError:
+        return None
+
+
 def _grow(pool: Pool, path: Path, luminance: np.ndarray) -> Pool:
     from polychrome.ops.filters import resize, working_shape
     from polychrome.reference.pool import _EMBED_PIXELS
@@ -177,12 +190,11 @@ def colorize_sequence(
     report = SequenceReport()
     for done, (page, target) in enumerate(zip(files, targets, strict=True), 1):
         try:
-            if skip_existing and target.exists():
+            finished = _finished(target, options.max_pixels) if skip_existing else None
+            if finished is not None:
                 report.skipped.append(target)
-                if grow_pool:
-                    image = read_image(target, max_pixels=options.max_pixels)
-                    if not image.is_gray and is_color(image.pixels):
-                        pool = _grow(pool, target, luminance_of(image.pixels))
+                if grow_pool and not finished.is_gray and is_color(finished.pixels):
+                    pool = _grow(pool, target, luminance_of(finished.pixels))
             else:
                 image = read_image(page, max_pixels=options.max_pixels)
                 luminance = luminance_of(image.pixels)
