@@ -360,6 +360,20 @@ def test_pool_errors(tmp_path, refs_dir):
     pool = Pool.build(mixed)
     assert [p.name for p in pool.paths] == ["coffee.png"]
     assert [p.name for p in pool.skipped] == ["g0.png", "g1.png"]
+    # One damaged file is left out (with its reason), not the whole pool.
+    (mixed / "damaged.png").write_bytes(b"\x89PNG\r\n\x1a\n cut short")
+    pool = Pool.build(mixed)
+    assert [p.name for p in pool.paths] == ["coffee.png"]
+    assert [(p.name, "damaged.png" in why) for p, why in pool.unreadable] == [("damaged.png", True)]
+    (mixed / "coffee.png").unlink()
+    with pytest.raises(InputError, match="no readable color image"):
+        Pool.build(mixed)
+    # A saved pool whose reference is gone says so, naming the pool.
+    shutil.copy(refs_dir / "coffee.png", mixed / "coffee.png")
+    Pool.build(mixed).save(tmp_path / "p.npz")
+    (mixed / "coffee.png").unlink()
+    with pytest.raises(InputError, match=r"pool .*p\.npz: its reference .*coffee\.png is gone"):
+        Pool.load(tmp_path / "p.npz")
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="no image"):
         Pool.build(tmp_path / "empty")

@@ -274,12 +274,15 @@ class Pool:
         embeddings: ``(n, 5, D)`` float32 unit vectors, patches in the order of :data:`PATCHES`.
         embedder: the name of the embedder that made them (see :func:`load_embedder`).
         skipped: gray images left out when the pool was built (not saved).
+        unreadable: images left out when the pool was built because they could not be read,
+            each with the reason (not saved).
     """
 
     paths: tuple[Path, ...]
     embeddings: np.ndarray
     embedder: str
     skipped: tuple[Path, ...] = ()
+    unreadable: tuple[tuple[Path, str], ...] = ()
 
     def __post_init__(self) -> None:
         e = self.embeddings
@@ -303,34 +306,46 @@ class Pool:
     ) -> Pool:
         """Embed every color image of a folder (not its subfolders), or of a list of files.
 
-        Gray images are left out (listed in :attr:`skipped`); a pool with no color image at all
-        is an error. ``progress(done, total)`` is called after each image.
+        Gray images are left out (listed in :attr:`skipped`), and so are files that cannot be
+        read (:attr:`unreadable`, with the reason): one damaged scan does not cost the pool. A
+        pool with no color image at all is an error. ``progress(done, total)`` is called after
+        each image.
 
         Raises:
-            InputError: no folder or file there, no image in the folder, or no color image.
-            DecodeError: a file that is not a readable image.
+            InputError: no folder or file there, no image in the folder, or no readable color
+                image.
         """
         embedder = embedder or BuiltinEmbedder()
         files = _source_files(source)
-        paths, rows, skipped = [], [], []
+        paths, rows, skipped, unreadable = [], [], [], []
         for done, path in enumerate(files, 1):
-            image = read_image(path, max_pixels=max_pixels)
-            if image.is_gray or not is_color(image.pixels):
-                skipped.append(path)
+            try:
+                image = read_image(path, max_pixels=max_pixels)
+            except InputError as exc:
+                unreadable.append((path, str(exc)))
             else:
-                lum = luminance_of(image.pixels)
-                lum = resize(lum, working_shape(lum.shape, _EMBED_PIXELS), mode="area")
-                rows.append(embedder.embed(rap_patches(lum, whole=True)))
-                paths.append(path)
+                if image.is_gray or not is_color(image.pixels):
+                    skipped.append(path)
+                else:
+                    lum = luminance_of(image.pixels)
+                    lum = resize(lum, working_shape(lum.shape, _EMBED_PIXELS), mode="area")
+                    rows.append(embedder.embed(rap_patches(lum, whole=True)))
+                    paths.append(path)
             if progress is not None:
                 progress(done, len(files))
         if not paths:
             where = os.fspath(source) if isinstance(source, (str, os.PathLike)) else "the files"
+            if unreadable:
+                first, reason = unreadable[0]
+                raise InputError(
+                    f"{where}: no readable color image ({len(unreadable)} of {len(files)} "
+                    f"cannot be read; {first.name}: {reason})"
+                )
             raise InputError(
                 f"{where}: all {len(files)} images are gray; a reference pool is made of color "
                 "images, whose colors are given to gray targets"
             )
-        return cls(tuple(paths), np.stack(rows), embedder.name, tuple(skipped))
+        return cls(tuple(paths), np.stack(rows), embedder.name, tuple(skipped), tuple(unreadable))
 
     @classmethod
     def open(
@@ -395,6 +410,14 @@ class Pool:
             )
         base = path.parent
         paths = tuple(base / p if not Path(p).is_absolute() else Path(p) for p in fields["paths"])
+        gone = [p for p in paths if not p.is_file()]
+        if gone:
+            more = f" and {len(gone) - 1} more" if len(gone) > 1 else ""
+            raise InputError(
+                f"pool {path}: its reference {gone[0]}{more} is gone (moved or deleted; a pool "
+                "keeps the references' paths, relative to the pool file when they lie beside "
+                "or under it); build the pool again with `polychrome pool build`"
+            )
         try:
             return cls(paths, fields["embeddings"].astype(np.float32), str(fields["embedder"]))
         except ShapeError as exc:
