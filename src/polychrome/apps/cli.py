@@ -827,8 +827,8 @@ def video_command(
         str,
         typer.Option(
             "--quality",
-            help="fast: about 10 frames/s at 854x480 on 2 cores; high: 100,000 working pixels "
-            "instead of 25,000 (about 3x slower, sharper colors).",
+            help="fast: 25,000 working pixels, about 13-20 frames/s at 854x480 on 2 cores; "
+            "high: 100,000 (about 3x slower, sharper colors).",
         ),
     ] = "fast",
     working_pixels: Annotated[

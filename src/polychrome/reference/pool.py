@@ -395,6 +395,8 @@ class Pool:
         path = Path(path)
         if not path.is_file():
             raise InputError(f"pool {path}: no such file or folder")
+        if not zipfile.is_zipfile(path):
+            raise InputError(f"{path} is not a polychrome pool file (.npz made by `pool build`)")
         try:
             with np.load(path, allow_pickle=False) as data:
                 fields: dict[str, Any] = {k: data[k] for k in data.files}
