@@ -305,3 +305,26 @@ def test_cli_describe_with_segmenter(model_dir, tmp_path):
     assert car.get("bound_to") == ["text 'car'"] or "found no" in car["reason"]
     road = next(r for r in rows if r["object"] == "road")
     assert road["status"] == "automatic"
+
+
+def test_hub_ids_come_from_the_cache_when_the_hub_cannot_be_reached(monkeypatch):
+    """An offline machine is told at once (no half minute of retries): the endpoint is probed
+    once, and the answer is remembered."""
+    from polychrome.guidance import textseg
+
+    calls = []
+
+    def unreachable(address, timeout):
+        calls.append(address)
+        raise OSError("no route")
+
+    monkeypatch.setattr(socket, "create_connection", unreachable)
+    monkeypatch.setattr(textseg, "_REACH", {})
+    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "https://hub.example.org:8443")
+    assert textseg._cache_only() and textseg._cache_only()
+    assert calls == [("hub.example.org", 8443)]
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(textseg, "_REACH", {})
+    assert textseg._cache_only() and len(calls) == 1  # no probe when the hub is switched off

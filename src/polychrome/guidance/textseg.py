@@ -60,6 +60,34 @@ def _offline() -> bool:
     )
 
 
+_REACH: dict[str, tuple[float, bool]] = {}  # endpoint -> (when probed, reachable)
+
+
+def _cache_only() -> bool:
+    """True when a hub id must be read from the local Hugging Face cache: the environment
+    forbids the hub, or its endpoint (``HF_ENDPOINT``, default huggingface.co) cannot be reached
+    within 2 s. Without this, an offline machine spends half a minute in the hub client's
+    retries, printing each, before the same error. The probe is remembered for a minute."""
+    if _offline():
+        return True
+    import socket
+    import time
+    from urllib.parse import urlsplit
+
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    when, reachable = _REACH.get(endpoint, (-1e9, False))
+    if time.monotonic() - when > 60:
+        url = urlsplit(endpoint)
+        port = url.port or (443 if url.scheme == "https" else 80)
+        try:
+            socket.create_connection((url.hostname or "", port), timeout=2).close()
+            reachable = True
+        except OSError:
+            reachable = False
+        _REACH[endpoint] = (time.monotonic(), reachable)
+    return not reachable
+
+
 def _looks_like_path(model: str) -> bool:
     """A string that can only be a filesystem path (a hub id is ``name`` or ``owner/name``)."""
     return (
@@ -192,7 +220,7 @@ class TextSegmenter:
                 f"{DEFAULT_MODEL} --local-dir DIR)"
             )
         else:
-            location, local_only = source, _offline()
+            location, local_only = source, _cache_only()
 
         # 3. Load the config, the model and the processor.
         from transformers import AutoConfig, CLIPSegForImageSegmentation, CLIPSegProcessor

@@ -185,7 +185,7 @@ class ClipEmbedder:
 
     def __init__(self, model: str | os.PathLike[str] = DEFAULT_CLIP_MODEL, *, device: str = "cpu"):
         require_modules(("torch", "transformers"), extra="clip", what="CLIP retrieval")
-        from polychrome.guidance.textseg import _check_device, _looks_like_path, _offline
+        from polychrome.guidance.textseg import _cache_only, _check_device, _looks_like_path
 
         _check_device(device)
         source = os.fspath(model)
@@ -205,7 +205,7 @@ class ClipEmbedder:
                 f"with: hf download {DEFAULT_CLIP_MODEL} --local-dir DIR) or a hub id"
             )
         else:
-            location, local_only = source, _offline()
+            location, local_only = source, _cache_only()
         from transformers import CLIPModel
         from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
 

@@ -98,6 +98,10 @@ def model_source(value: str, option: str) -> tuple[str, bool]:
 def _load(cls, source: str, *, option: str, local: bool, **kwargs):
     """``cls.from_pretrained`` with the errors of missing files and of the network turned into
     one message that says what to do."""
+    if not local:
+        from polychrome.guidance.textseg import _cache_only
+
+        kwargs.setdefault("local_files_only", _cache_only())
     try:
         return cls.from_pretrained(source, **kwargs)
     except (OSError, ValueError) as exc:
