@@ -57,6 +57,26 @@ def test_fast_path_keeps_luminance_and_is_close_to_exact(astronaut):
     assert 10 * np.log10(255**2 / mse) > 30
 
 
+def test_exact_is_refused_above_its_size_and_its_memory_failure_is_typed(monkeypatch):
+    import polychrome.pipeline as pipeline
+    import polychrome.solve.propagate as propagate
+    from polychrome.errors import ValueCheckError
+
+    gray = np.tile(np.linspace(0, 255, 64, dtype=np.float32), (48, 1)).astype(np.uint8)
+    monkeypatch.setattr(pipeline, "EXACT_MAX_PIXELS", 1000)
+    with pytest.raises(ValueCheckError, match="use method 'auto' or 'fast'"):
+        colorize(gray, method="exact", engine="none")
+    assert colorize(gray, method="fast", engine="none").image.shape == (48, 64, 3)
+    monkeypatch.setattr(pipeline, "EXACT_MAX_PIXELS", 10_000)
+
+    def no_memory(*args, **kwargs):
+        raise RuntimeError("SUPERLU_MALLOC fails for buf in intMalloc()")
+
+    monkeypatch.setattr(propagate.spl, "splu", no_memory)
+    with pytest.raises(MemoryError, match=r"exact solve of \d+x\d+ pixels ran out of memory"):
+        colorize(gray, method="exact", engine="none")
+
+
 def test_alpha_is_carried():
     gray = np.tile(np.linspace(0, 255, 64, dtype=np.uint8), (48, 1))
     alpha = np.tile(np.linspace(255, 0, 48, dtype=np.uint8)[:, None], (1, 64))

@@ -54,7 +54,8 @@ class ColorizeOptions:
     )
     method: str = _opt(
         "auto",
-        "Solver path: 'exact' solves at full resolution; 'fast' solves at working resolution "
+        "Solver path: 'exact' solves at full resolution (images of at most 2,000,000 pixels); "
+        "'fast' solves at working resolution "
         "and upsamples guided by the full-resolution luminance; 'auto' is exact for images of at "
         "most --working-pixels pixels, fast otherwise.",
         choices=("auto", "fast", "exact"),

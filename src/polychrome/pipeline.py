@@ -99,6 +99,11 @@ def sample_paths(path: str | os.PathLike[str], count: int) -> list[Path]:
     return [path.with_name(f"{path.stem}-{k + 1}{path.suffix}") for k in range(count)]
 
 
+EXACT_MAX_PIXELS = 2_000_000
+"""The largest image ``method="exact"`` takes: its sparse factorization grows faster than the
+pixel count (3 MP: about 5 GB and a minute on 2 cores)."""
+
+
 def prepare(image: ImageInput, *, options: ColorizeOptions, exact: bool) -> Prepared:
     """Step 1: decode, validate, and compute the full- and working-resolution luminance.
 
@@ -115,8 +120,14 @@ def prepare(image: ImageInput, *, options: ColorizeOptions, exact: bool) -> Prep
         path = path or image.path
     else:
         pixels, alpha, bit_depth = _split_array(np.asarray(image), options.max_pixels)
+    shape = pixels.shape[:2]
+    if exact and shape[0] * shape[1] > EXACT_MAX_PIXELS:
+        raise ValueCheckError(
+            f"method 'exact' solves every pixel at once and takes at most {EXACT_MAX_PIXELS:,} "
+            f"pixels (about 3.5 GB of memory and half a minute there); this image has "
+            f"{shape[0] * shape[1]:,}: use method 'auto' or 'fast'"
+        )
     luminance = luminance_of(pixels)
-    shape = luminance.shape
     work = shape if exact else working_shape(shape, options.working_pixels)
     work_luminance = luminance if work == shape else resize(luminance, work, mode="area")
     return Prepared(luminance, work_luminance, alpha, bit_depth, path)

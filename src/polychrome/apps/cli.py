@@ -1260,6 +1260,9 @@ def main() -> None:
     except PolychromeError as exc:  # raised outside a command's own handling
         _err(str(exc))
         sys.exit(exc.exit_code)
+    except MemoryError as exc:
+        _err(f"out of memory{f' ({exc})' if str(exc) else ''}; try smaller inputs or settings")
+        sys.exit(1)
     except Exception as exc:
         if os.environ.get("POLYCHROME_DEBUG"):
             raise

@@ -265,7 +265,8 @@ def describe_failure(exc: Exception) -> tuple[str, int]:
     if isinstance(exc, PolychromeError):
         return str(exc), exc.exit_code
     if isinstance(exc, MemoryError):
-        return "out of memory (try a smaller --max-pixels)", 1
+        what = f" ({exc})" if str(exc) else ""
+        return f"out of memory{what}; try --method fast or a smaller --max-pixels", 1
     return f"internal error: {type(exc).__name__}: {exc}", 1
 
 

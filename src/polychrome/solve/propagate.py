@@ -344,7 +344,10 @@ def _solve_problem(
             data.add(np.full((h, w), settings.coarse_weight), x0)
     a, rhs = _system(luminance, data, settings)
     if method == "direct" or x0 is None:
-        x = spl.splu(a.tocsc(), permc_spec="MMD_AT_PLUS_A").solve(rhs)
+        try:
+            x = spl.splu(a.tocsc(), permc_spec="MMD_AT_PLUS_A").solve(rhs)
+        except (RuntimeError, SystemError) as exc:  # SuperLU's way of running out of memory
+            raise MemoryError(f"the exact solve of {h}x{w} pixels ran out of memory") from exc
         return x.reshape(h, w, 2)
     x = _pcg(a, rhs, x0.reshape(-1, 2).astype(np.float64), settings.cg_iterations)
     return x.reshape(h, w, 2)
@@ -366,7 +369,10 @@ def _solve_instance(
     data.add(np.full((h, w), settings.instance_weight * instance.strength), target)
     a, rhs = _system(luminance, data, settings, keep=owned)
     if a.shape[0] <= settings.direct_limit:
-        x = spl.splu(a.tocsc(), permc_spec="MMD_AT_PLUS_A").solve(rhs)
+        try:
+            x = spl.splu(a.tocsc(), permc_spec="MMD_AT_PLUS_A").solve(rhs)
+        except (RuntimeError, SystemError) as exc:  # SuperLU's way of running out of memory
+            raise MemoryError(f"the exact solve of {h}x{w} pixels ran out of memory") from exc
     else:  # every pixel has a data term: well conditioned, CG converges fast
         x0 = target.reshape(-1, 2)[owned.ravel()]
         x = _pcg(a, rhs, x0, 4 * settings.cg_iterations)
