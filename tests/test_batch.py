@@ -277,6 +277,48 @@ def test_kill_halfway_then_rerun_leaves_every_output_once(tmp_path: Path) -> Non
     assert len({r["target"] for r in records}) == count
 
 
+def _session_processes(sid: int) -> list[int]:
+    """Live processes of session ``sid`` (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid and fields[0] != "Z":  # the session id; zombies do not count
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_a_batch_stopped_by_a_signal_leaves_no_worker_running(tmp_path: Path, sig) -> None:
+    """Only the batch process gets the signal (as from ``kill``, systemd or docker): its
+    workers must not carry on writing, nor wait for work forever."""
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    _make_inputs(inputs, 40)
+    command = [str(_console_script()), "batch", str(inputs), "-o", str(out), "--workers", "2"]
+    command += [*FAST, "--method", "exact", "--quiet"]
+    process = subprocess.Popen(command, start_new_session=True, stderr=subprocess.PIPE)
+    manifest = out / MANIFEST_NAME
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        if manifest.exists() and manifest.read_bytes().count(b"\n") >= 3:
+            break
+        time.sleep(0.02)
+    process.send_signal(sig)
+    process.wait(timeout=30)
+    if sig == signal.SIGTERM:
+        assert process.returncode == 143 and b"terminated" in process.stderr.read()
+    deadline = time.monotonic() + 10
+    while _session_processes(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _session_processes(process.pid) == []
+    written = sorted(out.glob("*.png"))
+    time.sleep(1.5)
+    assert sorted(out.glob("*.png")) == written and len(written) < 40
+
+
 # --------------------------------------------------------------------------- Ray
 
 

@@ -438,9 +438,10 @@ def _run_local(
     pool = ProcessPoolExecutor(
         max_workers=min(workers, len(chunks)),
         mp_context=context,
-        initializer=limit_threads,
-        initargs=(1,),
+        initializer=_start_worker,
+        initargs=(os.getpid(),),
     )
+    finished = False
     try:
         running = {pool.submit(_run_chunk, c, options, engine_options): c for c in chunks}
         while running:
@@ -455,8 +456,32 @@ def _run_local(
                         {"target": str(j.target), "error": message, "code": 1} for j in chunk
                     ]
                 yield from results
+        finished = True
     finally:
+        if not finished:  # interrupted (Ctrl-C, SIGTERM) or failed: stop the workers now
+            for process in list((getattr(pool, "_processes", None) or {}).values()):
+                process.terminate()
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _start_worker(batch_pid: int) -> None:
+    """A local worker: one thread, and a watch on the batch process: when that is gone (killed
+    outright, SIGKILL), the worker ends within a second instead of finishing its images and
+    waiting for work forever."""
+    limit_threads(1)
+    import threading
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            try:
+                os.kill(batch_pid, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except OSError:  # exists, but another user's (reused pid): assume alive
+                pass
+
+    threading.Thread(target=watch, name="watch-batch", daemon=True).start()
 
 
 # --------------------------------------------------------------------------- Ray

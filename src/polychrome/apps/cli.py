@@ -10,6 +10,7 @@ and ``engines`` answer instantly.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import math
@@ -929,9 +930,8 @@ def video_command(
         _say_kept(report, output)
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
-        _err("interrupted")
-        _say_kept(report, output)
-        raise typer.Exit(130) from None
+        _say_kept(report, output, when="so far")
+        raise
     if report.cropped is not None:
         typer.echo(
             f"note: H.264 needs even sizes, so the video is {report.cropped[0]}x"
@@ -947,16 +947,17 @@ def video_command(
         )
 
 
-def _say_kept(report: Any, output: Path) -> None:
-    """After a failed video run: where its frames are (nothing when none was written)."""
+def _say_kept(report: Any, output: Path, when: str = "before it") -> None:
+    """After a failed or stopped video run: where its frames are (nothing when none was
+    written)."""
     if report.kept is None:
         return
+    where = f"the {report.frames} frames colorized {when} are in"
     if report.kept == output:
-        _err(f"the {report.frames} frames colorized before it are in {output}")
+        typer.echo(f"{where} {output}", err=True)
     else:
-        _err(
-            f"the {report.frames} frames colorized before it are in {report.kept} ({output}, "
-            "from an earlier run, is left as it was)"
+        typer.echo(
+            f"{where} {report.kept} ({output}, from an earlier run, is left as it was)", err=True
         )
 
 
@@ -1252,11 +1253,27 @@ class _progress_bar:
 def main() -> None:
     """Entry point: run the app; unexpected errors print one line (set POLYCHROME_DEBUG=1 for the
     traceback)."""
+    import signal
+
+    stopped: list[int] = []
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stopped.append(signum)
+        raise KeyboardInterrupt  # SIGTERM stops as cleanly as Ctrl-C (frames, checkpoints, workers)
+
+    with contextlib.suppress(ValueError):  # not the main thread (embedded): leave it alone
+        signal.signal(signal.SIGINT, on_signal)
+        signal.signal(signal.SIGTERM, on_signal)
     try:
         app()
-    except KeyboardInterrupt:
-        _err("interrupted")
-        sys.exit(130)
+    except (KeyboardInterrupt, SystemExit) as exc:
+        if not stopped:
+            if isinstance(exc, SystemExit):
+                raise
+            stopped.append(signal.SIGINT)
+        terminated = stopped[0] == signal.SIGTERM
+        _err("terminated" if terminated else "interrupted")
+        sys.exit(143 if terminated else 130)
     except PolychromeError as exc:  # raised outside a command's own handling
         _err(str(exc))
         sys.exit(exc.exit_code)
