@@ -395,6 +395,52 @@ def test_garbage_after_a_valid_signature(tmp_path, rng):
         read_image(path)
 
 
+def test_a_file_is_checked_before_it_is_read_whole(tmp_path, monkeypatch):
+    """A huge file without an image header, one larger than any image within the pixel limit,
+    and a device are refused without reading them (a 3 GB file took 3 GB of memory)."""
+    reads = []
+    real_open = open
+
+    class Counting:
+        def __init__(self, f):
+            self.f = f
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+        def fileno(self):
+            return self.f.fileno()
+
+        def read(self, n=-1):
+            data = self.f.read(n)
+            reads.append(len(data))
+            return data
+
+    monkeypatch.setattr(
+        pio, "open", lambda path, mode: Counting(real_open(path, mode)), raising=False
+    )
+    sparse = tmp_path / "sparse.png"
+    with real_open(sparse, "wb") as f:
+        f.truncate(1 << 30)  # 1 GB of zeros, no disk used
+    with pytest.raises(DecodeError, match="unrecognized header"):
+        read_image(sparse)
+    assert sum(reads) <= 16
+    big = tmp_path / "big.png"
+    with real_open(big, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n")
+        f.truncate(200 << 20)
+    reads.clear()
+    with pytest.raises(ImageTooLargeError, match="raise the limit"):
+        read_image(big, max_pixels=1000)
+    assert sum(reads) <= 16
+    if Path("/dev/zero").exists():
+        with pytest.raises(InputError, match="not a regular file"):
+            read_image("/dev/zero")
+
+
 def test_missing_file(tmp_path):
     path = tmp_path / "nope.png"
     with pytest.raises(InputError, match=rf"no such file: {re.escape(str(path))}"):

@@ -22,6 +22,7 @@ import io
 import json
 import os
 import secrets
+import stat
 import struct
 import warnings
 import zlib
@@ -202,7 +203,7 @@ def read_image(source: Source, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image
     """
     if max_pixels < 1:
         raise ValueCheckError(f"max_pixels must be at least 1, got {max_pixels}")
-    data, path = _load_source(source)
+    data, path = _load_source(source, max_pixels)
     label = path if path is not None else "<image bytes>"
     if not data:
         raise DecodeError(f"{label} is empty (0 bytes)")
@@ -364,13 +365,31 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any] | None:
     return value
 
 
-def _load_source(source: Source) -> tuple[bytes, str | None]:
+def _load_source(source: Source, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[bytes, str | None]:
+    """The encoded bytes and the path. A file is checked before it is read whole: a regular
+    file, an image header in its first bytes, and no larger than an image within ``max_pixels``
+    could be (so a 3 GB file of anything, or /dev/zero, is refused at once)."""
     if isinstance(source, bytes | bytearray | memoryview):
         return bytes(source), getattr(source, "name", None)
     path = os.fsdecode(os.fspath(source))
     try:
         with open(path, "rb") as f:
-            return f.read(), path
+            info = os.fstat(f.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise InputError(f"{path} is not a regular file (a device, pipe or socket)")
+            head = f.read(16)
+            if head and _sniff_format(head) is None:
+                raise DecodeError(
+                    f"{path} is not a PNG, JPEG, TIFF or WebP image (unrecognized header)"
+                )
+            most = max_pixels * 8 + (64 << 20)  # 16-bit RGBA stored raw, plus metadata
+            if info.st_size > most:
+                raise ImageTooLargeError(
+                    f"{path} is {info.st_size:,} bytes, more than an image of at most "
+                    f"{max_pixels:,} pixels can take; if you trust this file, raise the limit "
+                    "with --max-pixels (max_pixels= in Python)"
+                )
+            return head + f.read(), path
     except OSError as exc:
         raise _os_error(exc, path) from exc
 
