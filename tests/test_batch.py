@@ -366,3 +366,18 @@ def test_ray_path(local_ray, folders) -> None:
     result = _invoke(inputs, "-o", out, "--hints-dir", hints, "--ray", *FAST)
     assert result.exit_code == 2, result.output
     assert "1 of 7 images failed; 0 written, 6 already done" in result.stderr
+
+
+def test_a_worker_reports_the_words_that_colored_nothing(tmp_path: Path) -> None:
+    from polychrome.apps.batch import _run_one
+    from polychrome.apps.jobs import ColorizeJob
+
+    _make_inputs(tmp_path / "in", 1)
+    job = ColorizeJob(
+        source=tmp_path / "in" / "img000.png",
+        target=tmp_path / "out" / "img000.png",
+        description="a purpel sky",
+    )
+    result = _run_one(job, ColorizeOptions(engine="none"), None)
+    assert "error" not in result, result
+    assert any("did you mean: purple" in note for note in result["notes"]), result["notes"]

@@ -444,6 +444,32 @@ def test_light_commands_import_nothing_heavy(args: list[str]):
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []
 
 
+def test_words_that_color_nothing_are_warned_about(scene, tmp_path: Path):
+    """A typo in a description or a label, or an object with no region, colors nothing: the
+    run succeeds (the rest applies) but says so, with the likely color names."""
+    mask = np.zeros((H, W), np.uint8)
+    mask[: H // 2] = 255
+    write_image(tmp_path / "car.png", mask)
+    out = tmp_path / "out.png"
+    result = _invoke(
+        "colorize", scene.gray, "--describe", "a gren car and a red hat",
+        "--label", f"car={tmp_path / 'car.png'}", "--label", f"blu door={tmp_path / 'car.png'}",
+        "--engine", "none", "-o", out,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert out.is_file()
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 3, result.stderr
+    assert "'gren'" in warnings[0] and "did you mean: green" in warnings[0]
+    assert "'blu'" in warnings[1] and "in the label 'blu door'" in warnings[1]
+    assert "'red hat'" in warnings[2] and "--label hat=MASK" in warnings[2]
+    clean = _invoke(
+        "colorize", scene.gray, "--describe", "a green car",
+        "--label", f"car={tmp_path / 'car.png'}", "--engine", "none", "-o", out,
+    )  # fmt: skip
+    assert clean.exit_code == 0 and "warning" not in clean.stderr
+
+
 # --------------------------------------------------------------------------- eval
 
 

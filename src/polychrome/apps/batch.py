@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from polychrome.apps.jobs import ColorizeJob, describe_failure, run_job
+from polychrome.apps.jobs import ColorizeJob, describe_failure, guidance_notes, run_job
 from polychrome.errors import InputError, PolychromeError, ValueCheckError
 from polychrome.options import ColorizeOptions
 
@@ -72,6 +72,8 @@ class BatchSummary:
     failures: list[tuple[ColorizeJob, str]] = field(default_factory=list)
     codes: list[int] = field(default_factory=list)
     seconds: float = 0.0
+    notes: list[tuple[ColorizeJob, str]] = field(default_factory=list)
+    """Parts of a description or label that colored nothing, per image."""
 
 
 # --------------------------------------------------------------------------- manifest
@@ -296,6 +298,7 @@ def run_batch(
                 summary.failures.append((job, result["error"]))
                 summary.codes.append(result["code"])
             else:
+                summary.notes += [(job, note) for note in result.get("notes", ())]
                 outputs = [
                     {**o, "name": os.path.relpath(o["name"], out_dir)} for o in result["outputs"]
                 ]
@@ -390,7 +393,7 @@ def _run_one(
 
     start, cpu = time.perf_counter(), time.process_time()
     try:
-        run_job(job, options=options, engine_options=engine_options)
+        metadata = run_job(job, options=options, engine_options=engine_options)
         outputs = [_durable_output(path) for path in sample_paths(job.target, options.samples)]
     except Exception as exc:  # reported per image; the batch goes on
         message, code = describe_failure(exc)
@@ -398,6 +401,7 @@ def _run_one(
     return {
         "target": str(job.target),
         "outputs": outputs,
+        "notes": guidance_notes(metadata),
         "seconds": time.perf_counter() - start,
         "cpu_seconds": time.process_time() - cpu,
     }

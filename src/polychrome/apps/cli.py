@@ -514,6 +514,8 @@ def colorize_command(*, options: ColorizeOptions, **flags: Any) -> None:
         skip_existing=skip_existing,
         progress=batch and not quiet,
     )
+    for job, note in summary.notes:
+        typer.echo(f"warning: {job.source.name}: {note}", err=True)
     if summary.failures:
         for job, message in summary.failures:
             _err_about(job.source, message)
@@ -606,6 +608,8 @@ def batch_command(
         )
     except PolychromeError as exc:
         raise _fail(exc) from None
+    for job, note in summary.notes:
+        typer.echo(f"warning: {job.source.name}: {note}", err=True)
     counts = f"{summary.done} written, {summary.skipped} already done"
     if summary.redone:
         counts += f" ({summary.redone} redone: their outputs were missing or changed)"

@@ -63,6 +63,15 @@ class JobSummary:
     skipped: int = 0
     failures: list[tuple[ColorizeJob, str]] = field(default_factory=list)
     codes: list[int] = field(default_factory=list)
+    notes: list[tuple[ColorizeJob, str]] = field(default_factory=list)
+    """Parts of a description or label that colored nothing (see :func:`guidance_notes`)."""
+
+
+def guidance_notes(metadata: dict[str, Any]) -> list[str]:
+    """What a result's description and labels left unused (typos, phrases with no region)."""
+    from polychrome.guidance.binding import report_notes
+
+    return report_notes(metadata.get("description") or {})
 
 
 def build_guidance(job: ColorizeJob, image, *, max_pixels: int):
@@ -245,8 +254,9 @@ def run_jobs(
                 summary.skipped += 1
             else:
                 try:
-                    run_job(job, options=options, engine_options=engine_options)
+                    metadata = run_job(job, options=options, engine_options=engine_options)
                     summary.done += 1
+                    summary.notes += [(job, note) for note in guidance_notes(metadata)]
                 except Exception as exc:  # a bug must not cost the rest of the batch
                     message, code = describe_failure(exc)
                     summary.failures.append((job, message))

@@ -25,7 +25,7 @@ from polychrome.guidance.describe import Description, object_matches, parse_desc
 from polychrome.guidance.hints import Instance
 from polychrome.guidance.regions import LabelledRegion
 
-__all__ = ["Bound", "bind"]
+__all__ = ["Bound", "bind", "report_notes"]
 
 TextFinder = Callable[[str], "np.ndarray | None"]
 """Finds the mask of an object named by text (a referring segmenter), or None."""
@@ -69,12 +69,15 @@ def bind(
     )
     out = Bound(tones=tuple(parsed.tones))
     phrases: list[dict] = []
-    ignored = [{"words": i.words, "reason": i.reason} for i in parsed.ignored]
+    ignored = [_ignored(i.words, i.reason) for i in parsed.ignored]
     colored: dict[int, tuple] = {}  # region index -> (colors, why)
     # 1. Each region's own text ("red car") colors it.
     region_rows = []
     for k, region in enumerate(regions):
         own = parse_description(region.label)
+        ignored += [
+            _ignored(i.words, f"{i.reason} (in the label {region.label!r})") for i in own.ignored
+        ]
         own_colors = next((o.colors for o in own.objects if o.colors), ())
         if not own_colors and own.global_colors:
             own_colors = own.global_colors[:1]
@@ -163,6 +166,30 @@ def bind(
         "ignored": ignored,
     }
     return out
+
+
+def _ignored(words: str, reason: str) -> dict:
+    """A report row for words that bind to nothing; a word that looks like a misspelled color
+    ("gren") gets the likely names."""
+    from polychrome.guidance.palette import _misspelling_score, _suggestions
+
+    if " " not in words and _misspelling_score(words.lower()) >= 0.8:
+        close = _suggestions(words.lower())
+        if close:
+            reason += f"; did you mean: {', '.join(close)}?"
+    return {"words": words, "reason": reason}
+
+
+def report_notes(report: dict) -> list[str]:
+    """One line per part of the description (or of a region's label) that colors nothing:
+    ignored words and phrases bound to no region. Empty when everything was used."""
+    notes = [f"ignored {item['words']!r}: {item['reason']}" for item in report.get("ignored", ())]
+    notes += [
+        f"ignored {row['phrase']!r}: {row['reason']}"
+        for row in report.get("phrases", ())
+        if row.get("status") == "ignored"
+    ]
+    return notes
 
 
 def _label_object_matches(label: str, noun: str) -> bool:
