@@ -511,6 +511,16 @@ def test_cli_serve_help_and_bad_settings():
     result = runner.invoke(cli_app, ["serve"], env={"POLYCHROME_SERVE_TIMEOUT": "soon"})
     assert result.exit_code == 2
     assert "POLYCHROME_SERVE_TIMEOUT" in result.output and "Traceback" not in result.output
+    result = runner.invoke(cli_app, ["serve", "--log-level", "bogus"])
+    assert result.exit_code == 2 and "--log-level must be one of" in result.output
+    with socket.socket() as busy:  # a port in use: said before anything claims to serve
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = runner.invoke(cli_app, ["serve", "--port", str(port)])
+    assert result.exit_code == 2, result.output
+    assert f"cannot listen on 127.0.0.1:{port}" in result.output
+    assert "serving on" not in result.output
 
 
 def _free_port() -> int:

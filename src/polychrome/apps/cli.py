@@ -443,8 +443,15 @@ def _plan_colorize(
                     f"with several inputs, -o must be a folder; {output} names a file"
                 )
             targets = [output / f"{f.stem}.{output_format}" for f in files]
-            if len({t.name for t in targets}) != len(targets):
-                raise ValueCheckError("two inputs share a file stem; their outputs would collide")
+            first: dict[str, Path] = {}
+            for f, t in zip(files, targets, strict=True):
+                other = first.setdefault(t.name, f)
+                if other != f:
+                    raise ValueCheckError(
+                        f"inputs {other} and {f} share a file stem; their outputs would collide "
+                        f"({t.name}). If one is the result of an earlier run into the input "
+                        "folder, write into another folder"
+                    )
         else:
             if output.is_dir():
                 output = output / f"{files[0].stem}.{output_format}"
@@ -714,18 +721,57 @@ def serve_command(
         str, typer.Option("--log-level", help="uvicorn's log level: warning, info, debug.")
     ] = "info",
 ) -> None:
+    levels = ("critical", "error", "warning", "info", "debug", "trace")
     try:
+        if log_level.lower() not in levels:
+            raise ValueCheckError(
+                f"--log-level must be one of {', '.join(levels)}, got {log_level!r}"
+            )
         from polychrome.apps.serve import ServeSettings, create_app
         from polychrome.engines.base import require_modules
 
         require_modules(("uvicorn",), extra="serve", what="polychrome serve")
         app_ = create_app(ServeSettings.from_env())
+        sock = _listen(host, port)
     except PolychromeError as exc:
         raise _fail(exc) from None
     import uvicorn
 
-    typer.echo(f"polychrome serving on http://{host}:{port}/", err=True)
-    uvicorn.run(app_, host=host, port=port, log_level=log_level)
+    bound = sock.getsockname()[1]  # the real port, also when --port 0 asked for any free one
+    shown = f"[{host}]" if ":" in host else host
+    typer.echo(f"polychrome serving on http://{shown}:{bound}/", err=True)
+    import signal
+
+    # uvicorn stops gracefully on SIGINT/SIGTERM itself, then re-raises the signal: let it end
+    # the process as usual (killed by SIGTERM, which service managers read as a clean stop).
+    with contextlib.suppress(ValueError):
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    server = uvicorn.Server(uvicorn.Config(app_, log_level=log_level.lower()))
+    server.run(sockets=[sock])
+
+
+def _listen(host: str, port: int) -> Any:
+    """A listening socket on ``host:port``, or a clear error (address in use, not an address
+    of this machine) before anything says it is serving."""
+    import socket
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+            sock.listen(2048)
+        except OSError:
+            sock.close()
+            raise
+    except OSError as exc:
+        raise InputError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 # --------------------------------------------------------------------------- sequence and video
