@@ -654,3 +654,14 @@ def test_console_script_progress_bar_goes_to_stderr(tmp_path: Path):
     assert done.stdout.decode().splitlines() == [f"2 written, 0 skipped -> {out}"]
     assert "2/2" in terminal
     assert "Traceback" not in terminal
+
+
+def test_a_path_the_system_refuses_is_a_clear_error(scene: Scene):
+    """A file name longer than the file system allows is the user's input, not a bug."""
+    out = scene.root / ("a" * 300 + ".png")
+    done = subprocess.run(
+        [str(_console_script()), "colorize", str(scene.gray), "-o", str(out)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "File name too long" in done.stderr and "internal error" not in done.stderr

@@ -1333,5 +1333,9 @@ def main() -> None:
     except Exception as exc:
         if os.environ.get("POLYCHROME_DEBUG"):
             raise
+        if isinstance(exc, OSError) and exc.filename is not None:
+            # A path the user gave that the system refuses (a name too long, a loop of links).
+            _err(f"{exc.filename}: {exc.strerror or exc}")
+            sys.exit(2)
         _err(f"internal error: {type(exc).__name__}: {exc} (set POLYCHROME_DEBUG=1 for details)")
         sys.exit(1)
