@@ -665,3 +665,16 @@ def test_a_path_the_system_refuses_is_a_clear_error(scene: Scene):
     )  # fmt: skip
     assert done.returncode == 2, done.stderr
     assert "File name too long" in done.stderr and "internal error" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("given", "ending"), [("JPEG", ".jpg"), (".tiff", ".tif"), ("Png", ".png")]
+)
+def test_format_names_are_read_leniently(tmp_path: Path, given: str, ending: str):
+    folder = tmp_path / "in"
+    write_image(folder / "a.png", _gray_gradient())
+    out = tmp_path / "out"
+    result = _invoke("colorize", folder, "-o", out, "--format", given, "--engine", "none", "-q")
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in out.iterdir()] == [f"a{ending}"]
+    _assert_clean_failure(_invoke("colorize", folder, "-o", out, "--format", "gif"), "--format")

@@ -42,6 +42,16 @@ app = typer.Typer(
 OUTPUT_FORMATS = ("png", "jpg", "tif", "webp")
 
 
+def _format_name(text: str) -> str:
+    """``--format`` as a file ending of OUTPUT_FORMATS: any case, with or without the dot,
+    ``jpeg`` and ``tiff`` too."""
+    name = text.strip().lower().removeprefix(".")
+    name = {"jpeg": "jpg", "tiff": "tif"}.get(name, name)
+    if name not in OUTPUT_FORMATS:
+        raise ValueCheckError(f"--format must be one of {', '.join(OUTPUT_FORMATS)}, got {text!r}")
+    return name
+
+
 def _err(message: str) -> None:
     typer.echo(f"error: {message}", err=True)
 
@@ -418,8 +428,7 @@ def _plan_colorize(
         if len(describe) > 2000:
             raise ValueCheckError("--describe is limited to 2000 characters")
         engine_options = _engine_options(engine_option, options.engine)
-        if output_format not in OUTPUT_FORMATS:
-            raise ValueCheckError(f"--format must be one of {', '.join(OUTPUT_FORMATS)}")
+        output_format = _format_name(output_format)
         if hints is not None and batch:
             raise ValueCheckError(
                 "--hints is for one input; use --hints-dir to pair hints with a folder"
@@ -836,7 +845,7 @@ def sequence_command(
                 skip_existing=skip_existing,
                 options=options,
                 engine_options=engine_options,
-                output_format=output_format,
+                output_format=_format_name(output_format),
                 progress=lambda done, total, name: advance(done, total),
             )
     except PolychromeError as exc:
