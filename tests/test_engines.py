@@ -137,3 +137,23 @@ def test_colorize_option_spec_reads_yes_no_text():
     assert spec.convert(True) is True
     with pytest.raises(ValueCheckError, match="--flag must be bool"):
         spec.convert("maybe")
+
+
+def test_options_that_name_files_are_marked_so_the_service_refuses_them():
+    """The HTTP service refuses engine options marked ``files`` (server paths, models): every
+    option whose help speaks of paths, folders, hub ids or pools must be marked."""
+    import dataclasses
+    import re
+
+    from polychrome.engines.base import ENGINES, load_engine
+
+    for name in ENGINES:
+        try:
+            options = load_engine(name).Options
+        except Exception:  # an engine whose extra is missing here
+            continue
+        for f in dataclasses.fields(options):
+            speaks = re.search(
+                r"\b(path|paths|folder|hub id|pool|\.npz|image of)\b", f.metadata["help"], re.I
+            )
+            assert bool(f.metadata.get("files")) == bool(speaks), (name, f.name)

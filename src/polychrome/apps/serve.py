@@ -70,10 +70,6 @@ WEB_DIR = Path(__file__).resolve().parent / "web"
 FILE_FIELDS = ("image", "hints", "region_mask", "label_mask", "reference")
 TEXT_FIELDS = ("region_color", "label", "description", "engine_options", "format")
 FORMATS = ("png", "json")
-BLOCKED_ENGINE_OPTIONS = frozenset({"model", "controlnet"})
-"""Engine options that name weights (files on the server, or models to download): not accepted
-over HTTP, nor any option whose name ends with ``_model`` (``base_model``, ``clip_model``)."""
-
 _log = logging.getLogger("polychrome.serve")
 
 
@@ -254,11 +250,6 @@ def _parse_engine_options(text: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ValueCheckError(f"engine_options must be a JSON object, got {type(value).__name__}")
     for key, item in value.items():
-        if key in BLOCKED_ENGINE_OPTIONS or key.endswith("_model"):
-            raise ValueCheckError(
-                f"engine option {key!r} names weights on the server; the service does not "
-                "accept it (the engine uses the weights the server has)"
-            )
         if not isinstance(item, str | int | float | bool):
             raise ValueCheckError(
                 f"engine option {key!r} must be a string, number or boolean, got "
@@ -331,7 +322,14 @@ async def _parse_form(form: Any, settings: ServeSettings) -> _Call:
     engine_options = _parse_engine_options(
         texts["engine_options"][0] if texts["engine_options"] else ""
     )
-    load_engine(chosen.engine).Options.from_mapping(engine_options)
+    engine_class = load_engine(chosen.engine).Options
+    for f in dataclasses.fields(engine_class):
+        if f.metadata.get("files") and f.name in engine_options:
+            raise ValueCheckError(
+                f"engine option {f.name!r} names files or models on the server; the service "
+                "does not accept it from clients (the engine uses what the server has)"
+            )
+    engine_class.from_mapping(engine_options)
 
     fmt = (texts["format"][0] if texts["format"] else "").strip().lower()
     fmt = fmt or ("png" if chosen.samples == 1 else "json")

@@ -77,11 +77,13 @@ def engine_option(
     min: float | None = None,
     max: float | None = None,
     choices: tuple[str, ...] | None = None,
+    files: bool = False,
 ) -> Any:
     """A field of an :class:`EngineOptions` dataclass: its default, its help (shown by
     ``polychrome engines`` and ``/v1/engines``) and the values it accepts, checked when the
-    options are made."""
-    meta = {"help": help, "min": min, "max": max, "choices": choices}
+    options are made. ``files``: the value names files or models on the machine that runs the
+    engine (weights, references), which the HTTP service does not take from its clients."""
+    meta = {"help": help, "min": min, "max": max, "choices": choices, "files": files}
     return dataclasses.field(default=default, metadata=meta)
 
 

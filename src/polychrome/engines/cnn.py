@@ -86,7 +86,9 @@ class CnnOptions(EngineOptions):
         "value (0: off).",
         min=0,
     )
-    model: str = engine_option("", "Path of another ONNX model (default: the shipped one).")
+    model: str = engine_option(
+        "", "Path of another ONNX model (default: the shipped one).", files=True
+    )
 
 
 @functools.lru_cache(maxsize=4)

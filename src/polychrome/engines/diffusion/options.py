@@ -37,11 +37,13 @@ class DiffusionOptions(EngineOptions):
         "Stable Diffusion 1.5-compatible model: a local folder in diffusers layout (unet/, vae/, "
         "text_encoder/, tokenizer/, scheduler/) or a hub id (downloaded only if not cached and "
         "the machine is online).",
+        files=True,
     )
     controlnet: str = _opt(
         "",
         "ControlNet conditioned on luminance (a grayscale or brightness ControlNet): local "
         "folder or hub id.",
+        files=True,
     )
     device: str = _opt(
         "auto", "auto (cuda, then mps, then cpu), cpu, cuda or mps.", choices=DEVICES
@@ -102,6 +104,7 @@ class DiffusionOptions(EngineOptions):
         "",
         "CLIP model (transformers CLIPModel folder or hub id) for anti-color guidance; empty "
         "turns it off.",
+        files=True,
     )
     anticolor_texts: str = _opt(
         "a grayscale photograph|a faded sepia photo|a black and white picture with scratches",
@@ -117,16 +120,19 @@ class DiffusionOptions(EngineOptions):
         "",
         "In-context reference: color images (paths separated by commas, at most 3) stitched "
         "beside the target so it copies their identities' colors.",
+        files=True,
     )
     pool: str = _opt(
         "",
         "In-context reference from a pool (pool.npz or folder, see `polychrome pool build`): "
         "the best 3 references are retrieved and stitched.",
+        files=True,
     )
     recolor: str = _opt(
         "",
         "Recolor: a color image of this input (an earlier result); the description is the "
         "edit ('the bench is purple'); instance masks, when given, restrict the change.",
+        files=True,
     )
     recolor_strength: float = _opt(
         0.7,
