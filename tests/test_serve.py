@@ -152,6 +152,18 @@ def test_page_and_static_files(client):
     assert missing.status_code == 404 and missing.json()["status"] == 404
 
 
+def test_docs_page_works_offline(client):
+    """/docs describes every endpoint in one page that loads nothing from elsewhere (FastAPI's
+    own page fetches Swagger from a CDN)."""
+    import re
+
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and docs.headers["content-type"].startswith("text/html")
+    for endpoint in ("POST /v1/colorize", "GET /v1/engines", "GET /v1/options", "GET /healthz"):
+        assert endpoint in docs.text, endpoint
+    assert not re.search(r"(src|href)=[\"']?(https?:)?//", docs.text)
+
+
 # ------------------------------------------------------------------------------ colorize
 
 

@@ -462,7 +462,7 @@ def create_app(settings: ServeSettings | None = None):
     from contextlib import asynccontextmanager
 
     from fastapi import FastAPI, Request
-    from fastapi.responses import FileResponse, JSONResponse, Response
+    from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
     from fastapi.staticfiles import StaticFiles
     from starlette.exceptions import HTTPException
 
@@ -478,7 +478,7 @@ def create_app(settings: ServeSettings | None = None):
         title="polychrome",
         version=__version__,
         summary="Colorize grayscale images with hints, regions, descriptions and references.",
-        docs_url="/docs",
+        docs_url=None,  # FastAPI's page loads Swagger from a CDN: blank on an offline machine
         redoc_url=None,
         lifespan=lifespan,
     )
@@ -504,6 +504,7 @@ def create_app(settings: ServeSettings | None = None):
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
+        """The service is up: jobs running and waiting, and the limits."""
         return {
             "status": "ok",
             "version": __version__,
@@ -515,6 +516,7 @@ def create_app(settings: ServeSettings | None = None):
 
     @app.get("/v1/engines")
     async def engines() -> JSONResponse:
+        """The engines, whether each can run here, and their options (defaults, ranges)."""
         from polychrome.engines.base import describe_engines
 
         rows = describe_engines()
@@ -522,6 +524,7 @@ def create_app(settings: ServeSettings | None = None):
 
     @app.get("/v1/options")
     async def options() -> dict[str, Any]:
+        """The options a colorize request can set by name, with their defaults and ranges."""
         from polychrome.options import ColorizeOptions, option_specs
 
         effective = ColorizeOptions.from_mapping({})  # defaults, and environment variables
@@ -553,6 +556,18 @@ def create_app(settings: ServeSettings | None = None):
 
     @app.post("/v1/colorize")
     async def colorize(request: Request) -> Response:
+        """Colorize one image (a multipart form).
+
+        Fields: image (required); hints (an RGBA image of the same size); region_mask with
+        region_color, in pairs; label_mask with label, in pairs; description; reference
+        (repeatable); engine_options (a JSON object); format (png, or json with base64 PNGs and
+        the metadata); and any option of GET /v1/options by its name (engine, seed, samples,
+        saturation, method, ...).
+
+        Answers: the PNG (format png), or JSON; a refused request gets a JSON error with its
+        status: 413 too large, 422 bad input, 429 busy (Retry-After), 503 timeout or out of
+        memory.
+        """
         limited = _limit_body(request, settings.max_upload_bytes)
         try:
             async with limited.form(
@@ -593,8 +608,38 @@ def create_app(settings: ServeSettings | None = None):
     async def page() -> FileResponse:
         return FileResponse(WEB_DIR / "index.html", media_type="text/html")
 
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return HTMLResponse(_docs_page(app.openapi()))
+
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
     return app
+
+
+def _docs_page(spec: dict[str, Any]) -> str:
+    """The API as one self-contained HTML page (nothing loaded from elsewhere): each endpoint
+    with its description, from the OpenAPI document."""
+    from html import escape
+
+    parts = [
+        "<!doctype html><meta charset=utf-8><title>polychrome API</title>",
+        "<style>body{font:15px/1.5 system-ui,sans-serif;max-width:52em;margin:2em auto;"
+        "padding:0 1em}code,pre{background:#f2f2f2;padding:0 .2em}"
+        "pre{padding:.5em;white-space:pre-wrap}</style>",
+        f"<h1>{escape(spec['info']['title'])} {escape(spec['info']['version'])}</h1>",
+        f"<p>{escape(spec['info'].get('summary', ''))}</p>",
+        "<p>Machine-readable: <a href=/openapi.json>/openapi.json</a>. The form fields of "
+        "<code>POST /v1/colorize</code> that set options are listed, with defaults and "
+        "ranges, by <a href=/v1/options>/v1/options</a>; the engines and their options by "
+        "<a href=/v1/engines>/v1/engines</a>.</p>",
+    ]
+    for path, methods in spec.get("paths", {}).items():
+        for method, op in methods.items():
+            parts.append(f"<h2><code>{escape(method.upper())} {escape(path)}</code></h2>")
+            text = op.get("description") or op.get("summary") or ""
+            if text:
+                parts.append(f"<pre>{escape(text)}</pre>")
+    return "\n".join(parts)
 
 
 def _ascii(text: str) -> str:
