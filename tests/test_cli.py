@@ -252,6 +252,12 @@ def test_folder_pairs_hints_goes_past_a_bad_file_and_resumes(tmp_path: Path):
     assert "0 written, 2 skipped" in third.stdout
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == stamps
 
+    # 4. An empty output (a copy cut short outside polychrome) is not a finished result.
+    (out / "b.png").write_bytes(b"")
+    fourth = _invoke(*args, "--skip-existing")
+    assert "1 written, 1 skipped" in fourth.stdout, fourth.output
+    assert (out / "b.png").stat().st_size > 0
+
 
 def test_folder_refuses_to_write_over_its_inputs(tmp_path: Path):
     inputs, hints = _folder_scene(tmp_path)
@@ -317,6 +323,11 @@ BAD_CALLS = {
     "bad --max-pixels": (["{gray}", "--max-pixels", "0"], ["--max-pixels"]),
     "missing input": (["{root}/nothing.png"], ["no such file"]),
     "--hints with a folder": (["{gray}", "{gray2}", "--hints", "{hints}"], ["--hints-dir"]),
+    "--hints and --hints-dir": (
+        ["{gray}", "--hints", "{hints}", "--hints-dir", "{root}"],
+        ["one at a time"],
+    ),
+    "a folder as --reference": (["{gray}", "--reference", "{root}"], ["is a folder"]),
 }
 
 

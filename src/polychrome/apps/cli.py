@@ -433,9 +433,13 @@ def _plan_colorize(
             raise ValueCheckError(
                 "--hints is for one input; use --hints-dir to pair hints with a folder"
             )
+        if hints is not None and hints_dir is not None:
+            raise ValueCheckError("--hints and --hints-dir go one at a time: give one of them")
         if hints_dir is not None and not hints_dir.is_dir():
             raise InputError(f"--hints-dir {hints_dir} is not a folder")
         for ref in reference:
+            if ref.is_dir():
+                raise InputError(f"--reference {ref} is a folder; give a color image")
             if not ref.is_file():
                 raise InputError(f"--reference {ref}: no such file")
         pool_files: list[Path] = []
@@ -469,7 +473,7 @@ def _plan_colorize(
                     f"-o {output}: unknown image extension; use one of {', '.join(IMAGE_SUFFIXES)}"
                 )
             targets = [output]
-        # --hints wins; otherwise --hints-dir pairs by stem (for one input as for a folder).
+        # --hints, or --hints-dir pairing by stem (for one input as for a folder).
         hint_files = [
             hints if hints is not None else (_find_hints(hints_dir, f.stem) if hints_dir else None)
             for f in files

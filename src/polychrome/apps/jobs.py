@@ -250,7 +250,7 @@ def run_jobs(
             if bar:
                 bar.describe(job.source.name)
             done = sample_paths(job.target, options.samples)
-            if skip_existing and all(p.exists() for p in done):
+            if skip_existing and all(p.is_file() and p.stat().st_size > 0 for p in done):
                 summary.skipped += 1
             else:
                 try:
