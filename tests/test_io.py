@@ -723,3 +723,31 @@ def test_image_data_properties(rng):
     assert not image.is_gray and image.max_value == 65535
     with pytest.raises(AttributeError):
         image.bit_depth = 8  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("ext", [".jpg", ".png"])
+def test_exif_is_carried_to_the_result_with_the_orientation_upright(tmp_path, ext):
+    """Archivists keep camera, dates and captions: they pass from the input to the result;
+    the orientation becomes 1 because the pixels are already turned."""
+    from polychrome.pipeline import colorize
+
+    tags = Image.Exif()
+    tags[0x010F] = "Leica"  # Make
+    tags[0x0112] = 6  # Orientation: turned 90 degrees
+    tags.get_ifd(0x8769)[0x9003] = "1952:07:14 10:00:00"  # DateTimeOriginal
+    source = tmp_path / "scan.jpg"
+    gray = np.tile(np.linspace(0, 255, 60), (40, 1)).astype(np.uint8)
+    Image.fromarray(gray).save(source, exif=tags.tobytes())
+    image = read_image(source)
+    assert image.shape == (60, 40) and image.exif is not None
+    out = tmp_path / f"out{ext}"
+    colorize(image, engine="none").save(out)
+    with Image.open(out) as written:
+        assert written.size == (40, 60)
+        carried = written.getexif()
+        assert carried[0x010F] == "Leica" and carried[0x0112] == 1
+        assert carried.get_ifd(0x8769)[0x9003] == "1952:07:14 10:00:00"
+    assert read_image(out).shape == (60, 40)  # not turned a second time
+    plain = tmp_path / f"plain{ext}"
+    write_image(plain, gray)
+    assert read_image(plain).exif is None

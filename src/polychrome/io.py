@@ -135,6 +135,9 @@ class ImageData:
         bit_depth: 8 or 16.
         path: the file read, the name of :class:`NamedBytes`, or ``None`` for other bytes.
         format: ``"PNG"``, ``"JPEG"``, ``"TIFF"`` or ``"WEBP"``.
+        exif: the file's EXIF block (``b"Exif\0\0"`` and its TIFF-structured tags, camera,
+            dates, ...) with the orientation set to 1, since ``pixels`` are already turned; or
+            ``None``. Read from JPEG and PNG files.
     """
 
     pixels: np.ndarray
@@ -142,6 +145,7 @@ class ImageData:
     bit_depth: int
     path: str | None
     format: str
+    exif: bytes | None = None
 
     @property
     def height(self) -> int:
@@ -178,6 +182,7 @@ class _Header:
     orientation: int = 1
     pil: Image.Image | None = None
     decode_with_pil: bool = False
+    exif: bytes | None = None  # with the orientation set to 1 (JPEG and PNG)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -245,7 +250,9 @@ def read_image(source: Source, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image
         alpha = None if alpha is None else turn(alpha)
 
     bit_depth = 16 if pixels.dtype == np.uint16 else 8
-    return ImageData(pixels=pixels, alpha=alpha, bit_depth=bit_depth, path=path, format=fmt)
+    return ImageData(
+        pixels=pixels, alpha=alpha, bit_depth=bit_depth, path=path, format=fmt, exif=header.exif
+    )
 
 
 def read_mask(
@@ -457,13 +464,18 @@ def _pil_header(data: bytes, fmt: str, label: str) -> _Header:
         raise DecodeError(
             f"cannot read {label}: truncated or malformed {fmt} header ({exc})"
         ) from exc
-    orientation = 1
+    orientation, exif = 1, None
     try:
         # TIFF: the decoders (libtiff in OpenCV and Pillow) apply the orientation themselves, and
         # Pillow's size is already oriented. Image.getexif, not PngImageFile.getexif, which would
         # decode the whole image.
         if fmt != "TIFF":
-            orientation = int(Image.Image.getexif(im).get(0x0112, 1))
+            tags = Image.Image.getexif(im)
+            orientation = int(tags.get(0x0112, 1))
+            if len(tags):
+                if 0x0112 in tags:
+                    tags[0x0112] = 1  # the pixels are turned upright: say so
+                exif = tags.tobytes()
     except Exception as exc:  # a corrupt EXIF block should not make the image unreadable
         warnings.warn(f"{label}: unreadable EXIF data ({exc}); orientation ignored", stacklevel=3)
     if fmt == "PNG":
@@ -479,7 +491,17 @@ def _pil_header(data: bytes, fmt: str, label: str) -> _Header:
     # OpenCV decodes the rest, keeping 16 bit.
     decode_with_pil = fmt == "JPEG" or (fmt == "TIFF" and has_alpha and _tiff_bits(im) == 8)
     return _Header(
-        fmt, width, height, mode, gray, has_alpha, transparency, orientation, im, decode_with_pil
+        fmt,
+        width,
+        height,
+        mode,
+        gray,
+        has_alpha,
+        transparency,
+        orientation,
+        im,
+        decode_with_pil,
+        exif,
     )
 
 
@@ -591,6 +613,7 @@ def write_image(
     metadata: dict[str, Any] | None = None,
     compress_level: int = 1,
     quality: int = 95,
+    exif: bytes | None = None,
 ) -> None:
     """Write an image atomically; the format comes from the extension.
 
@@ -608,6 +631,8 @@ def write_image(
             ``"polychrome"`` (see :func:`read_metadata`); ignored for other formats.
         compress_level: PNG zlib level, 0 (none, fastest) to 9 (smallest).
         quality: JPEG and WebP quality, 1 to 100.
+        exif: an EXIF block (:attr:`ImageData.exif`) to carry over: stored in JPEG and PNG
+            files, ignored for the others.
 
     Raises:
         ValueCheckError: unknown extension, bad dtype or setting, alpha with JPEG, metadata that
@@ -623,7 +648,14 @@ def write_image(
             f"{', '.join(sorted(_EXTENSIONS))}"
         )
     pieces = _encode_checked(
-        fmt, pixels, alpha, metadata, compress_level, quality, label=f"cannot write {target}"
+        fmt,
+        pixels,
+        alpha,
+        metadata,
+        compress_level,
+        quality,
+        label=f"cannot write {target}",
+        exif=exif,
     )
     _write_atomic(target, pieces)
 
@@ -636,11 +668,12 @@ def encode_image(
     metadata: dict[str, Any] | None = None,
     compress_level: int = 1,
     quality: int = 95,
+    exif: bytes | None = None,
 ) -> bytes:
     """Encode an image in memory, exactly as :func:`write_image` would write it.
 
     Args:
-        pixels, alpha, metadata, compress_level, quality: see :func:`write_image`.
+        pixels, alpha, metadata, compress_level, quality, exif: see :func:`write_image`.
         format: ``"PNG"``, ``"JPEG"``, ``"TIFF"`` or ``"WEBP"`` (any case).
 
     Returns:
@@ -654,7 +687,14 @@ def encode_image(
         known = ", ".join(sorted(set(_EXTENSIONS.values())))
         raise ValueCheckError(f"unknown image format {format!r}; use one of {known}")
     pieces = _encode_checked(
-        fmt, pixels, alpha, metadata, compress_level, quality, label=f"cannot encode {fmt}"
+        fmt,
+        pixels,
+        alpha,
+        metadata,
+        compress_level,
+        quality,
+        label=f"cannot encode {fmt}",
+        exif=exif,
     )
     return b"".join(pieces)
 
@@ -668,6 +708,7 @@ def _encode_checked(
     quality: int,
     *,
     label: str,
+    exif: bytes | None = None,
 ) -> list[bytes | memoryview]:
     """Check the arguments of :func:`write_image` and encode; ``label`` starts error messages
     that name the target."""
@@ -686,7 +727,25 @@ def _encode_checked(
     pieces = _encode(fmt, pixels, alpha, compress_level=compress_level, quality=quality)
     if text is not None and fmt == "PNG":
         pieces = _with_png_text(pieces, _METADATA_KEY, text)
+    if exif and exif.startswith(_EXIF_HEADER):
+        if fmt == "PNG":
+            pieces = _after_ihdr(pieces, _png_chunk(b"eXIf", exif[len(_EXIF_HEADER) :]))
+        elif fmt == "JPEG" and len(exif) + 2 <= 0xFFFF:
+            pieces = _with_jpeg_exif(pieces, exif)
     return pieces
+
+
+_EXIF_HEADER = b"Exif\0\0"
+
+
+def _with_jpeg_exif(pieces: Sequence[bytes | memoryview], exif: bytes) -> list[bytes | memoryview]:
+    """Insert an APP1 EXIF segment after the start of image (and the JFIF APP0 segment)."""
+    data = memoryview(b"".join(pieces) if len(pieces) != 1 else pieces[0]).cast("B")
+    at = 2
+    if bytes(data[2:4]) == b"\xff\xe0":  # JFIF APP0 first, as OpenCV writes it
+        at = 4 + int.from_bytes(data[4:6], "big")
+    segment = b"\xff\xe1" + (len(exif) + 2).to_bytes(2, "big") + exif
+    return [data[:at], segment, data[at:]]
 
 
 def _check_pixels(pixels: np.ndarray) -> np.ndarray:
@@ -859,11 +918,17 @@ def _with_png_text(
     pieces: Sequence[bytes | memoryview], key: str, text: str
 ) -> list[bytes | memoryview]:
     """Insert a tEXt chunk right after IHDR (so it precedes the pixel data), without copying."""
+    return _after_ihdr(
+        pieces, _png_chunk(b"tEXt", key.encode("latin-1") + b"\0" + text.encode("latin-1"))
+    )
+
+
+def _after_ihdr(pieces: Sequence[bytes | memoryview], chunk: bytes) -> list[bytes | memoryview]:
+    """Insert a PNG chunk right after IHDR, without copying the pixel data."""
     data = memoryview(b"".join(pieces) if len(pieces) != 1 else pieces[0]).cast("B")
     end_of_ihdr = len(_PNG_SIGNATURE) + 8 + 13 + 4
     if bytes(data[12:16]) != b"IHDR":
         raise PolychromeError("the PNG encoder wrote an unexpected first chunk")
-    chunk = _png_chunk(b"tEXt", key.encode("latin-1") + b"\0" + text.encode("latin-1"))
     return [data[:end_of_ihdr], chunk, data[end_of_ihdr:]]
 
 

@@ -56,6 +56,8 @@ class Prepared:
     bit_depth: int
     """8 or 16: the output's bit depth."""
     path: str | None = None
+    exif: bytes | None = None
+    """The input file's EXIF block, carried to the result."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,9 @@ class ColorizeResult:
     """``(H, W)`` alpha copied from the input, or None."""
     metadata: dict[str, Any] = field(default_factory=dict)
     """Engine, options, seed, guidance, versions and step timings (JSON-able)."""
+    exif: bytes | None = None
+    """The input file's EXIF block (camera, dates, ...; orientation upright), written into JPEG
+    and PNG results by :meth:`save`."""
 
     @property
     def image(self) -> np.ndarray:
@@ -85,7 +90,12 @@ class ColorizeResult:
         for k, (target, image) in enumerate(zip(paths, self.images, strict=True)):
             meta = self.metadata if len(self.images) == 1 else {**self.metadata, "sample": k}
             write_image(
-                target, image, alpha=self.alpha, metadata=meta, compress_level=compress_level
+                target,
+                image,
+                alpha=self.alpha,
+                metadata=meta,
+                compress_level=compress_level,
+                exif=self.exif,
             )
         return paths
 
@@ -111,13 +121,13 @@ def prepare(image: ImageInput, *, options: ColorizeOptions, exact: bool) -> Prep
     uint8/uint16/float (``[0, 1]``) gray ``(H, W)``, RGB ``(H, W, 3)`` or RGBA ``(H, W, 4)``.
     Color inputs are recolored: only their luminance is used.
     """
-    path = None
+    path, exif = None, None
     if isinstance(image, (str, os.PathLike, bytes)):
         path = None if isinstance(image, bytes) else os.fspath(image)
         image = read_image(image, max_pixels=options.max_pixels)
     if isinstance(image, ImageData):
         pixels, alpha, bit_depth = image.pixels, image.alpha, image.bit_depth
-        path = path or image.path
+        path, exif = path or image.path, image.exif
     else:
         pixels, alpha, bit_depth = _split_array(np.asarray(image), options.max_pixels)
     shape = pixels.shape[:2]
@@ -130,7 +140,7 @@ def prepare(image: ImageInput, *, options: ColorizeOptions, exact: bool) -> Prep
     luminance = luminance_of(pixels)
     work = shape if exact else working_shape(shape, options.working_pixels)
     work_luminance = luminance if work == shape else resize(luminance, work, mode="area")
-    return Prepared(luminance, work_luminance, alpha, bit_depth, path)
+    return Prepared(luminance, work_luminance, alpha, bit_depth, path, exif)
 
 
 def _split_array(array: np.ndarray, max_pixels: int) -> tuple[np.ndarray, np.ndarray | None, int]:
@@ -327,4 +337,4 @@ def colorize(
         **({"description": dict(guidance.report)} if guidance.report else {}),
         "timings": timings,
     }
-    return ColorizeResult(tuple(images), prepared.alpha, metadata)
+    return ColorizeResult(tuple(images), prepared.alpha, metadata, prepared.exif)

@@ -364,6 +364,7 @@ def _colorize(call: _Call) -> tuple[list[bytes], dict[str, Any]]:
             image,
             alpha=result.alpha,
             metadata={**result.metadata, "sample": k} if several else result.metadata,
+            exif=result.exif,
         )
         for k, image in enumerate(result.images)
     ]
