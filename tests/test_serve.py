@@ -547,6 +547,27 @@ def test_cli_serve_help_and_bad_settings():
     assert "serving on" not in result.output
 
 
+def test_server_engine_options_apply_to_every_request_and_clients_go_on_top():
+    """``serve --engine-option``: the server's options (its weights, a setting) reach every
+    request of the engines that have them; a request's own options win, except file ones."""
+    from polychrome.ops.color import rgb_to_lab
+
+    def chroma(response) -> float:
+        assert response.status_code == 200, response.text
+        ab = rgb_to_lab(_decode(response.content) / 255.0)[..., 1:]
+        return float(np.hypot(ab[..., 0], ab[..., 1]).mean())
+
+    app = create_app(ServeSettings(max_jobs=1), {"cnn": {"vividness": "0"}})
+    with TestClient(app) as c:
+        assert chroma(_post(c, data={"engine": "cnn"})) < 0.5  # the server's vividness 0
+        mine = {"engine": "cnn", "engine_options": '{"vividness": 1.75}'}
+        assert chroma(_post(c, data=mine)) > 1.0
+    result = CliRunner().invoke(cli_app, ["serve", "--engine-option", "nope=1"])
+    assert result.exit_code == 2 and "nope" in result.output
+    result = CliRunner().invoke(cli_app, ["serve", "--engine-option", "vividness=99"])
+    assert result.exit_code == 2 and "vividness" in result.output
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

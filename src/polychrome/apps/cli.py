@@ -224,15 +224,22 @@ def _engine_options(pairs: list[str], engine: str) -> dict[str, str]:
 def _eval_engine_options(
     pairs: list[str], engines: list[str], protocol: str
 ) -> dict[str, dict[str, str]]:
-    """``eval``'s ``--engine-option`` flags, per engine: each option goes to the engines that
+    """``eval``'s ``--engine-option`` flags, per engine (:func:`_options_per_engine`)."""
+    if pairs and protocol not in ("points", "auto"):
+        raise ValueCheckError("--engine-option applies to the points and auto protocols")
+    return _options_per_engine(pairs, engines, "evaluated engine")
+
+
+def _options_per_engine(
+    pairs: list[str], engines: list[str], what: str
+) -> dict[str, dict[str, str]]:
+    """``--engine-option`` flags for several engines: each option goes to the engines that
     have it (``none`` has none); one that no engine has is refused, as are bad values."""
     from polychrome.engines.base import load_engine
 
     options = dict(_parse_pairs(pairs, "--engine-option"))
     if not options:
         return {}
-    if protocol not in ("points", "auto"):
-        raise ValueCheckError("--engine-option applies to the points and auto protocols")
     out: dict[str, dict[str, str]] = {}
     used: set[str] = set()
     for name in engines:
@@ -244,7 +251,7 @@ def _eval_engine_options(
     unknown = sorted(set(options) - used)
     if unknown:
         raise ValueCheckError(
-            f"no evaluated engine ({', '.join(engines)}) has the option(s) {', '.join(unknown)}"
+            f"no {what} ({', '.join(engines)}) has the option(s) {', '.join(unknown)}"
         )
     return out
 
@@ -733,6 +740,15 @@ def serve_command(
     log_level: Annotated[
         str, typer.Option("--log-level", help="uvicorn's log level: warning, info, debug.")
     ] = "info",
+    engine_option: Annotated[
+        list[str],
+        typer.Option(
+            "--engine-option",
+            help="KEY=VALUE for every request of the engines that have that option, e.g. the "
+            "diffusion engine's weights (base_model=DIR, controlnet=DIR) or another cnn model; "
+            "clients cannot set options that name files. Repeatable.",
+        ),
+    ] = [],  # noqa: B006
 ) -> None:
     levels = ("critical", "error", "warning", "info", "debug", "trace")
     try:
@@ -744,7 +760,11 @@ def serve_command(
         from polychrome.engines.base import require_modules
 
         require_modules(("uvicorn",), extra="serve", what="polychrome serve")
-        app_ = create_app(ServeSettings.from_env())
+        from polychrome.engines.base import ENGINES
+
+        usable = [name for name, spec in ENGINES.items() if spec.available]
+        per_engine = _options_per_engine(engine_option, usable, "engine available here")
+        app_ = create_app(ServeSettings.from_env(), per_engine)
         sock = _listen(host, port)
     except PolychromeError as exc:
         raise _fail(exc) from None

@@ -260,8 +260,12 @@ def _parse_engine_options(text: str) -> dict[str, Any]:
     return value
 
 
-async def _parse_form(form: Any, settings: ServeSettings) -> _Call:
-    """Check the form's fields and read its files; raises :class:`InputError` (422)."""
+async def _parse_form(
+    form: Any, settings: ServeSettings, server_options: Mapping[str, Mapping[str, str]]
+) -> _Call:
+    """Check the form's fields and read its files; raises :class:`InputError` (422).
+    ``server_options``: per engine, the options the server was started with (weights...);
+    the request's own engine options go on top of them."""
     from polychrome.apps.jobs import ColorizeJob
     from polychrome.engines.base import load_engine
     from polychrome.guidance.describe import MAX_DESCRIPTION_CHARS
@@ -329,6 +333,7 @@ async def _parse_form(form: Any, settings: ServeSettings) -> _Call:
                 f"engine option {f.name!r} names files or models on the server; the service "
                 "does not accept it from clients (the engine uses what the server has)"
             )
+    engine_options = {**server_options.get(chosen.engine, {}), **engine_options}
     engine_class.from_mapping(engine_options)
 
     fmt = (texts["format"][0] if texts["format"] else "").strip().lower()
@@ -448,11 +453,18 @@ class _Jobs:
 # ------------------------------------------------------------------------------ the app
 
 
-def create_app(settings: ServeSettings | None = None):
+def create_app(
+    settings: ServeSettings | None = None,
+    engine_options: Mapping[str, Mapping[str, str]] | None = None,
+):
     """Build the FastAPI app of the service and the page.
 
     Args:
         settings: the limits; by default :meth:`ServeSettings.from_env`.
+        engine_options: per engine name, options every request of that engine gets (the
+            server's weights, e.g. the diffusion engine's ``base_model`` and ``controlnet``;
+            ``polychrome serve --engine-option``); a request's own options go on top, except
+            those that name files, which clients cannot set.
 
     Raises:
         EngineUnavailableError: FastAPI or python-multipart is not installed (extra ``[serve]``).
@@ -468,6 +480,7 @@ def create_app(settings: ServeSettings | None = None):
     from starlette.exceptions import HTTPException
 
     settings = settings or ServeSettings.from_env()
+    server_options = {k: dict(v) for k, v in (engine_options or {}).items()}
     jobs = _Jobs(settings)
 
     @asynccontextmanager
@@ -576,7 +589,7 @@ def create_app(settings: ServeSettings | None = None):
                 max_fields=settings.max_files * 2 + 64,
                 max_part_size=256 * 1024,
             ) as form:
-                call = await _parse_form(form, settings)
+                call = await _parse_form(form, settings, server_options)
         except PolychromeError as exc:
             raise _refusal_of(exc) from None
         except HTTPException as exc:  # the multipart parser refused the body
