@@ -359,7 +359,7 @@ def test_cli_video_and_errors(tmp_path):
     assert "Traceback" not in result.output
 
 
-def test_a_failed_run_does_not_replace_an_earlier_result(tmp_path):
+def test_a_failed_run_does_not_replace_an_earlier_result(tmp_path, monkeypatch):
     paths = _frame_folder(tmp_path / "in", _frames(5))
     out = tmp_path / "out.mp4"
     colorize_video(tmp_path / "in", out, settings=SMALL)
@@ -383,6 +383,12 @@ def test_a_failed_run_does_not_replace_an_earlier_result(tmp_path):
     aside = tmp_path / "frames.partial"
     assert sorted(p.name for p in aside.iterdir()) == ["00000.png", "00001.png", "00002.png"]
     assert not list(tmp_path.glob(".*partial*"))
+    # The current folder as the output (a name-less path) works too.
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    assert colorize_video(tmp_path / "frames", ".", settings=SMALL).frames == 5
+    assert len(list(here.glob("*.png"))) == 5 and not list(here.glob(".*"))
 
 
 def test_an_error_before_any_frame_claims_no_kept_frames(tmp_path):

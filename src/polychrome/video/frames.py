@@ -265,8 +265,8 @@ class _FolderWriter:
         self.names = names
         self.written = 0
         self.kept: Path | None = None
-        # Frames go to a hidden folder beside the target and move in when the run ends.
-        self.staging = folder.with_name(f".{folder.name}.partial")
+        # Frames go to a hidden folder inside the target and move in when the run ends.
+        self.staging = folder / ".polychrome-partial"
         if self.staging.exists():
             shutil.rmtree(self.staging)
         self.staging.mkdir()
@@ -296,8 +296,11 @@ class _FolderWriter:
         # A failed run does not mix its frames with an earlier run's frames of the same names.
         clash = not ok and any((self.folder / name).exists() for name in self._done)
         if clash:
-            self.kept = _keep_aside(self.folder)
-            os.replace(staging, self.kept)
+            self.kept = _keep_aside(self.folder.resolve())
+            try:
+                os.replace(staging, self.kept)
+            except OSError:  # the folder above cannot be written: they stay inside, hidden
+                self.kept = staging
             return
         for name in self._done:
             os.replace(staging / name, self.folder / name)
