@@ -282,9 +282,9 @@ def test_images_of_a_few_pixels_colorize(client, shape):
     [
         ({"engine": "none"}, [], "InputError", "no image"),
         ({"engine": "nope"}, None, "UnknownEngineError", "nope"),
-        ({"seed": "-1"}, None, "ValueCheckError", "--seed"),
-        ({"saturation": "nan"}, None, "ValueCheckError", "--saturation"),
-        ({"samples": "abc"}, None, "ValueCheckError", "--samples"),
+        ({"seed": "-1"}, None, "ValueCheckError", "seed"),
+        ({"saturation": "nan"}, None, "ValueCheckError", "saturation"),
+        ({"samples": "abc"}, None, "ValueCheckError", "samples"),
         ({"colour": "red"}, None, "ValueCheckError", "unknown form field 'colour'"),
         ({"samples": "2", "format": "png"}, None, "ValueCheckError", "format=json"),
         ({"format": "gif"}, None, "ValueCheckError", "format"),
@@ -327,6 +327,15 @@ def test_images_of_a_few_pixels_colorize(client, shape):
 def test_bad_input_is_422(client, data, files, error, words):
     body = _refused(_post(client, data=data, files=files), 422, error)
     assert words in body["detail"]
+
+
+@pytest.mark.parametrize(
+    ("data", "words"),
+    [({"samples": "99"}, "samples must be"), ({"seed": "-1"}, "seed must be")],
+)
+def test_errors_name_form_fields_not_cli_flags(client, data, words):
+    body = _refused(_post(client, data={"engine": "none", **data}), 422, "ValueCheckError")
+    assert body["detail"].startswith(words) and "--" not in body["detail"], body
 
 
 def test_guidance_errors_name_the_upload(client):
@@ -413,7 +422,7 @@ def test_request_over_the_upload_limit_is_413():
 def test_image_over_the_pixel_limit_is_413():
     with TestClient(create_app(ServeSettings(max_pixels=H * W - 1))) as c:
         body = _refused(_post(c), 413, "ImageTooLargeError")
-        assert "limit" in body["detail"]
+        assert "this service's limit" in body["detail"] and "--max-pixels" not in body["detail"]
         # A client may lower the limit, never raise it.
         _refused(_post(c, data={"engine": "none", "max_pixels": "1000000000"}), 413)
     with TestClient(create_app(ServeSettings())) as c:

@@ -214,9 +214,25 @@ def _status_of(exc: BaseException) -> int:
 def _refusal_of(exc: BaseException) -> _Refusal:
     """The refusal answering a library error or a :class:`MemoryError` (see :func:`_status_of`);
     an unknown color's suggestions go with it."""
-    detail = "out of memory" if isinstance(exc, MemoryError) else str(exc)
+    detail = "out of memory" if isinstance(exc, MemoryError) else _for_clients(str(exc))
     extra = {"suggestions": exc.suggestions} if isinstance(exc, UnknownColorError) else None
     return _Refusal(_status_of(exc), type(exc).__name__, detail, extra=extra)
+
+
+def _for_clients(message: str) -> str:
+    """A library message in the service's words: options are form fields (``samples``, not the
+    CLI's ``--samples``), and the pixel limit is the server's, which a client cannot raise."""
+    import re
+
+    from polychrome.options import option_specs
+
+    fields = {spec.flag: spec.name for spec in option_specs()}
+    message = re.sub(
+        r"; if you trust this file, raise the limit with --max-pixels \(max_pixels= in Python\)",
+        " (this service's limit)",
+        message,
+    )
+    return re.sub(r"--[a-z][a-z-]*", lambda m: fields.get(m.group(0), m.group(0)), message)
 
 
 # ------------------------------------------------------------------------------ parsing
