@@ -563,6 +563,10 @@ def test_eval_refuses_gray_originals_and_files(tmp_path: Path):
     write_image(gray / "a.png", np.tile(np.arange(64, dtype=np.uint8), (48, 1)))
     _assert_clean_failure(_invoke("eval", gray, "--points", "5"), "grayscale")
     _assert_clean_failure(_invoke("eval", gray / "a.png", "--points", "5"), "is a file")
+    rgb = np.zeros((48, 64, 3), np.uint8)
+    rgb[..., 0] = 200
+    write_image(gray / "b.png", rgb)
+    _assert_clean_failure(_invoke("eval", gray, "--points", "5"), "a.png in", "grayscale")
 
 
 def test_eval_json_is_strict():

@@ -150,10 +150,13 @@ def load_originals(folder: str | Path, *, max_side: int) -> list[Original]:
         lum = luminance_of(rgb)
         gray = lab_to_rgb(np.dstack([lum, np.zeros_like(lum), np.zeros_like(lum)]))[..., 0]
         out.append(Original(path.name, rgb, gray))
-    spread = max(int(np.ptp(o.rgb.astype(np.int16), axis=2).max()) for o in out)
-    if spread <= 2:
+    gray = [o.name for o in out if int(np.ptp(o.rgb.astype(np.int16), axis=2).max()) <= 2]
+    if gray:
+        which = "the images" if len(gray) == len(out) else ", ".join(gray[:5])
+        more = f" and {len(gray) - 5} more" if len(gray) > 5 else ""
         raise InputError(
-            f"the images in {folder} are grayscale; eval compares results with color originals"
+            f"{which}{more} in {folder} are grayscale; eval compares results with color "
+            "originals (a gray original scores infinite PSNR): leave them out"
         )
     return out
 
