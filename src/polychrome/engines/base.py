@@ -194,7 +194,7 @@ def require_modules(modules: tuple[str, ...], *, extra: str, what: str) -> None:
     missing = [m for m in modules if importlib.util.find_spec(m) is None]
     if missing:
         raise EngineUnavailableError(
-            f"{what} needs {', '.join(missing)}, which is not installed; run: "
+            f"{what} needs {', '.join(missing)}, {_not_installed(missing)}; run: "
             f"pip install 'polychrome[{extra}]'"
         )
 
@@ -202,6 +202,10 @@ def require_modules(modules: tuple[str, ...], *, extra: str, what: str) -> None:
 _PACKAGE = Path(__file__).resolve().parents[1]
 
 ENGINES: dict[str, EngineSpec] = {}
+
+
+def _not_installed(modules: list[str]) -> str:
+    return "which is not installed" if len(modules) == 1 else "which are not installed"
 
 
 def register(spec: EngineSpec) -> EngineSpec:
@@ -266,7 +270,7 @@ def load_engine(name: str) -> Engine:
             else "pip install " + " ".join(modules)
         )
         raise EngineUnavailableError(
-            f"engine {name!r} needs {', '.join(modules)}, which is not installed; run: {hint}"
+            f"engine {name!r} needs {', '.join(modules)}, {_not_installed(modules)}; run: {hint}"
         )
     # Missing weights are reported by the engine when it loads them: options may name others.
     module_name, _, cls_name = spec.target.partition(":")
