@@ -127,3 +127,16 @@ def test_labelled_region_checks():
         LabelledRegion("car", np.zeros((4, 4), bool), "car.png")
     with pytest.raises(ValueCheckError):
         LabelledRegion(" ", np.ones((4, 4), bool), "car.png")
+
+
+def test_a_click_keeps_the_tone_it_was_made_on():
+    """On skimage's coffee, the light table and the dark saucer fall into one segment (a
+    gradient joins them); a click on the table must not take the saucer."""
+    from skimage import data
+
+    from polychrome.ops.color import luminance_of
+
+    lum = luminance_of(data.coffee())
+    table = region_from_click(lum, 560, 60)
+    assert table[60, 560] and not table[240, 120]  # the saucer (L* 36 against 66)
+    assert table.mean() < 0.25

@@ -293,6 +293,24 @@ def _stable_flood(lum8: np.ndarray, seed: tuple[int, int]) -> np.ndarray:
     return best
 
 
+_CLICK_TONE = 36.0
+"""How far (8-bit working levels, about 14 L*) the local mean lightness of a clicked region's
+pixels may lie from the clicked spot's."""
+
+
+def _near_the_click(lum8: np.ndarray, seed: tuple[int, int], fg: np.ndarray) -> np.ndarray:
+    """The part of ``fg`` connected to the clicked ``seed`` (x, y) through pixels whose local
+    mean lightness (7 x 7) is within :data:`_CLICK_TONE` of the clicked spot's, small gaps
+    closed. A segment can reach across an edge where a gradient joins two tones (a light table
+    and a dark saucer, a face under dark hair); this keeps the tone that was clicked."""
+    local = cv2.blur(lum8.astype(np.float32), (7, 7))
+    near = fg & (np.abs(local - local[seed[1], seed[0]]) < _CLICK_TONE)
+    _, labels = cv2.connectedComponents(near.astype(np.uint8), connectivity=8)
+    part = (labels == labels[seed[1], seed[0]]).astype(np.uint8)
+    part = cv2.morphologyEx(part, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)).astype(bool)
+    return part & fg
+
+
 def region_from_click(
     luminance: np.ndarray,
     x: float,
@@ -313,7 +331,7 @@ def region_from_click(
     seed = (min(sw - 1, int(x * s)), min(sh - 1, int(y * s)))
     segments = _segments(lum8)
     fg = (segments == segments[seed[1], seed[0]]) | _stable_flood(lum8, seed)
-    mask = _to_full(fg, luminance)
+    mask = _to_full(_near_the_click(lum8, seed, fg), luminance)
     yi = min(luminance.shape[0] - 1, int(y))
     xi = min(luminance.shape[1] - 1, int(x))
     mask[yi, xi] = True
