@@ -154,3 +154,23 @@ def test_bad_arguments():
         colorize(gray, max_pixels=100)
     with pytest.raises(ValueCheckError, match=r"\[0, 1\]"):
         colorize(np.full((8, 8), 2.0))
+
+
+def test_bad_colors_are_refused_where_guidance_is_made():
+    """A NaN color used to whiten its region (luminance lost) or surface later as a
+    misleading 'out of memory'; 8-bit values where [0, 1] is meant gave a*, b* in the thousands."""
+    from polychrome.errors import ValueCheckError
+    from polychrome.guidance.hints import Instance, PointHints
+
+    mask = np.ones((4, 4), bool)
+    for ab in ([np.nan, 0.0], [np.inf, 0.0], [500.0, 0.0]):
+        with pytest.raises(ValueCheckError, match="finite"):
+            Instance(mask, np.array(ab), label="x")
+    for rgb in ([[np.nan, 0, 0]], [[255, 0, 0]]):
+        with pytest.raises(ValueCheckError, match=r"\[0, 1\]"):
+            PointHints.from_rgb([[1, 1]], rgb)
+    with pytest.raises(ValueCheckError, match="weights"):
+        PointHints(
+            np.zeros((1, 2), np.int32), np.zeros((1, 2), np.float32), np.zeros(1, np.float32)
+        )
+    assert len(PointHints.from_rgb([[1, 1]], [[1.0, 0.2, 0.2]])) == 1

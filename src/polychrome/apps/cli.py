@@ -435,6 +435,11 @@ def _plan_colorize(
         if len(describe) > 2000:
             raise ValueCheckError("--describe is limited to 2000 characters")
         engine_options = _engine_options(engine_option, options.engine)
+        if options.samples > 1 and options.engine == "none":
+            raise ValueCheckError(
+                "--samples gives different results only with an engine that samples (cnn, "
+                "diffusion); the none engine would write identical copies"
+            )
         output_format = _format_name(output_format)
         if hints is not None and batch:
             raise ValueCheckError(

@@ -189,7 +189,7 @@ def report_notes(report: dict) -> list[str]:
         for row in report.get("phrases", ())
         if row.get("status") == "ignored"
     ]
-    return notes
+    return list(dict.fromkeys(notes))  # a phrase repeated in the text: said once
 
 
 def _label_object_matches(label: str, noun: str) -> bool:

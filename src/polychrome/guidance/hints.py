@@ -56,6 +56,9 @@ class PointHints:
                 f"PointHints wants yx (N, 2), ab (N, 2), weight (N,); got {self.yx.shape}, "
                 f"{self.ab.shape}, {self.weight.shape}"
             )
+        _check_ab(self.ab, f"hints from {self.source}")
+        if len(self.weight) and not (np.all(self.weight > 0) and np.all(self.weight <= 1)):
+            raise ValueCheckError(f"hint weights from {self.source} must be in (0, 1]")
 
     def __len__(self) -> int:
         return len(self.yx)
@@ -75,6 +78,10 @@ class PointHints:
         rgb = np.asarray(rgb, dtype=np.float32).reshape(-1, 3)
         if len(rgb) != len(yx):
             raise ShapeError(f"{len(yx)} positions but {len(rgb)} colors")
+        if len(rgb) and not (np.all(rgb >= 0) and np.all(rgb <= 1)):  # NaN fails both
+            raise ValueCheckError(
+                f"hint colors from {source} must be sRGB in [0, 1] (divide 8-bit values by 255)"
+            )
         w = np.broadcast_to(np.asarray(weight, dtype=np.float32), (len(yx),)).copy()
         return cls(yx=yx, ab=rgb_to_lab(rgb)[:, 1:].copy(), weight=w, source=source)
 
@@ -83,6 +90,16 @@ class PointHints:
             self.yx.min() < 0 or self.yx[:, 0].max() >= shape[0] or self.yx[:, 1].max() >= shape[1]
         ):
             raise ShapeError(f"hint positions from {self.source} fall outside the image {shape}")
+
+
+_AB_LIMIT = 200.0
+"""|a*|, |b*| beyond this is no color (sRGB stays within about 130)."""
+
+
+def _check_ab(ab: np.ndarray, what: str) -> None:
+    """Finite chroma within :data:`_AB_LIMIT`: a NaN would whiten the pixels it reaches."""
+    if len(ab) and not np.all(np.abs(ab) <= _AB_LIMIT):  # NaN fails too
+        raise ValueCheckError(f"{what}: a*, b* must be finite numbers within +-{_AB_LIMIT:g}")
 
 
 @dataclass(frozen=True)
@@ -110,6 +127,7 @@ class Instance:
             raise EmptyMaskError(f"the mask for {self.label!r} ({self.source}) selects no pixel")
         if np.shape(self.ab) != (2,):
             raise ShapeError(f"instance ab must have shape (2,), got {np.shape(self.ab)}")
+        _check_ab(np.asarray(self.ab, np.float64)[None], f"the color of {self.label!r}")
         if not 0 < self.strength <= 1:
             raise ValueCheckError(f"instance strength must be in (0, 1], got {self.strength}")
 
