@@ -697,3 +697,21 @@ def test_format_names_are_read_leniently(tmp_path: Path, given: str, ending: str
     assert result.exit_code == 0, result.output
     assert [p.name for p in out.iterdir()] == [f"a{ending}"]
     _assert_clean_failure(_invoke("colorize", folder, "-o", out, "--format", "gif"), "--format")
+
+
+def test_a_reference_that_matches_nothing_is_listed_and_warned_about(tmp_path: Path):
+    from skimage import data
+
+    from polychrome.io import read_metadata
+    from polychrome.ops.color import luminance_of
+
+    gray = tmp_path / "coffee.png"
+    write_image(gray, np.round(luminance_of(data.coffee()) * 2.55).astype(np.uint8))
+    reference = tmp_path / "cat.png"
+    write_image(reference, data.chelsea())
+    out = tmp_path / "out.png"
+    result = _invoke("colorize", gray, "--reference", reference, "-o", out)
+    assert result.exit_code == 0, result.output
+    assert "cat.png" in result.stderr and "no confident match" in result.stderr
+    rows = read_metadata(out)["guidance"]
+    assert [(r["kind"], r["count"]) for r in rows] == [("points", 0)]

@@ -68,10 +68,16 @@ class JobSummary:
 
 
 def guidance_notes(metadata: dict[str, Any]) -> list[str]:
-    """What a result's description and labels left unused (typos, phrases with no region)."""
+    """What a result's guidance left unused: references with no confident match, typos and
+    phrases with no region in its description and labels."""
     from polychrome.guidance.binding import report_notes
 
-    return report_notes(metadata.get("description") or {})
+    unmatched = [
+        f"{row['source']}: no confident match, so it colors nothing"
+        for row in metadata.get("guidance", ())
+        if row.get("kind") == "points" and row.get("count") == 0
+    ]
+    return unmatched + report_notes(metadata.get("description") or {})
 
 
 def build_guidance(job: ColorizeJob, image, *, max_pixels: int):
@@ -173,7 +179,7 @@ def _reference_points(job: ColorizeJob, image, *, max_pixels: int):
             )
         pixels.append(reference.pixels)
     hints = match_references(luminance, pixels, names=[name for _, name in chosen])
-    points = [h for h in hints.to_point_hints() if len(h)]
+    points = hints.to_point_hints()  # a reference with no match stays listed (count 0)
     if job.pool:
         # As `polychrome sequence` does: the chapter's palette fills where matches are sparse.
         from polychrome.reference.chapter import with_palette
