@@ -156,3 +156,18 @@ def test_cli_region_errors(tmp_path, args, message):
     assert result.exit_code == 2, result.output
     assert message in result.output
     assert not (tmp_path / "out.png").exists()
+
+
+def test_a_phrase_overridden_by_a_later_one_says_so():
+    from polychrome.guidance.binding import bind, report_notes
+    from polychrome.guidance.regions import LabelledRegion
+
+    mask = np.zeros((8, 8), bool)
+    mask[2:6, 2:6] = True
+    bound = bind("a red cup and a blue cup", [LabelledRegion("cup", mask, "cup.png")])
+    rows = {r["phrase"]: r for r in bound.report["phrases"]}
+    assert rows["red cup"]["status"] == "overridden" and rows["blue cup"]["status"] == "bound"
+    assert bound.instances[0].label == "cup: blue"
+    assert report_notes(bound.report) == [
+        "overridden 'red cup': 'blue cup', later in the text, colors it"
+    ]

@@ -71,6 +71,7 @@ def bind(
     phrases: list[dict] = []
     ignored = [_ignored(i.words, i.reason) for i in parsed.ignored]
     colored: dict[int, tuple] = {}  # region index -> (colors, why)
+    owner: dict[int, dict] = {}  # region index -> the phrase row that colors it
     # 1. Each region's own text ("red car") colors it.
     region_rows = []
     for k, region in enumerate(regions):
@@ -100,6 +101,11 @@ def bind(
             row["bound_to"] = [regions[k].source for k in matches]
             if obj.colors:
                 for k in matches:
+                    earlier = owner.get(k)
+                    if earlier is not None and earlier is not row:
+                        earlier["status"] = "overridden"
+                        earlier["reason"] = f"{row['phrase']!r}, later in the text, colors it"
+                    owner[k] = row
                     colored[k] = (obj.colors, f"the description's {row['phrase']!r}")
                 row["status"] = "bound"
             else:
@@ -185,9 +191,9 @@ def report_notes(report: dict) -> list[str]:
     ignored words and phrases bound to no region. Empty when everything was used."""
     notes = [f"ignored {item['words']!r}: {item['reason']}" for item in report.get("ignored", ())]
     notes += [
-        f"ignored {row['phrase']!r}: {row['reason']}"
+        f"{row['status']} {row['phrase']!r}: {row['reason']}"
         for row in report.get("phrases", ())
-        if row.get("status") == "ignored"
+        if row.get("status") in ("ignored", "overridden")
     ]
     return list(dict.fromkeys(notes))  # a phrase repeated in the text: said once
 
