@@ -715,3 +715,23 @@ def test_a_reference_that_matches_nothing_is_listed_and_warned_about(tmp_path: P
     assert "cat.png" in result.stderr and "no confident match" in result.stderr
     rows = read_metadata(out)["guidance"]
     assert [(r["kind"], r["count"]) for r in rows] == [("points", 0)]
+
+
+def test_a_region_mask_whose_name_holds_an_equals_sign(scene: Scene):
+    import shutil
+
+    mask = scene.root / "m=eq.png"
+    shutil.copy(scene.mask, mask)
+    out = scene.root / "out.png"
+    result = _invoke(
+        "colorize", scene.gray, "--region", f"{mask}=red", "--engine", "none", "-o", out
+    )
+    assert result.exit_code == 0, result.output
+    assert _mean_chroma(out) > 5
+
+
+def test_the_package_lists_its_public_names():
+    import polychrome
+
+    assert {"colorize", "Guidance", "read_image"} <= set(dir(polychrome))
+    assert "ColorizeOptions" in polychrome.__doc__

@@ -4,7 +4,12 @@
 >>> result = polychrome.colorize("page.png", guidance=...)   # doctest: +SKIP
 >>> result.save("page-color.png")                             # doctest: +SKIP
 
-The public names are imported lazily, so ``import polychrome`` itself is instant.
+Public names: ``colorize`` and ``ColorizeResult`` (:mod:`polychrome.pipeline`),
+``ColorizeOptions`` (:mod:`polychrome.options`), ``Guidance``, ``Instance`` and ``PointHints``
+(:mod:`polychrome.guidance.hints`), ``SolveSettings`` (:mod:`polychrome.solve.propagate`),
+``read_image`` and ``write_image`` (:mod:`polychrome.io`), ``sample_path``
+(:mod:`polychrome.samples`). They are imported lazily, so ``import polychrome`` itself is
+instant; ``help(polychrome.colorize)`` shows each.
 """
 
 from __future__ import annotations
@@ -55,3 +60,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(importlib.import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'polychrome' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

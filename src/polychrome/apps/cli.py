@@ -201,10 +201,12 @@ def _limits(option: dict) -> str:
 # --------------------------------------------------------------------------- colorize
 
 
-def _parse_pairs(values: list[str], what: str) -> list[tuple[str, str]]:
+def _parse_pairs(values: list[str], what: str, *, at_last: bool = False) -> list[tuple[str, str]]:
+    """``KEY=VALUE`` flags as pairs, split at the first ``=`` (``at_last``: at the last one, for
+    ``MASK=COLOR``, whose file name may hold an ``=`` and whose color never does)."""
     out = []
     for item in values:
-        key, sep, value = item.partition("=")
+        key, sep, value = item.rpartition("=") if at_last else item.partition("=")
         if not sep or not key.strip() or not value.strip():
             raise ValueCheckError(f"{what} must look like KEY=VALUE, got {item!r}")
         out.append((key.strip(), value.strip()))
@@ -426,7 +428,7 @@ def _plan_colorize(
     """Check the flags of ``colorize`` and turn them into jobs; ``batch`` shares them."""
     try:
         files, batch = _collect_inputs(inputs)
-        regions = _parse_pairs(region, "--region")
+        regions = _parse_pairs(region, "--region", at_last=True)
         labels = _parse_pairs(label, "--label")
         clicks = [(*_parse_numbers(k, 2, "--click"), v) for k, v in _parse_pairs(click, "--click")]
         boxes = [(*_parse_numbers(k, 4, "--box"), v) for k, v in _parse_pairs(box, "--box")]
