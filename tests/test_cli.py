@@ -328,6 +328,10 @@ BAD_CALLS = {
         ["one at a time"],
     ),
     "a folder as --reference": (["{gray}", "--reference", "{root}"], ["is a folder"]),
+    "segmenter without a description": (
+        ["{gray}", "--segmenter", "{root}"],
+        ["--describe"],
+    ),
     "samples without sampling": (
         ["{gray}", "--samples", "3", "--engine", "none"],
         ["identical copies"],

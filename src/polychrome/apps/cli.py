@@ -437,6 +437,10 @@ def _plan_colorize(
         if len(describe) > 2000:
             raise ValueCheckError("--describe is limited to 2000 characters")
         engine_options = _engine_options(engine_option, options.engine)
+        if segmenter and not describe.strip():
+            raise ValueCheckError(
+                "--segmenter finds the objects a description names; give --describe too"
+            )
         if options.samples > 1 and options.engine == "none":
             raise ValueCheckError(
                 "--samples gives different results only with an engine that samples (cnn, "
