@@ -214,7 +214,7 @@ def read_image(source: Source, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image
         raise DecodeError(f"{label} is empty (0 bytes)")
     fmt = _sniff_format(data)
     if fmt is None:
-        raise DecodeError(f"{label} is not a PNG, JPEG, TIFF or WebP image (unrecognized header)")
+        raise DecodeError(_not_an_image(label))
 
     # 1. Header only: size (checked before any decoding), mode, EXIF orientation.
     early = _png_size(data) if fmt == "PNG" else None
@@ -372,6 +372,17 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any] | None:
     return value
 
 
+RAISE_THE_LIMIT = (
+    "; if you trust this file, raise the limit with --max-pixels (max_pixels= in Python)"
+)
+"""How a pixel-limit error ends (the HTTP service, whose limit clients cannot raise, replaces
+it)."""
+
+
+def _not_an_image(label: str) -> str:
+    return f"{label} is not a PNG, JPEG, TIFF or WebP image (unrecognized header)"
+
+
 def _load_source(source: Source, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[bytes, str | None]:
     """The encoded bytes and the path. A file is checked before it is read whole: a regular
     file, an image header in its first bytes, and no larger than an image within ``max_pixels``
@@ -386,15 +397,12 @@ def _load_source(source: Source, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[
                 raise InputError(f"{path} is not a regular file (a device, pipe or socket)")
             head = f.read(16)
             if head and _sniff_format(head) is None:
-                raise DecodeError(
-                    f"{path} is not a PNG, JPEG, TIFF or WebP image (unrecognized header)"
-                )
+                raise DecodeError(_not_an_image(path))
             most = max_pixels * 8 + (64 << 20)  # 16-bit RGBA stored raw, plus metadata
             if info.st_size > most:
                 raise ImageTooLargeError(
                     f"{path} is {info.st_size:,} bytes, more than an image of at most "
-                    f"{max_pixels:,} pixels can take; if you trust this file, raise the limit "
-                    "with --max-pixels (max_pixels= in Python)"
+                    f"{max_pixels:,} pixels can take{RAISE_THE_LIMIT}"
                 )
             return head + f.read(), path
     except OSError as exc:
@@ -431,8 +439,7 @@ def _check_pixel_limit(width: int, height: int, max_pixels: int, label: str) -> 
     if width * height > max_pixels:
         raise ImageTooLargeError(
             f"{label} is {width}x{height} = {width * height:,} pixels, more than the limit of "
-            f"{max_pixels:,}; if you trust this file, raise the limit with --max-pixels "
-            "(max_pixels= in Python)"
+            f"{max_pixels:,}{RAISE_THE_LIMIT}"
         )
 
 

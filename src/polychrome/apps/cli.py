@@ -299,6 +299,13 @@ def _find_hints(hints_dir: Path, stem: str) -> Path | None:
     return None
 
 
+def _check_reference(ref: Path) -> None:
+    if ref.is_dir():
+        raise InputError(f"--reference {ref} is a folder; give a color image")
+    if not ref.is_file():
+        raise InputError(f"--reference {ref}: no such file")
+
+
 def _same_file(a: Path, b: Path) -> bool:
     try:
         return a.resolve() == b.resolve() or (b.exists() and os.path.samefile(a, b))
@@ -456,10 +463,7 @@ def _plan_colorize(
         if hints_dir is not None and not hints_dir.is_dir():
             raise InputError(f"--hints-dir {hints_dir} is not a folder")
         for ref in reference:
-            if ref.is_dir():
-                raise InputError(f"--reference {ref} is a folder; give a color image")
-            if not ref.is_file():
-                raise InputError(f"--reference {ref}: no such file")
+            _check_reference(ref)
         pool_files: list[Path] = []
         if pool is not None:
             from polychrome.apps.jobs import open_pool
@@ -552,8 +556,7 @@ def colorize_command(*, options: ColorizeOptions, **flags: Any) -> None:
         skip_existing=skip_existing,
         progress=batch and not quiet,
     )
-    for job, note in summary.notes:
-        typer.echo(f"warning: {job.source.name}: {note}", err=True)
+    _warn_notes(summary.notes)
     if summary.failures:
         for job, message in summary.failures:
             _err_about(job.source, message)
@@ -565,6 +568,12 @@ def colorize_command(*, options: ColorizeOptions, **flags: Any) -> None:
         raise typer.Exit(max(code for code in summary.codes))
     if batch and not quiet:
         typer.echo(f"{summary.done} written, {summary.skipped} skipped -> {output}")
+
+
+def _warn_notes(notes: list[tuple[Any, str]]) -> None:
+    """The parts of each job's guidance that colored nothing, one warning line each."""
+    for job, note in notes:
+        typer.echo(f"warning: {job.source.name}: {note}", err=True)
 
 
 def _looks_like_ray_address(text: str) -> bool:
@@ -646,8 +655,7 @@ def batch_command(
         )
     except PolychromeError as exc:
         raise _fail(exc) from None
-    for job, note in summary.notes:
-        typer.echo(f"warning: {job.source.name}: {note}", err=True)
+    _warn_notes(summary.notes)
     counts = f"{summary.done} written, {summary.skipped} already done"
     if summary.redone:
         counts += f" ({summary.redone} redone: their outputs were missing or changed)"
@@ -768,11 +776,9 @@ def serve_command(
                 f"--log-level must be one of {', '.join(levels)}, got {log_level!r}"
             )
         from polychrome.apps.serve import ServeSettings, create_app
-        from polychrome.engines.base import require_modules
+        from polychrome.engines.base import ENGINES, require_modules
 
         require_modules(("uvicorn",), extra="serve", what="polychrome serve")
-        from polychrome.engines.base import ENGINES
-
         usable = [name for name, spec in ENGINES.items() if spec.available]
         per_engine = _options_per_engine(engine_option, usable, "engine available here")
         app_ = create_app(ServeSettings.from_env(), per_engine)
@@ -858,6 +864,7 @@ def sequence_command(
 ) -> None:
     """Colorize a chapter's pages in order with references retrieved from a pool."""
     try:
+        output_format = _format_name(output_format)
         engine_options = _engine_options(engine_option, options.engine)
         from polychrome.apps.jobs import open_pool
         from polychrome.reference.sequence import colorize_sequence, page_files
@@ -880,7 +887,7 @@ def sequence_command(
                 skip_existing=skip_existing,
                 options=options,
                 engine_options=engine_options,
-                output_format=_format_name(output_format),
+                output_format=output_format,
                 progress=lambda done, total, name: advance(done, total),
             )
     except PolychromeError as exc:
@@ -988,10 +995,7 @@ def video_command(
         if not math.isfinite(fps):
             raise ValueCheckError(f"--fps must be a number of frames per second, got {fps}")
         for ref in reference:
-            if ref.is_dir():
-                raise InputError(f"--reference {ref} is a folder; give a color image")
-            if not ref.is_file():
-                raise InputError(f"--reference {ref}: no such file")
+            _check_reference(ref)
             if _same_file(output, ref):
                 raise ValueCheckError(f"refusing to overwrite the reference {ref}")
         if _same_file(output, source):

@@ -224,14 +224,11 @@ def _for_clients(message: str) -> str:
     CLI's ``--samples``), and the pixel limit is the server's, which a client cannot raise."""
     import re
 
+    from polychrome.io import RAISE_THE_LIMIT
     from polychrome.options import option_specs
 
     fields = {spec.flag: spec.name for spec in option_specs()}
-    message = re.sub(
-        r"; if you trust this file, raise the limit with --max-pixels \(max_pixels= in Python\)",
-        " (this service's limit)",
-        message,
-    )
+    message = message.replace(RAISE_THE_LIMIT, " (this service's limit)")
     return re.sub(r"--[a-z][a-z-]*", lambda m: fields.get(m.group(0), m.group(0)), message)
 
 

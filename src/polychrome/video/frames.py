@@ -229,6 +229,9 @@ class FrameWriter(Protocol):
     kept: Path | None
     """After :meth:`close`: where the written frames are (None: none written)."""
 
+    cropped: tuple[int, int] | None
+    """``(width, height)`` written when odd sizes lose their last row or column (H.264)."""
+
     def write(self, index: int, rgb: np.ndarray) -> None: ...
 
     def write_audio(self, packet: Any) -> None: ...
@@ -263,8 +266,8 @@ class _FolderWriter:
         folder.mkdir(parents=True, exist_ok=True)
         self.folder = folder
         self.names = names
-        self.written = 0
         self.kept: Path | None = None
+        self.cropped = None  # PNGs keep every pixel
         # Frames go to a hidden folder inside the target and move in when the run ends.
         self.staging = folder / ".polychrome-partial"
         if self.staging.exists():
@@ -281,7 +284,10 @@ class _FolderWriter:
         name = self.path_of(index).name
         write_image(self.staging / name, rgb, compress_level=1)
         self._done.append(name)
-        self.written += 1
+
+    @property
+    def written(self) -> int:
+        return len(self._done)
 
     def write_audio(self, packet: Any) -> None:  # a folder holds no sound
         pass
@@ -337,6 +343,8 @@ class _VideoWriter:
         self.stream = self.container.add_stream(codec, rate=fps)
         self.stream.width = width - width % 2  # yuv420p needs even sizes
         self.stream.height = height - height % 2
+        odd = (self.stream.width, self.stream.height) != (width, height)
+        self.cropped = (self.stream.width, self.stream.height) if odd else None
         self.stream.pix_fmt = "yuv420p"
         if codec == "libx264":
             self.stream.options = {"crf": str(crf), "preset": "ultrafast"}

@@ -350,9 +350,7 @@ def colorize_video(
             crf=crf,
         )
         reader.on_audio = writer.write_audio
-        written = getattr(writer, "stream", None)
-        if written is not None and (written.width, written.height) != tuple(reader.size):
-            report.cropped = (written.width, written.height)
+        report.cropped = writer.cropped
         start = time.perf_counter()
         ok = False
         try:
