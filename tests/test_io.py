@@ -475,14 +475,15 @@ def test_mask_from_gray(tmp_path):
     np.testing.assert_array_equal(mask, expected)
 
 
-def test_mask_from_rgb_uses_luminance(tmp_path):
+def test_mask_from_rgb_uses_the_brightest_channel(tmp_path):
     rgb = np.zeros((H, W, 3), np.uint8)
     rgb[1, 1] = (255, 255, 255)
-    rgb[1, 2] = (0, 0, 255)  # saturated blue is dark
-    rgb[1, 3] = (0, 255, 0)  # green is bright
+    rgb[1, 2] = (0, 0, 255)  # saturated blue: luma 29, but painted, so selected
+    rgb[1, 3] = (255, 0, 0)  # pure red: luma 76, selected
+    rgb[1, 4] = (100, 120, 127)  # dim gray-blue: not selected
     write_image(tmp_path / "m.png", rgb)
     mask = read_mask(tmp_path / "m.png", shape=(H, W))
-    assert mask.sum() == 2 and mask[1, 1] and mask[1, 3] and not mask[1, 2]
+    assert mask.sum() == 3 and mask[1, 1] and mask[1, 2] and mask[1, 3] and not mask[1, 4]
 
 
 def test_mask_prefers_alpha_when_it_is_not_opaque(tmp_path):

@@ -265,7 +265,9 @@ def read_mask(
     """Read a mask image: gray, RGB or with alpha, of exactly ``shape``.
 
     If the image has an alpha channel that is not fully opaque, the mask is ``alpha > half``;
-    otherwise it is ``brightness > half`` (Rec. 601 luma of the encoded values for color images).
+    otherwise it is ``value > half``; for a color image the value is the brightest channel, so a
+    mask painted in pure red, green or blue on black selects what was painted (its luma would
+    not: pure red is 76 of 255).
 
     Args:
         source: a path, or the encoded file as bytes.
@@ -289,7 +291,7 @@ def read_mask(
     elif image.is_gray:
         mask = image.pixels > half
     else:
-        mask = cv2.cvtColor(image.pixels, cv2.COLOR_RGB2GRAY) > half
+        mask = image.pixels.max(axis=2) > half
     if not mask.any():
         how = "transparent" if image.alpha is not None else "dark"
         raise EmptyMaskError(f"{name} {label} selects no pixel: it is entirely {how}")
