@@ -259,6 +259,24 @@ def test_folder_pairs_hints_goes_past_a_bad_file_and_resumes(tmp_path: Path):
     assert (out / "b.png").stat().st_size > 0
 
 
+def test_hints_dir_says_which_files_are_unpaired_and_hidden_files_are_not_inputs(
+    tmp_path: Path,
+):
+    inputs, hints = _folder_scene(tmp_path)
+    (inputs / "c.png").unlink()
+    write_image(inputs / "._a.png", _gray_gradient())  # macOS resource-fork twin
+    rgb, alpha = _hint_image()
+    write_image(hints / "photo-b.png", rgb, alpha=alpha)  # misspelled: pairs with nothing
+    out = tmp_path / "out"
+    result = _invoke("colorize", inputs, "-o", out, "--hints-dir", hints, "--engine", "none")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png"]
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 2, result.stderr
+    assert "for 1 of 2 inputs" in warnings[0] and "b.png" in warnings[0]
+    assert "match no input" in warnings[1] and "photo-b.png" in warnings[1]
+
+
 def test_folder_refuses_to_write_over_its_inputs(tmp_path: Path):
     inputs, hints = _folder_scene(tmp_path)
     (inputs / "c.png").unlink()

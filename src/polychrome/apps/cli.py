@@ -26,7 +26,7 @@ from typer.core import TyperCommand
 
 from polychrome import __version__
 from polychrome.errors import InputError, PolychromeError, ValueCheckError
-from polychrome.formats import IMAGE_SUFFIXES, name_order
+from polychrome.formats import IMAGE_SUFFIXES, image_files
 from polychrome.options import ColorizeOptions, option_specs
 from polychrome.video.settings import VideoSettings
 
@@ -277,11 +277,7 @@ def _collect_inputs(inputs: list[Path]) -> tuple[list[Path], bool]:
     for item in inputs:
         if item.is_dir():
             batch = True
-            found = sorted(
-                (p for p in item.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES),
-                key=lambda p: name_order(p.name),
-            )
-            files.extend(p for p in found if p.is_file())
+            files.extend(image_files(item))
         elif item.exists():
             files.append(item)
         else:
@@ -297,6 +293,34 @@ def _find_hints(hints_dir: Path, stem: str) -> Path | None:
         if candidate.is_file():
             return candidate
     return None
+
+
+def _warn_unpaired(hints_dir: Path, files: list[Path], hint_files: list[Path | None]) -> None:
+    """Say which inputs found no hint image in ``--hints-dir`` (they are colorized without
+    hints) and which hint images match no input (a misspelled stem is otherwise silent)."""
+
+    def listed(names: list[str]) -> str:
+        return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+
+    lacking = [f.name for f, h in zip(files, hint_files, strict=True) if h is None]
+    if lacking:
+        typer.echo(
+            f"warning: no hint image in {hints_dir} for {len(lacking)} of {len(files)} "
+            f"inputs (colorized without hints): {listed(lacking)}",
+            err=True,
+        )
+    used = {h.resolve() for h in hint_files if h is not None}
+    stray = [
+        p.name
+        for p in image_files(hints_dir)
+        if p.resolve() not in used and not any(_same_file(p, f) for f in files)
+    ]
+    if stray:
+        typer.echo(
+            f"warning: {len(stray)} hint images in {hints_dir} match no input by name: "
+            f"{listed(stray)}",
+            err=True,
+        )
 
 
 def _check_reference(ref: Path) -> None:
@@ -500,6 +524,8 @@ def _plan_colorize(
             hints if hints is not None else (_find_hints(hints_dir, f.stem) if hints_dir else None)
             for f in files
         ]
+        if hints_dir is not None:
+            _warn_unpaired(hints_dir, files, hint_files)
         # Hint images and region masks are inputs too: never write a result over any of them.
         protected = [
             *files,

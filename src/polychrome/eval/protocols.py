@@ -37,7 +37,7 @@ import cv2
 import numpy as np
 
 from polychrome.errors import InputError, ValueCheckError
-from polychrome.formats import IMAGE_SUFFIXES
+from polychrome.formats import IMAGE_SUFFIXES, image_files
 from polychrome.guidance.hints import Guidance, PointHints
 from polychrome.io import read_image
 from polychrome.ops.color import lab_to_rgb, luminance_of
@@ -132,7 +132,7 @@ def load_originals(folder: str | Path, *, max_side: int) -> list[Original]:
         raise InputError(f"{folder} is a file; eval reads a folder of color originals")
     if not folder.is_dir():
         raise InputError(f"no such folder: {folder}")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    files = image_files(folder)
     if not files:
         raise InputError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
     out = []

@@ -32,7 +32,12 @@ class ImageBank:
         folder = Path(folder)
         if not folder.is_dir():
             raise InputError(f"no such folder: {folder}")
-        files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in SUFFIXES)[:limit]
+        files = sorted(
+            p
+            for p in folder.rglob("*")
+            if p.suffix.lower() in SUFFIXES
+            and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+        )[:limit]
         if not files:
             raise InputError(f"no images ({', '.join(SUFFIXES)}) under {folder}")
         images, names = [], []
