@@ -439,6 +439,10 @@ def test_engines_lists_none_as_available():
     assert line.split()[1] == "available"
     assert "--engine-option vividness=...  (default 1.75; 0 to 4)" in result.stdout
     assert "(default 'unipc'; one of ddim, unipc, dpm++)" in result.stdout
+    # diffusion ships no weights: installed is not ready to run, and the listing says so
+    line = next(line for line in result.stdout.splitlines() if line.split()[:1] == ["diffusion"])
+    assert "available" not in line
+    assert ("runs with your weights" in line) or ("unavailable: pip install" in line)
 
 
 def test_engines_json():
@@ -449,6 +453,7 @@ def test_engines_json():
     assert by_name["none"]["available"] is True
     assert by_name["none"]["missing"] == []
     assert by_name["none"]["options"] == []
+    assert by_name["diffusion"]["user_weights"] is True and by_name["cnn"]["user_weights"] is False
 
 
 _IMPORT_CHECK = textwrap.dedent(

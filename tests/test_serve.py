@@ -114,6 +114,18 @@ def test_engines_lists_the_registry(client):
         assert {"temperature", "net_side"} <= {o["name"] for o in cnn["options"]}
 
 
+def test_an_engine_that_needs_the_users_weights_is_ready_only_when_the_service_has_them():
+    def diffusion(app) -> dict:
+        with TestClient(app) as c:
+            return next(r for r in c.get("/v1/engines").json() if r["name"] == "diffusion")
+
+    bare = diffusion(create_app(ServeSettings()))
+    assert bare["available"] is False
+    assert any("--engine-option base_model=" in m for m in bare["missing"])
+    given = diffusion(create_app(ServeSettings(), {"diffusion": {"base_model": "/models/sd15"}}))
+    assert not any("base_model" in m for m in given["missing"])
+
+
 def test_options_come_from_the_one_schema(client):
     body = client.get("/v1/options").json()
     rows = {r["name"]: r for r in body["options"]}

@@ -167,7 +167,11 @@ def engines_command(
         return
     for row in rows:
         state = (
-            "available"
+            (
+                "installed; runs with your weights (see below)"
+                if row["user_weights"]
+                else "available"
+            )
             if row["available"]
             else (
                 f"unavailable: pip install 'polychrome[{row['extra']}]'"

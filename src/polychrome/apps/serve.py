@@ -547,6 +547,16 @@ def create_app(
         from polychrome.engines.base import describe_engines
 
         rows = describe_engines()
+        for row in rows:
+            # Requests cannot name model files: an engine that runs only with the user's
+            # weights is ready here only if the service was started with them.
+            if row["user_weights"] and "base_model" not in server_options.get(row["name"], {}):
+                row["available"] = False
+                row["missing"] = [
+                    *row["missing"],
+                    "weights: start the service with --engine-option base_model=... "
+                    "controlnet=...",
+                ]
         return JSONResponse(json.loads(json.dumps(rows, default=str)))
 
     @app.get("/v1/options")

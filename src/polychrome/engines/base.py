@@ -175,6 +175,8 @@ class EngineSpec:
     """What weights it needs, for the listing."""
     weights_file: str | None = None
     """A file (relative to the package) that must exist for the engine to run."""
+    user_weights: bool = False
+    """It runs only with weights the user passes (nothing is shipped): installed is not ready."""
     default: bool = False
 
     def missing(self) -> list[str]:
@@ -234,6 +236,7 @@ register(
         requires=("torch", "diffusers", "transformers"),
         extra="diffusion",
         weights="yours: --engine-option base_model=... controlnet=... (folder or hub id)",
+        user_weights=True,
     )
 )
 register(
@@ -281,7 +284,8 @@ def load_engine(name: str) -> Engine:
 
 def describe_engines() -> list[dict[str, Any]]:
     """Every registered engine as a JSON-able row: name, whether it is available (and what is
-    missing), its extra, summary, weights, and its options (name, default, help). The `engines`
+    missing), its extra, summary, weights (``user_weights``: only with weights the user passes),
+    and its options (name, default, help). The `engines`
     command and the HTTP service's ``/v1/engines`` show these.
 
     Engine modules are imported (they import their own dependencies lazily), not instantiated.
@@ -307,6 +311,7 @@ def describe_engines() -> list[dict[str, Any]]:
                 "extra": spec.extra,
                 "summary": spec.summary,
                 "weights": spec.weights,
+                "user_weights": spec.user_weights,
                 "options": options,
             }
         )
