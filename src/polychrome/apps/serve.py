@@ -554,8 +554,7 @@ def create_app(
                 row["available"] = False
                 row["missing"] = [
                     *row["missing"],
-                    "weights: start the service with --engine-option base_model=... "
-                    "controlnet=...",
+                    "weights: start the service with --engine-option base_model=... controlnet=...",
                 ]
         return JSONResponse(json.loads(json.dumps(rows, default=str)))
 
