@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -103,7 +104,12 @@ def _load(cls, source: str, *, option: str, local: bool, **kwargs):
 
         kwargs.setdefault("local_files_only", _cache_only())
     try:
-        return cls.from_pretrained(source, **kwargs)
+        with warnings.catch_warnings():
+            # The hub client's deprecation notices (which diffusers triggers, not the user)
+            # would be printed before our own message.
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"huggingface_hub\.")
+            warnings.filterwarnings("ignore", category=FutureWarning, module=r"huggingface_hub\.")
+            return cls.from_pretrained(source, **kwargs)
     except (OSError, ValueError) as exc:
         part = f" ({kwargs['subfolder']})" if kwargs.get("subfolder") else ""
         if local:
