@@ -25,6 +25,14 @@ with the other pages of its episode as the pool): episode 02 from 21.82 to 23.29
 0.9558 to 0.9604), episode 01 from 22.89 to 23.72 dB (SSIM 0.9125 to 0.9284). The palette's
 hints alone (no match) give episode 02 23.30 dB: its gain is the palette's, matching adds little
 on those pages. The colors are the chapter's average tones, muted where it is most colorful.
+
+What was tried beyond it (2026-12-03, episode 02, the palette's chroma composed with the true
+L*, no solver; 23.19 dB mean this way): conditioning the palette on the lightness around a pixel
+as well (2D bins of L* and L* blurred at 4, 16 or 48 px, backing off to the 1D palette) loses
+0.05-0.5 dB on every page; choosing, with hindsight, the single other page whose palette suits
+each page best gives 23.37, so retrieval-weighted palettes could gain at most about 0.2 dB.
+Most of the remaining error is in colors that no other page has at that lightness (page 2's
+rainbow, page 3's bubble of colors).
 """
 
 from __future__ import annotations
