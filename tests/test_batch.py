@@ -163,6 +163,104 @@ def test_refusals(folders, tmp_path: Path) -> None:
     assert _digests(inputs) == before
 
 
+# --------------------------------------------------------------------------- into the input folder
+
+
+@pytest.mark.parametrize("count", [1, 3])
+def test_into_the_input_folder_a_rerun_resumes(tmp_path: Path, count: int) -> None:
+    folder = tmp_path / "in"
+    _make_inputs(folder, count)
+    before = _digests(folder)
+    inputs = sorted(before)
+    outputs = [name.replace(".png", ".jpg") for name in inputs]
+
+    # The listing is taken before anything is written: the results are not colorized again.
+    first = _invoke(folder, "-o", folder, "--format", "jpg", "--workers", "1", *FAST)
+    assert first.exit_code == 0, first.output
+    assert f"{count} written, 0 already done" in first.stdout
+    records = _manifest_lines(folder)
+    assert sorted(Path(r["source"]).name for r in records) == inputs
+    assert sorted(p.name for p in folder.iterdir()) == sorted([MANIFEST_NAME, *inputs, *outputs])
+    stamps = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+
+    # A rerun takes the outputs for what they are, not for inputs sharing their stems.
+    again = _invoke(folder, "-o", folder, "--format", "jpg", "--workers", "1", *FAST)
+    assert again.exit_code == 0, again.output
+    assert f"0 written, {count} already done" in again.stdout
+    assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == stamps
+
+    # Other options: the inputs (only they) are done again, over the batch's own outputs.
+    third = _invoke(folder, "-o", folder, "--format", "jpg", "--saturation", "0.5", *FAST)
+    assert third.exit_code == 0, third.output
+    assert f"{count} written, 0 already done" in third.stdout
+    assert sorted(Path(r["source"]).name for r in _manifest_lines(folder)) == sorted(inputs * 2)
+
+    # The inputs' own format: refused, as on a first run.
+    same = _invoke(folder, "-o", folder, "--format", "png", *FAST)
+    assert same.exit_code == 2 and "refusing to overwrite the input" in same.stderr
+    assert {n: d for n, d in _digests(folder).items() if n in before} == before
+
+    # Only outputs left: nothing to do, said plainly.
+    for name in inputs:
+        (folder / name).unlink()
+    alone = _invoke(folder, "-o", folder, "--format", "jpg", *FAST)
+    assert alone.exit_code == 2 and "all are outputs of this batch" in alone.stderr
+
+
+def test_into_the_input_folder_an_input_named_like_an_output_is_never_written_over(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "in"
+    _make_inputs(folder, 2)
+    # A first run makes the folder a batch's output folder ...
+    webp = _invoke(folder, "-o", folder, "--format", "webp", "--workers", "1", *FAST)
+    assert webp.exit_code == 0, webp.output
+    assert "2 written" in webp.stdout
+    # ... then an image comes in named as a jpg result would be. None of the batch's outputs,
+    # it is an input: jpg results are refused (not written over it).
+    write_image(folder / "img001.jpg", np.full((H, W), 90, np.uint8))
+    before = {n: d for n, d in _digests(folder).items() if not n.endswith(".webp")}
+    jpg = _invoke(folder, "-o", folder, "--format", "jpg", *FAST)
+    assert jpg.exit_code == 2 and "share a file stem" in jpg.stderr
+    assert {n: d for n, d in _digests(folder).items() if n in before} == before
+
+
+def test_into_the_input_folder_an_output_written_but_not_recorded_is_no_input(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """As after a kill between writing an output and recording it: the journal still claims
+    the file, so the rerun does that image again instead of taking its output for an input."""
+    import polychrome.apps.batch as batch
+
+    folder = tmp_path / "in"
+    _make_inputs(folder, 3)
+    before = _digests(folder)
+    append = batch.Manifest.append
+
+    def append_once(self, record):
+        if self.records:
+            raise KeyboardInterrupt  # the second image is written, never recorded
+        append(self, record)
+
+    monkeypatch.setattr(batch.Manifest, "append", append_once)
+    first = _invoke(folder, "-o", folder, "--format", "jpg", "--workers", "1", *FAST)
+    assert first.exit_code == 130, first.output  # as Ctrl-C ends a batch
+    monkeypatch.setattr(batch.Manifest, "append", append)
+    recorded = {r["target"] for r in _manifest_lines(folder)}
+    unrecorded = {p.name for p in folder.glob("*.jpg")} - recorded
+    assert len(recorded) == 1 and unrecorded  # an output no manifest line names
+    assert unrecorded <= batch.own_outputs(folder)
+
+    again = _invoke(folder, "-o", folder, "--format", "jpg", "--workers", "1", *FAST)
+    assert again.exit_code == 0, again.output
+    assert "2 written, 1 already done" in again.stdout
+    outputs = [f"img{k:03d}.jpg" for k in range(3)]
+    assert sorted(r["target"] for r in _manifest_lines(folder)) == outputs
+    assert not (folder / batch.JOURNAL_NAME).exists()  # settled: everything is recorded
+    assert sorted(p.name for p in folder.iterdir()) == sorted([MANIFEST_NAME, *before, *outputs])
+    assert {n: d for n, d in _digests(folder).items() if n in before} == before
+
+
 def test_manifest_drops_a_record_cut_short_and_ignores_junk(tmp_path: Path) -> None:
     good = {"target": "a.png", "key": "k", "outputs": [{"name": "a.png", "size": 3, "sha256": "x"}]}
     path = tmp_path / MANIFEST_NAME

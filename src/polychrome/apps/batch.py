@@ -8,6 +8,14 @@ sha256. A rerun reads the manifest, verifies the outputs it lists (present, same
 hash), skips those and does the rest: nothing finished is redone, nothing half-written is kept.
 An image that fails is reported at the end and gets no line, so the next run tries it again.
 
+The output folder may be the input folder (with another output format, so that no input is
+written over). The batch's own outputs then lie beside its inputs: :func:`batch_inputs` leaves
+out every file the manifest records as an output and every name the journal
+``OUT_DIR/.polychrome-batch.journal`` claims (the outputs a run set out to write, written there
+before any work starts: a run killed between writing an output and recording it leaves that file
+unrecorded but claimed). A run that ends normally drops from the journal what is recorded or was
+never written, and removes it when nothing is left.
+
 Two backends run the jobs:
 
 - a local :class:`~concurrent.futures.ProcessPoolExecutor` (``forkserver``, or ``spawn`` where
@@ -40,17 +48,24 @@ from polychrome.errors import InputError, PolychromeError, ValueCheckError
 from polychrome.options import ColorizeOptions
 
 __all__ = [
+    "JOURNAL_NAME",
     "MANIFEST_NAME",
     "BatchSummary",
     "Manifest",
+    "batch_inputs",
     "job_key",
     "limit_threads",
+    "own_outputs",
     "run_batch",
     "usable_cores",
 ]
 
 MANIFEST_NAME = ".polychrome-batch.jsonl"
 """The manifest's file name, in the output folder."""
+
+JOURNAL_NAME = ".polychrome-batch.journal"
+"""The journal's file name, in the output folder: the names of the outputs runs set out to write
+and the manifest does not record yet, one JSON string a line."""
 
 _THREAD_VARIABLES = (
     "POLYCHROME_THREADS",  # read by the cnn engine for its ONNX Runtime session
@@ -88,13 +103,29 @@ class Manifest:
     ``cpu_seconds``). A later line for the same target replaces an
     earlier one. A line cut short by a kill is dropped when the manifest is opened.
 
+    Beside it, the journal (:data:`JOURNAL_NAME`) claims the outputs a run is about to write
+    (:meth:`claim`) until they are recorded (:meth:`settle`), so that with the input folder as
+    output folder, :func:`batch_inputs` never takes one for an input.
+
     Opening takes an exclusive lock on the file (where the OS has ``fcntl``), so two batches
     cannot write into the same folder at once.
     """
 
-    def __init__(self, path: Path, records: dict[str, dict[str, Any]], handle: Any):
+    def __init__(
+        self,
+        path: Path,
+        records: dict[str, dict[str, Any]],
+        handle: Any,
+        *,
+        recorded: set[str] | None = None,
+        claimed: set[str] | None = None,
+    ):
         self.path = path
         self.records = records
+        self.recorded = recorded if recorded is not None else _output_names(records.values())
+        """The names of the outputs recorded in any line (earlier formats and options too)."""
+        self.claimed = claimed or set()
+        """The names the journal claims."""
         self._handle = handle
 
     @classmethod
@@ -119,15 +150,17 @@ class Manifest:
             if complete < len(data):  # a record cut short by a kill: drop it
                 handle.truncate(complete)
                 data = data[:complete]
-            records = {}
+            records, every = {}, []
             for line in data.splitlines():
                 record = _parse_record(line)
                 if record is not None:
                     records[record["target"]] = record
+                    every.append(record)
+            claimed = _read_journal(folder / JOURNAL_NAME)
         except BaseException:
             handle.close()
             raise
-        return cls(path, records, handle)
+        return cls(path, records, handle, recorded=_output_names(every), claimed=claimed)
 
     def verified(self, target: str, key: str) -> bool | None:
         """Whether the outputs recorded for ``target`` under ``key`` are on disk as written:
@@ -157,9 +190,131 @@ class Manifest:
                 f"cannot write the manifest {self.path}: {exc.strerror or exc}"
             ) from exc
         self.records[record["target"]] = record
+        self.recorded.update(_output_names([record]))
+
+    @property
+    def journal(self) -> Path:
+        return self.path.with_name(JOURNAL_NAME)
+
+    def claim(self, names: set[str]) -> None:
+        """Add ``names`` (outputs about to be written) to the journal, durably (flush and fsync)
+        before returning."""
+        new = sorted(set(names) - self.claimed)
+        if not new:
+            return
+        lines = "".join(json.dumps(name, ensure_ascii=True) + "\n" for name in new)
+        try:
+            with open(self.journal, "ab") as handle:
+                handle.write(lines.encode("ascii"))
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            raise InputError(
+                f"cannot write the journal {self.journal}: {exc.strerror or exc}"
+            ) from exc
+        self.claimed.update(new)
+
+    def settle(self) -> None:
+        """After a run that ended normally: stop claiming the names that are recorded or were
+        never written (a job that failed first); remove the journal when no name is left.
+
+        Not after an interrupted run, whose workers may still be writing."""
+        folder = self.path.parent
+        left = {n for n in self.claimed - self.recorded if (folder / n).exists()}
+        if left == self.claimed and (left or not self.journal.exists()):
+            return
+        try:
+            if left:
+                temporary = self.journal.with_name(JOURNAL_NAME + ".tmp")
+                text = "".join(json.dumps(n, ensure_ascii=True) + "\n" for n in sorted(left))
+                with open(temporary, "wb") as handle:
+                    handle.write(text.encode("ascii"))
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(temporary, self.journal)
+            else:
+                self.journal.unlink(missing_ok=True)
+        except OSError as exc:
+            raise InputError(
+                f"cannot write the journal {self.journal}: {exc.strerror or exc}"
+            ) from exc
+        self.claimed = left
 
     def close(self) -> None:
         self._handle.close()
+
+
+def own_outputs(folder: str | os.PathLike[str]) -> set[str]:
+    """The names of the files the batch writing into ``folder`` made or set out to make: every
+    output in any line of its manifest and every name its journal claims. Read without the
+    lock; empty where no batch wrote.
+
+    Raises:
+        InputError: the manifest or the journal exists and cannot be read.
+    """
+    folder = Path(folder)
+    records = [_parse_record(line) for line in _complete_lines(folder / MANIFEST_NAME)]
+    return _output_names(r for r in records if r is not None) | _read_journal(folder / JOURNAL_NAME)
+
+
+def batch_inputs(
+    in_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str]
+) -> tuple[list[Path], list[Path]]:
+    """The images of ``in_dir`` (:func:`polychrome.formats.image_files`) that a batch into
+    ``out_dir`` colorizes, and those it leaves out as its own outputs.
+
+    Where ``out_dir`` is ``in_dir``, the outputs of earlier runs (:func:`own_outputs`) lie
+    beside the inputs; they are left out, so that a rerun resumes instead of colorizing its own
+    results or refusing them as inputs whose stems collide. Any other image is an input, even
+    one named like an output (the caller must refuse to write over it). The folder is listed
+    now, once: call this before anything is written into it.
+
+    Raises:
+        InputError: ``in_dir`` cannot be listed, or the manifest or journal cannot be read.
+    """
+    from polychrome.formats import image_files
+
+    in_dir, out_dir = Path(in_dir), Path(out_dir)
+    try:
+        files = image_files(in_dir)
+    except OSError as exc:
+        raise InputError(f"cannot list {in_dir}: {exc.strerror or exc}") from exc
+    try:
+        same = os.path.samefile(in_dir, out_dir)
+    except OSError:  # no output folder yet
+        same = False
+    if not same:
+        return files, []
+    own = own_outputs(out_dir)
+    return [p for p in files if p.name not in own], [p for p in files if p.name in own]
+
+
+def _output_names(records: Any) -> set[str]:
+    return {output["name"] for record in records for output in record["outputs"]}
+
+
+def _complete_lines(path: Path) -> list[bytes]:
+    """The lines of ``path`` up to its last newline (a line cut short by a kill is left out);
+    none when the file does not exist."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    return data[: data.rfind(b"\n") + 1].splitlines()
+
+
+def _read_journal(path: Path) -> set[str]:
+    names = set()
+    for line in _complete_lines(path):
+        try:
+            name = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(name, str):
+            names.add(name)
+    return names
 
 
 def _lock(handle: Any, path: Path) -> None:
@@ -289,6 +444,7 @@ def run_batch(
             keys[str(job.target)] = (job, key)
             pending.append(job)
         outputs = {p.name for job in pending for p in sample_paths(job.target, options.samples)}
+        manifest.claim(outputs)  # before any is written
         _remove_stale_temporaries(out_dir, outputs)
         bar = _Bar(len(pending)) if progress and pending and sys.stderr.isatty() else None
 
@@ -327,6 +483,7 @@ def run_batch(
                     run = _run_ray(chunks, options, engine_options, ray_address, workers)
                 for result in run:
                     finished(result)
+            manifest.settle()
         finally:
             if bar:
                 bar.stop()

@@ -667,10 +667,26 @@ def batch_command(
     or a kill verifies what is done and does the rest."""
     if not in_dir.is_dir():
         raise _fail(InputError(f"{in_dir} is not a folder; `batch` colorizes a folder"))
-    jobs, engine_options, _, output = _plan_colorize(
-        inputs=[in_dir], output=output, hints=None, skip_existing=False, options=options, **flags
+    from polychrome.apps.batch import batch_inputs, run_batch
+
+    # Listed once, before anything is written. With -o IN_DIR, the batch's own outputs (those
+    # its manifest records or its journal claims) lie beside the inputs and are not inputs.
+    try:
+        files, own = batch_inputs(in_dir, output)
+        if own and not files:
+            raise InputError(f"no input images in {in_dir}: all are outputs of this batch")
+    except PolychromeError as exc:
+        raise _fail(exc) from None
+    # Without outputs left out, the planner lists the folder itself. With some, -o is that
+    # folder, so one file left plans as a folder would: its target is IN_DIR/STEM.FORMAT.
+    jobs, engine_options, _, _ = _plan_colorize(
+        inputs=files if own else [in_dir],
+        output=output,
+        hints=None,
+        skip_existing=False,
+        options=options,
+        **flags,
     )
-    from polychrome.apps.batch import run_batch
 
     quiet = flags["quiet"]
     try:
