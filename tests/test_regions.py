@@ -140,3 +140,18 @@ def test_a_click_keeps_the_tone_it_was_made_on():
     table = region_from_click(lum, 560, 60)
     assert table[60, 560] and not table[240, 120]  # the saucer (L* 36 against 66)
     assert table.mean() < 0.25
+
+
+def test_a_box_that_selects_a_sliver_of_itself_is_reported():
+    from polychrome.apps.jobs import guidance_notes
+
+    def notes(source: str, pixels: int) -> list[str]:
+        row = {"kind": "instance", "label": "car: red", "source": source, "pixels": pixels}
+        return guidance_notes({"input": {"size": [800, 600]}, "guidance": [row]})
+
+    assert notes("box 100,100,300,300", 30_000) == []  # 75 % of the box
+    (note,) = notes("box 100,100,300,300", 1_200)  # 3 %
+    assert note.startswith("box 100,100,300,300 selected only 3% of the box (1200 pixels)")
+    # the part of a box outside the image does not count
+    assert notes("box -100,-100,200,200", 4_000) == []  # 4,000 of the 40,000 inside
+    assert notes("car.png", 10) == []  # masks are what the user drew

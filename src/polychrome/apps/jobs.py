@@ -4,6 +4,7 @@ writing results atomically, skipping finished work, and going on past bad files.
 from __future__ import annotations
 
 import functools
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -77,7 +78,33 @@ def guidance_notes(metadata: dict[str, Any]) -> list[str]:
         for row in metadata.get("guidance", ())
         if row.get("kind") == "points" and row.get("count") == 0
     ]
-    return unmatched + report_notes(metadata.get("description") or {})
+    size = (metadata.get("input") or {}).get("size") or (0, 0)
+    slivers = [
+        f"{row['source']} selected only {share:.0%} of the box ({row['pixels']} pixels): a box "
+        "that cuts an object short gets a sliver of it; draw it around the whole object, or "
+        "give a mask"
+        for row in metadata.get("guidance", ())
+        if row.get("kind") == "instance"
+        and (share := _box_share(row.get("source", ""), row.get("pixels", 0), size)) < BOX_SLIVER
+    ]
+    return unmatched + slivers + report_notes(metadata.get("description") or {})
+
+
+BOX_SLIVER = 0.1
+"""A box whose selection covers less than this share of it is reported: the object it was
+drawn around was probably cut short (the segments it cuts through are left out)."""
+
+
+def _box_share(source: str, pixels: int, size: Sequence[int]) -> float:
+    """Share of a ``box X0,Y0,X1,Y1`` region's box (within the image) that it selected; 1 for
+    any other source."""
+    found = re.fullmatch(r"box ([-\d.e+]+),([-\d.e+]+),([-\d.e+]+),([-\d.e+]+)", source)
+    if not found:
+        return 1.0
+    x0, y0, x1, y1 = (float(v) for v in found.groups())
+    w, h = size
+    area = (min(x1, w) - max(x0, 0)) * (min(y1, h) - max(y0, 0))
+    return pixels / area if area > 0 else 1.0
 
 
 def build_guidance(job: ColorizeJob, image, *, max_pixels: int):
