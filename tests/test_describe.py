@@ -11,8 +11,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from polychrome.errors import InputError, PolychromeError, ShapeError, ValueCheckError
+from polychrome.errors import (
+    InputError,
+    PolychromeError,
+    ShapeError,
+    UnknownColorError,
+    ValueCheckError,
+)
 from polychrome.guidance import describe
+from polychrome.guidance.binding import bind, report_notes
 from polychrome.guidance.describe import (
     MAX_DESCRIPTION_CHARS,
     TONES,
@@ -24,6 +31,7 @@ from polychrome.guidance.describe import (
     parse_description,
 )
 from polychrome.guidance.palette import is_color_word, lookup_color, parse_color
+from polychrome.guidance.regions import LabelledRegion
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "language.md"
 
@@ -338,6 +346,75 @@ TABLE = [
         id="noun-color-names",
     ),
     case("knives, forks; spoons.", "scarce", ("knife", "fork", "spoon"), id="punctuation"),
+    # --- negation: a negated color is dropped and reported, the object stays ----------------
+    case("the car is not red", "scarce", ("car",), ignored=("not red",), id="not"),
+    case("no red on the car", "scarce", ("car",), ignored=("no red",), id="no-color"),
+    case("the car isn't red", "scarce", ("car",), ignored=("isn't red",), id="isnt"),
+    case("the car isn’t red", "scarce", ("car",), ignored=("isn’t red",), id="isnt-curly"),
+    case("never red", "scarce", ignored=("never red",), id="never"),
+    case("not a red car", "scarce", ("car",), ignored=("not a red",), id="not-before-noun"),
+    case("the dress is not cream", "scarce", ("dress",), ignored=("not cream",), id="not-weak"),
+    case(
+        "don't make the car red",
+        "scarce",
+        ("car",),
+        ignored=("don't make the car red",),
+        id="dont-make",
+    ),
+    case(
+        "the flag is not red and white",
+        "scarce",
+        ("flag",),
+        ignored=("not red and white",),
+        id="not-pair",
+    ),
+    case(
+        "the car is not red, the sky is blue",
+        "partial",
+        ("car", "sky=blue"),
+        ignored=("not red",),
+        id="not-then-color",
+    ),
+    case(
+        "the car is not red and the sky is blue",
+        "partial",
+        ("car", "sky=blue"),
+        ignored=("not red",),
+        id="not-and-color",
+    ),
+    case("the car is not red but blue", "complete", ("car=blue",), ignored=("not red",), id="but"),
+    case("a red car, not a blue one", "complete", ("car=red",), ignored=("not a blue",), id="nb"),
+    case("not sepia", "scarce", ignored=("not sepia",), id="not-tone"),
+    case(
+        "the sky is clear and the car is red",
+        "partial",
+        ("sky", "car=red"),
+        ignored=("clear",),
+        id="described-is-not-joined",
+    ),
+    # --- accents, -ish, symbols -----------------------------------------------------------
+    case(
+        "a béige car and a turquoíse door",
+        "complete",
+        ("car=beige", "door=turquoise"),
+        id="accents",
+    ),
+    case("a béige car", "complete", ("car=beige",), id="decomposed-accent"),
+    case("a sépia photo", "scarce", tones=("sepia",), ignored=("photo",), id="accented-tone"),
+    case("a red-ish car", "complete", ("car=reddish",), id="red-hyphen-ish"),
+    case("a redish car", "complete", ("car=reddish",), id="redish"),
+    case("a blue-ish car", "complete", ("car=bluish",), id="blue-hyphen-ish"),
+    case("a beige-ish car", "complete", ("car=beige-ish",), id="beige-ish"),
+    case("an orangey wall", "complete", ("wall=orangeish",), id="orangey"),
+    case(
+        "🚗 a red car 🎈🎈, 🚗",
+        "complete",
+        ("car=red",),
+        ignored=("🚗", "🎈🎈"),
+        id="emoji",
+    ),
+    case("the car is red 👍🏽", "complete", ("car=red",), ignored=("👍🏽",), id="skin-tone"),
+    case("a red + white bus!", "complete", ("bus=red+white",), id="plus-is-a-joiner"),
     case(", , and and", "scarce", id="only-joiners"),
 ]
 
@@ -477,6 +554,83 @@ def test_never_raises_on_word_salad(words, separator):
 @given(st.text(max_size=80))
 def test_never_raises_on_any_text(text):
     _check_invariants(text)
+
+
+NEGATED = "negated colors are not supported; say which color you want instead"
+
+
+def test_negated_color_reason_and_notes():
+    d = parse_description("the car is not red, the sky is blue")
+    assert [(i.words, i.reason) for i in d.ignored] == [("not red", NEGATED)]
+    car = np.zeros((4, 6), bool)
+    car[:, :3] = True
+    regions = [LabelledRegion("car", car, "car.png"), LabelledRegion("sky", ~car, "sky.png")]
+    bound = bind(d, regions)
+    assert [i.label for i in bound.instances] == ["sky: blue"]  # the car takes the prior
+    assert report_notes(bound.report) == [f"ignored 'not red': {NEGATED}"]
+
+
+def test_symbols_are_one_note():
+    d = parse_description("🚗 a red car 🎈 and $5, 🚗")
+    assert [i.words for i in d.ignored] == ["🚗", "🎈", "$"]
+    assert {i.reason for i in d.ignored} == {describe.REASON_SYMBOLS}
+    notes = report_notes(bind(d).report)
+    assert notes[0] == f"ignored '🚗 🎈 $': {describe.REASON_SYMBOLS}"
+    assert len(notes) == 2 and "no region is labelled 'car'" in notes[1]
+    # Punctuation is not a symbol, and "+" joins colors.
+    assert parse_description("a red + white car!?").ignored == ()
+
+
+def test_accents_are_folded_for_colors_not_for_objects():
+    assert lookup_color("Béige") == lookup_color("beige") == lookup_color("béige")
+    assert parse_color("turquoíse") == parse_color("turquoise")
+    assert lookup_color("rosé") == lookup_color("rose")
+    # "cafe au lait" is no vocabulary name: both spellings are the same unknown words.
+    accented, plain = (
+        parse_description("a café au lait car"),
+        parse_description("a cafe au lait car"),
+    )
+    assert [i.words for i in accented.ignored] == ["café au lait"]
+    assert [i.words for i in plain.ignored] == ["cafe au lait"]
+    # Objects keep their spelling and match labels with or without accents.
+    assert parse_description("a red façade").objects[0].object == "façade"
+    assert object_matches("facade", "façade")
+    with pytest.raises(UnknownColorError, match="'beig'"):
+        parse_color("béig")
+
+
+@pytest.mark.parametrize(
+    ("text", "base"),
+    [
+        ("beige-ish", "beige"),
+        ("beigeish", "beige"),
+        ("beige ish", "beige"),
+        ("navy-ish", "navy"),
+        ("tannish", "tan"),
+        ("light blue-ish", "light blue"),
+    ],
+)
+def test_ish_mutes_a_color(text, base):
+    """Same L* and hue, 60 % of the chroma, where the vocabulary has no such word."""
+    named, muted = parse_color(base), parse_color(text)
+    assert muted.name == f"{named.name}-ish"
+    lightness, a, b = muted.lab
+    assert lightness == pytest.approx(named.lab[0], abs=0.5)
+    assert np.hypot(a, b) == pytest.approx(0.6 * np.hypot(*named.ab), abs=0.5)
+    assert np.arctan2(b, a) == pytest.approx(np.arctan2(named.lab[2], named.lab[1]), abs=0.02)
+
+
+def test_ish_uses_the_vocabulary_word_when_there_is_one():
+    reddish = parse_color("reddish")
+    assert parse_color("red-ish") == parse_color("redish") == parse_color("Red ish") == reddish
+    assert parse_color("blue-ish") == parse_color("blueish") == parse_color("bluish")
+    assert parse_color("gray-ish") == parse_color("greyish")
+    assert parse_color("pink-y") == parse_color("pinky")
+    assert parse_color("orangey").name == "orangeish"
+    assert parse_color("greeny") == parse_color("greenish")
+    # Not colors: words that merely end in -ish or -y.
+    for word in ("english", "polish", "radish", "irish", "money", "rosy"):
+        assert lookup_color(word) is None, word
 
 
 def test_palette_helpers_used_by_the_reader():

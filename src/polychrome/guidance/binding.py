@@ -21,7 +21,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from polychrome.guidance.describe import Description, object_matches, parse_description
+from polychrome.guidance.describe import (
+    REASON_SYMBOLS,
+    Description,
+    Ignored,
+    object_matches,
+    parse_description,
+)
 from polychrome.guidance.hints import Instance
 from polychrome.guidance.regions import LabelledRegion
 
@@ -69,16 +75,14 @@ def bind(
     )
     out = Bound(tones=tuple(parsed.tones))
     phrases: list[dict] = []
-    ignored = [_ignored(i.words, i.reason) for i in parsed.ignored]
+    ignored = _ignored_rows(parsed.ignored)
     colored: dict[int, tuple] = {}  # region index -> (colors, why)
     owner: dict[int, dict] = {}  # region index -> the phrase row that colors it
     # 1. Each region's own text ("red car") colors it.
     region_rows = []
     for k, region in enumerate(regions):
         own = parse_description(region.label)
-        ignored += [
-            _ignored(i.words, f"{i.reason} (in the label {region.label!r})") for i in own.ignored
-        ]
+        ignored += _ignored_rows(own.ignored, where=f" (in the label {region.label!r})")
         own_colors = next((o.colors for o in own.objects if o.colors), ())
         if not own_colors and own.global_colors:
             own_colors = own.global_colors[:1]
@@ -172,6 +176,16 @@ def bind(
         "ignored": ignored,
     }
     return out
+
+
+def _ignored_rows(items: Sequence[Ignored], *, where: str = "") -> list[dict]:
+    """Report rows for a text's ignored words, in order; its emoji and other symbols in one row
+    at the end (``"🚗 🎈"``), so they are said once."""
+    symbols = [i.words for i in items if i.reason == REASON_SYMBOLS]
+    rows = [_ignored(i.words, i.reason + where) for i in items if i.reason != REASON_SYMBOLS]
+    if symbols:
+        rows.append({"words": " ".join(symbols), "reason": REASON_SYMBOLS + where})
+    return rows
 
 
 def _ignored(words: str, reason: str) -> dict:

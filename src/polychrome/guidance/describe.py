@@ -13,7 +13,8 @@ quantifiers, prepositions, conjunctions, pronouns, verbs). In a group:
 
 * **colors** are vocabulary names (:mod:`polychrome.guidance.palette`), longest first
   (``"navy blue"``, ``"light sky blue"``, ``"light-blue"``, ``"very dark brown"``), and the
-  literals ``#rgb``/``#rrggbb``/``rgb(r, g, b)``. Before a noun, only a color word counts: a name
+  literals ``#rgb``/``#rrggbb``/``rgb(r, g, b)``; ``-ish`` mutes a color (``"beige-ish"``,
+  ``"red-ish"`` is ``reddish``, see the palette). Before a noun, only a color word counts: a name
   whose last word is a color word first (``blue``, ``navy``, ``reddish``, ``tan``...); names that
   are mostly nouns (``sky``, ``sand``, ``rose``, ``olive``, ``cream``) are read as nouns there.
   Colors joined by ``and``, ``or``, ``,``, ``&``, ``/`` give an object several colors
@@ -38,13 +39,23 @@ quantifiers, prepositions, conjunctions, pronouns, verbs). In a group:
   (``"a spring green dress"`` is a color), and ``fall`` right after a noun is the verb;
 * a group with colors and no noun (``"red"``, ``"make it blue"``, ``"everything green"``) gives
   :attr:`Description.global_colors`;
+* **negated** colors are not applied: the colors and tones of the group right after ``not``,
+  ``no``, ``never``, ``isn't``, ``don't``... (``"the car is not red"``, ``"no red on the car"``,
+  ``"don't make the car red"``) are dropped and reported as ignored (``"not red"``); the object
+  stays, with no color. ``but`` then gives it the color meant (``"the car is not red but
+  blue"``);
 * the picture itself (``photo``, ``photograph``, ``picture``, ``image``, ``scene``...) and
   times (``day``, ``morning``...) are not objects: they are reported as ignored, with any
   colors given to them (``"a black and white photo"``); so are patterns used as nouns
   (``"white stripes"``) and malformed literals (``"#zz"``).
 
-:attr:`Description.ignored` lists content words only, in text order; articles, numbers,
-prepositions and verbs are read silently.
+Accents do not matter in color and tone names (``"béige"`` is ``beige``, see
+:func:`~polychrome.guidance.palette.fold_accents`); objects keep their spelling. Emoji and other
+symbols (Unicode categories ``S*``: ``🚗``, ``$``, ``°``) separate groups like punctuation and
+are reported as ignored, each distinct run once.
+
+:attr:`Description.ignored` lists content words, negated colors and symbols, in text order;
+articles, numbers, prepositions and verbs are read silently.
 
 Limits: this is a small rule-based reader, not a parser. A verb it does not know may be read as a
 noun (``"the sun glows"`` names a ``glow``); a strong color word is a color before any noun
@@ -118,6 +129,7 @@ preset           ``ab_shift``      saturation  aliases
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -125,10 +137,11 @@ from types import MappingProxyType
 import numpy as np
 
 from polychrome.errors import InputError, ShapeError, ValueCheckError
-from polychrome.guidance.palette import Color, is_color_word, lookup_color
+from polychrome.guidance.palette import Color, fold_accents, is_color_word, lookup_color
 
 __all__ = [
     "MAX_DESCRIPTION_CHARS",
+    "REASON_SYMBOLS",
     "TONES",
     "Description",
     "Ignored",
@@ -267,6 +280,10 @@ _REASON_PATTERN = "a pattern: the object gets its colors, not the pattern"
 _REASON_PICTURE = "the picture itself, not an object in it"
 _REASON_TIME = "a time, not an object"
 _REASON_LITERAL = "not a valid color literal: use #rgb, #rrggbb or rgb(r, g, b) with 0-255"
+_REASON_NEGATED = "negated colors are not supported; say which color you want instead"
+_REASON_NEGATED_TONE = "negated tones are not supported; leave the tone out instead"
+#: The reason given for emoji and other symbols (``binding`` reports them all in one line).
+REASON_SYMBOLS = "emoji and other symbols are not read; say it in words"
 
 
 def _words(text: str) -> frozenset[str]:
@@ -281,6 +298,20 @@ _DETERMINERS = _words(
     "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
     "sixteen seventeen eighteen nineteen twenty thirty forty fifty hundred hundreds thousand "
     "thousands dozen dozens half"
+)
+# Words that negate the colors (and tones) of the group after them: "the car is not red", "no red
+# on the car", "don't make the car red". "no" is read as a determiner too.
+_NEGATORS = _words(
+    "not no never isn't aren't wasn't weren't ain't isnt arent wasnt werent don't doesn't didn't "
+    "dont doesnt didnt won't can't cannot shouldn't wouldn't mustn't"
+)
+# Negators that also link a color to the object before them ("the car isn't red").
+_NEGATED_LINKERS = _words("isn't aren't wasn't weren't ain't isnt arent wasnt werent")
+# Verbs and pronouns between a negator and its group that keep the negation ("don't make the
+# car red", "don't make it red").
+_NEGATION_KEEPERS = _words(
+    "make makes made do does did want wants need needs let keep keeps give gives get gets got "
+    "add render show shows will would should shall can could may might must it them"
 )
 # Words after which a color describes the object before them ("the car is red").
 _LINKERS = _words(
@@ -363,8 +394,9 @@ _NOT_VERBS = _words(
 # The longest color name, in tokens ("blue with a hint of purple"), plus modifiers.
 _COLOR_MAX_TOKENS = 8
 _MODIFIER_WORDS = frozenset({"light", "dark", "pale", "deep", "bright", "very"})
-# Suffixes that still name the color before them ("red-colored", "blue-ish").
-_COLOR_SUFFIX_RE = re.compile(r"[-\s](?:colou?red|toned|tinted|ish)$")
+# Suffixes that still name the color before them ("red-colored"); "-ish" is the palette's
+# muted color ("beige-ish").
+_COLOR_SUFFIX_RE = re.compile(r"[-\s](?:colou?red|toned|tinted)$")
 
 _IRREGULAR = {
     "people": "person",
@@ -417,11 +449,15 @@ _INVARIANT = _words(
     "tennis iris axis chassis oasis crisis basis analysis this"
 )
 
-_TOKEN_RE = re.compile(r"rgb\s*\([^)]*\)?|#[^\W_]*|[^\W_]+(?:['’-][^\W_]+)*|[^\w\s]", re.IGNORECASE)
+# A word: letters and digits, with the combining accents of decomposed text ("cafe\u0301").
+_LETTERS = r"[^\W_](?:[^\W_]|[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\ufe20-\ufe2f])*"
+_TOKEN_RE = re.compile(
+    rf"rgb\s*\([^)]*\)?|#[^\W_]*|{_LETTERS}(?:['’-]{_LETTERS})*|[^\w\s]", re.IGNORECASE
+)
 
 # Item kinds.
 _COLOR, _TONE, _WORD, _PATTERN, _BADLIT = "color", "tone", "word", "pattern", "badlit"
-_DET, _LINK, _BREAK, _JOIN, _SKIP = "det", "link", "break", "join", "skip"
+_DET, _LINK, _BREAK, _JOIN, _SKIP, _NEG = "det", "link", "break", "join", "skip", "neg"
 _CONTENT = frozenset({_COLOR, _TONE, _WORD, _PATTERN, _BADLIT})
 
 
@@ -498,7 +534,7 @@ def _safe_color(text: str) -> Color | Exception | None:
 
 def _is_color_before_noun(color: Color) -> bool:
     """A color read as a color before a noun: its last word is a color word."""
-    last = re.split(r"[ /]", color.name)[-1]
+    last = re.split(r"[ /]", color.name)[-1].removesuffix("-ish")
     if last.startswith(("#", "rgb(")):
         return True
     if last in _EXTRA_COLOR_WORDS:
@@ -508,7 +544,8 @@ def _is_color_before_noun(color: Color) -> bool:
 
 
 def _color_of_token(norm: str) -> Color | Exception | None:
-    """The color one token names, allowing ``-colored``/``-ish`` suffixes."""
+    """The color one token names, allowing ``-colored``/``-toned``/``-tinted`` suffixes
+    (``-ish`` is read by the palette: ``"red-ish"`` is ``reddish``)."""
     found = _safe_color(norm)
     if found is None and "-" in norm:
         stripped = _COLOR_SUFFIX_RE.sub("", norm)
@@ -539,6 +576,8 @@ def _tokens(text: str) -> list[tuple[str, int, int]]:
 def _word_kind(norm: str) -> str:
     if norm in _DETERMINERS or norm.isdigit():
         return _DET
+    if norm in _NEGATORS:
+        return _NEG
     if norm in _JOINERS:
         return _JOIN
     if norm in _LINKERS:
@@ -564,6 +603,7 @@ def _read_items(text: str) -> list[_Item]:
     """Tokens -> items: colors, tones and compounds merged, each token classified."""
     tokens = _tokens(text)
     lowered = [t.lower() for t, _, _ in tokens]
+    folded = [fold_accents(t) for t in lowered]  # for tone names; colors fold in the palette
     items: list[_Item] = []
     k = 0
     n = len(tokens)
@@ -576,7 +616,7 @@ def _read_items(text: str) -> list[_Item]:
         #    ("spring green"); "fall" after a noun is a verb.
         tone_len = 0
         for m in range(min(n, k + _TONE_MAX_WORDS), k, -1):
-            if " ".join(lowered[k:m]) in TONES:
+            if " ".join(folded[k:m]) in TONES:
                 tone_len = m - k
                 break
         if low == "fall" and items and items[-1].kind == _WORD:
@@ -585,7 +625,7 @@ def _read_items(text: str) -> list[_Item]:
             continue
         if tone_len and not (color is not None and strong and color[1] > tone_len):
             last = k + tone_len - 1
-            phrase = " ".join(lowered[k : last + 1])
+            phrase = " ".join(folded[k : last + 1])
             end = tokens[last][2]
             items.append(_Item(_TONE, text[start:end], start, end, phrase, tone=TONES[phrase]))
             k += tone_len
@@ -641,7 +681,7 @@ def _read_color(
         if isinstance(found, Color):
             return [_Item(_COLOR, tokens[k][0], start, end, low, color=found)], 1, True
         return [_Item(_BADLIT, tokens[k][0], start, end, low)], 1, True
-    if _word_kind(low) in {_DET, _JOIN, _BREAK, _LINK} and low != "off":
+    if _word_kind(low) in {_DET, _JOIN, _BREAK, _LINK, _NEG} and low != "off":
         return None
     weak: tuple[int, Color] | None = None
     for m in range(min(n, k + _COLOR_MAX_TOKENS), k, -1):
@@ -692,6 +732,24 @@ def _read_color(
     return [_Item(_WORD, text[start:end], start, end, norm, color=found)], m - k, False
 
 
+def _symbol_spans(text: str) -> list[tuple[int, int]]:
+    """``(start, end)`` of each run of emoji and other symbols: Unicode categories ``S*`` (but
+    ``+``, which joins colors), with the joiners and selectors that build one emoji."""
+    spans: list[tuple[int, int]] = []
+    start: int | None = None
+    for k, char in enumerate(text):
+        category = unicodedata.category(char)
+        symbol = category.startswith("S") and char not in _JOINERS
+        if symbol or (start is not None and category in ("Mn", "Me", "Cf")):
+            start = k if start is None else start
+        elif start is not None:
+            spans.append((start, k))
+            start = None
+    if start is not None:
+        spans.append((start, len(text)))
+    return spans
+
+
 def _mark_verbs(items: list[_Item]) -> None:
     """An -ing/-ed word right after a noun and not before another noun is a verb
     (``"a red car parked beside"``); before a noun it is an adjective (``"a parked car"``)."""
@@ -732,10 +790,18 @@ class _Reader:
         last: list[_Object] = []
         joined: list[_Object] = []
         link: str | None = None  # "copula" after "is"/"painted"..., "in" after "in"
+        negation: _Item | None = None  # "not", "no", "isn't": the next group's colors are dropped
+        contrast: list[_Object] = []  # objects a negation left uncolored, for "but blue"
         i = 0
         while i < len(items):
             item = items[i]
             if item.kind == _SKIP:
+                i += 1
+                continue
+            if item.kind == _NEG:
+                negation = item
+                if item.norm in _NEGATED_LINKERS:
+                    link = "copula" if last else None
                 i += 1
                 continue
             if item.kind == _LINK:
@@ -747,14 +813,21 @@ class _Reader:
                 i += 1
                 continue
             if item.kind in (_BREAK, _JOIN):
+                if item.norm == "but" and contrast:  # "the car is not red but blue"
+                    last, link, contrast = contrast, "copula", []
+                    i += 1
+                    continue
                 joined = last if item.norm in ("and", "&") else []
                 last, link = [], None
+                if item.norm not in _NEGATION_KEEPERS:
+                    negation = None
                 i += 1
                 continue
             determiner: _Item | None = None
             while i < len(items) and items[i].kind in (_DET, _SKIP):
                 if items[i].kind == _DET:
                     determiner = items[i]
+                    negation = determiner if determiner.norm in _NEGATORS else negation
                 i += 1
             if i >= len(items) or items[i].kind not in _CONTENT:
                 link = None
@@ -762,14 +835,48 @@ class _Reader:
             predicate = link is not None and bool(last) and determiner is None
             parts, i = self._read_group(i, predicate=predicate)
             if predicate and self._is_predicate(parts, link):
+                kept = self._drop_negated(parts, negation, predicate=True)
                 for obj in last:  # an object that has colors keeps them, except the last
                     if obj is last[-1] or not obj.colors:
-                        self._bind_predicate(obj, parts, report=obj is last[-1])
+                        self._bind_predicate(obj, kept, report=obj is last[-1])
+                # Described: "and" does not give it the next object's color ("the sky is clear
+                # and the car is red").
+                contrast = last if len(kept) < len(parts) else []
+                last = []
             else:
-                obj = self._finish_group(parts, determiner)
+                kept = self._drop_negated(parts, negation, predicate=False)
+                obj = self._finish_group(kept, determiner)
                 last = [*joined, obj] if obj is not None else []
-                joined = []
-            link = None
+                joined, contrast = [], []
+            link = negation = None
+        self._ignore_symbols()
+
+    def _drop_negated(
+        self, parts: list[_Item], negation: _Item | None, *, predicate: bool
+    ) -> list[_Item]:
+        """``parts`` without the colors and tones that ``negation`` negates (``"not red"``),
+        which are reported; after a linking word any color name counts (``"isn't cream"``)."""
+        if negation is None:
+            return parts
+
+        def negated(p: _Item) -> bool:
+            return p.kind in (_COLOR, _TONE) or (predicate and p.color is not None)
+
+        dropped = [p for p in parts if negated(p)]
+        if not dropped:
+            return parts
+        colors = any(p.kind != _TONE for p in dropped)
+        self._ignore([negation, dropped[-1]], _REASON_NEGATED if colors else _REASON_NEGATED_TONE)
+        return [p for p in parts if not negated(p)]
+
+    def _ignore_symbols(self) -> None:
+        """Report each distinct run of emoji and other symbols once (they are read as breaks)."""
+        seen: set[str] = set()
+        for start, end in _symbol_spans(self.text):
+            symbols = self.text[start:end]
+            if symbols not in seen:
+                seen.add(symbols)
+                self.ignored.append((start, Ignored(symbols, REASON_SYMBOLS)))
 
     def _read_group(self, i: int, *, predicate: bool) -> tuple[list[_Item], int]:
         """The content items of the group starting at ``i`` (joiners kept), and where it ends."""
@@ -1117,7 +1224,7 @@ def object_matches(label: str, noun: str) -> bool:
         )
     if not label.strip() or not noun.strip():
         return False
-    a, b = _object_key(label.replace("-", " ")), _object_key(noun.replace("-", " "))
+    a, b = (_object_key(fold_accents(t).replace("-", " ")) for t in (label, noun))
     if _same_thing(_compact(a), _compact(b)):
         return True
     a_words, b_words = a.split(" "), b.split(" ")

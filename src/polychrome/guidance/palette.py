@@ -12,7 +12,8 @@ The names ship in ``guidance/colors.json`` (built by ``scripts/build_palette.py`
 Matching is case-insensitive; hyphens, underscores and runs of spaces count as one space;
 ``gray`` is read as ``grey`` (canonical names use ``grey``). A spaced spelling also finds a CSS
 one-word name when XKCD has no such name (``"cornflower blue"`` -> ``cornflowerblue``), and an
-apostrophe may be left out (``"robins egg"`` -> ``robin's egg``).
+apostrophe may be left out (``"robins egg"`` -> ``robin's egg``). Accents do not matter either
+(:func:`fold_accents`): ``"écru"`` is ``ecru``, ``"béige"`` is ``beige``.
 
 Modifiers
 ---------
@@ -36,6 +37,12 @@ constant ``L*`` and hue (:func:`polychrome.ops.color.gamut_map`). ``very M X`` i
 the color ``M X`` (itself looked up first, so ``"very dark teal"`` darkens XKCD ``dark teal``).
 Modifiers stack (``"pale light blue"``); the name of a derived color is the normalized text.
 
+A color followed by ``-ish`` (``"beige-ish"``, ``"red ish"``, ``"redish"``; for the basic hues
+also ``-y``: ``"orangey"``, ``"greeny"``) is a muted version of it: the same ``L*`` and hue, chroma
+``x 0.6`` (:data:`ISH_CHROMA`), named ``"<color>-ish"`` (``"beige-ish"``). Where the vocabulary
+has the word itself, it is used: ``"red-ish"`` and ``"redish"`` are XKCD ``reddish``,
+``"blue-ish"`` is ``bluish``, ``"orangey"`` is ``orangeish``, ``"pink-y"`` is ``pinky``.
+
 Literals
 --------
 ``#rgb`` and ``#rrggbb`` (the ``#`` is required; the name is ``#rrggbb`` in lowercase) and
@@ -48,6 +55,7 @@ import difflib
 import functools
 import json
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -59,10 +67,12 @@ from polychrome.ops.color import lab_to_rgb, rgb_to_lab
 
 __all__ = [
     "BASIC_COLOR_NAMES",
+    "ISH_CHROMA",
     "MODIFIERS",
     "Color",
     "ColorPhrase",
     "color_names",
+    "fold_accents",
     "is_color_word",
     "lookup_color",
     "nearest_color_name",
@@ -79,6 +89,11 @@ MODIFIERS: dict[str, tuple[float, float]] = {
     "bright": (0.0, 1.25),
 }
 _INTENSIFIER = "very"
+#: Chroma factor of a color named with ``-ish`` (``"beige-ish"``), at the same ``L*`` and hue.
+ISH_CHROMA = 0.6
+# Hues that also take "-y"/"-ey" for "-ish" ("orangey", "greeny"); other words ending in "y" are
+# left alone ("sandy", "rosy").
+_Y_HUES = frozenset(["red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "grey"])
 
 #: The small list :func:`nearest_color_name` picks from with ``basic=True`` (all XKCD names).
 BASIC_COLOR_NAMES: tuple[str, ...] = (
@@ -214,8 +229,18 @@ class _Vocabulary:
     max_words: int
 
 
+def fold_accents(text: str) -> str:
+    """``text`` without diacritics: Unicode NFKD, combining marks dropped.
+
+    >>> fold_accents("Café au lait, béige")
+    'Cafe au lait, beige'
+    """
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
 def _normalize_name(name: str) -> str:
-    text = re.sub(r"[\s_-]+", " ", name.strip().lower())
+    text = re.sub(r"[\s_-]+", " ", fold_accents(name).strip().lower())
     text = re.sub(r" ?/ ?", "/", text)
     return text.replace("gray", "grey")
 
@@ -307,6 +332,12 @@ def _lookup(key: str) -> str | None:
 
 def _apply_modifier(base: Color, modifier: str, *, name: str) -> Color:
     delta_l, chroma = MODIFIERS[modifier]
+    return _shift_lab(base, delta_l, chroma, name=name)
+
+
+def _shift_lab(base: Color, delta_l: float, chroma: float, *, name: str) -> Color:
+    """``base`` with ``L*`` moved by ``delta_l`` (clipped to 0..100) and chroma scaled by
+    ``chroma`` at constant hue."""
     lightness, a, b = base.lab
     lab = np.array(
         [min(max(lightness + delta_l, 0.0), 100.0), a * chroma, b * chroma], dtype=np.float32
@@ -324,6 +355,9 @@ def _resolve(key: str) -> Color | None:
     name = _lookup(key)
     if name is not None:
         return _named_color(name)
+    ish = _ish_color(key)
+    if ish is not None:
+        return ish
     first, _, rest = key.partition(" ")
     if not rest:
         return None
@@ -338,10 +372,54 @@ def _resolve(key: str) -> Color | None:
     return None
 
 
+def _ish_base(key: str) -> tuple[str, str] | None:
+    """``(base, suffix)`` of a ``-ish`` color, ``base`` being the text of the color it mutes:
+    ``"red ish"``, ``"redish"`` -> ``("red", "ish")``, ``"orangey"`` -> ``("orange", "ey")``,
+    ``"light blue ish"`` -> ``("light blue", "ish")``; None if ``key`` is not one."""
+    head, _, last = key.rpartition(" ")
+    if head and last in ("ish", "ey", "y"):  # "red-ish", "orange-y"
+        return (head, last) if last == "ish" or head.rpartition(" ")[2] in _Y_HUES else None
+    prefix = f"{head} " if head else ""
+    for suffix in ("ish", "ey", "y"):
+        stem = last.removesuffix(suffix)
+        if stem == last or len(stem) < 3:
+            continue
+        words = [stem, stem + "e"]  # "beigeish", "bluish"
+        if stem[-1] == stem[-2]:
+            words.append(stem[:-1])  # "reddish"
+        for word in words:
+            if suffix == "ish" and _resolve(prefix + word) is not None:
+                return prefix + word, suffix
+            if suffix != "ish" and word in _Y_HUES:
+                return prefix + word, suffix
+    return None
+
+
+def _ish_color(key: str) -> Color | None:
+    """The color a ``-ish`` text names (see the module docstring), or None."""
+    found = _ish_base(key)
+    if found is None:
+        return None
+    base_key, suffix = found
+    base = _resolve(base_key)
+    if base is None:
+        return None
+    head, _, word = base_key.rpartition(" ")
+    prefix = f"{head} " if head else ""
+    ish = [word + "ish", word.removesuffix("e") + "ish", word + word[-1] + "ish"]
+    ys = [word + "y", word + "ey", word.removesuffix("e") + "y"] if suffix != "ish" else []
+    for spelled in dict.fromkeys(ys + ish):  # the user's suffix first: "pink-y" is pinky
+        name = _lookup(prefix + spelled)
+        if name is not None:
+            return _named_color(name)
+    return _shift_lab(base, 0.0, ISH_CHROMA, name=f"{base.name}-ish")
+
+
 def _tokenize(text: str) -> list[str]:
-    """Lowercase tokens: words, literals (``rgb(...)`` compacted), and ``/ , & + ;``."""
+    """Lowercase tokens without accents: words, literals (``rgb(...)`` compacted), and
+    ``/ , & + ;``."""
     tokens = []
-    for raw in _TOKEN_RE.findall(text.lower()):
+    for raw in _TOKEN_RE.findall(fold_accents(text).lower()):
         if raw.startswith("rgb"):
             tokens.append(re.sub(r"\s+", "", raw))
         elif raw.startswith("#"):
@@ -427,15 +505,16 @@ def parse_color(text: str) -> Color:
         literal = _parse_literal(stripped)
         if literal is not None:
             return literal
-    tokens = _tokenize(stripped)
-    leftover = _TOKEN_RE.sub(" ", stripped).strip(" \t\n-_.")
+    folded = fold_accents(stripped)
+    tokens = _tokenize(folded)
+    leftover = _TOKEN_RE.sub(" ", folded).strip(" \t\n-_.")
     color = _resolve(_join(tokens)) if tokens and not leftover else None
     if color is not None:
         return color
     unknown = _unknown_in(tokens)
     if unknown:
         word = unknown[0]
-        where = "" if word == stripped.lower() else f" in {stripped!r}"
+        where = "" if word == folded.lower() else f" in {stripped!r}"
         suggestions = _suggestions(word)
     else:
         word = stripped
@@ -450,7 +529,8 @@ def parse_color(text: str) -> Color:
 
 def _is_strong(color: Color) -> bool:
     """Whether a matched color is a color word first (``"blue"``) rather than a noun (``"sky"``)."""
-    for word in re.split(r"[ /]", color.name):
+    for part in re.split(r"[ /]", color.name):
+        word = part.removesuffix("-ish")  # "tan-ish" is as strong as "tan"
         if word.startswith(("#", "rgb(")):
             return True
         if _is_modifier_word(word):
