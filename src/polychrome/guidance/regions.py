@@ -169,8 +169,16 @@ def read_label_map(
 # --------------------------------------------------------------------------- interactive
 
 
+_MAX_UPSCALE = 4.0
+"""Images smaller than the working size are enlarged to it, by at most this factor."""
+
+
 def _work_scale(shape: tuple[int, int], work_pixels: int) -> float:
-    return min(1.0, float(np.sqrt(work_pixels / (shape[0] * shape[1]))))
+    """Scale to the working size, in both directions: segments, floods and the click's
+    neighbourhood are sized in working pixels, so a small image enlarged to the working size
+    splits the way the same picture at a larger size does (at its own size, a 400 x 300 scan
+    was segmented much more coarsely relative to its objects)."""
+    return min(_MAX_UPSCALE, float(np.sqrt(work_pixels / (shape[0] * shape[1]))))
 
 
 def _to_work(luminance: np.ndarray, work_pixels: int) -> tuple[np.ndarray, float]:
@@ -180,9 +188,12 @@ def _to_work(luminance: np.ndarray, work_pixels: int) -> tuple[np.ndarray, float
     s = _work_scale(luminance.shape, work_pixels)
     h, w = luminance.shape
     small = luminance
-    if s < 1:
+    if abs(s - 1) > 0.05:
         size = (max(8, round(w * s)), max(8, round(h * s)))
-        small = cv2.resize(luminance, size, interpolation=cv2.INTER_AREA)
+        how = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
+        small = cv2.resize(luminance, size, interpolation=how)
+    else:
+        s = 1.0
     lum8 = np.clip(small * 2.55, 0, 255).astype(np.uint8)
     return lum8, s
 
@@ -197,6 +208,8 @@ def _to_full(
     h, w = luminance.shape
     if fg.shape == (h, w):
         mask = fg.copy()
+    elif fg.size > h * w:  # worked on an enlarged image: reduce (area share over a half)
+        mask = cv2.resize(fg.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA) > 0.5
     else:
         low = cv2.resize(luminance, fg.shape[::-1], interpolation=cv2.INTER_AREA)
         soft = np.repeat(fg.astype(np.float32)[..., None] * 100.0, 2, axis=2)
