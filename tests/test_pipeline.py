@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from skimage import data
 
-from polychrome.errors import UnknownEngineError, ValueCheckError
+from polychrome.errors import ImageTooLargeError, ShapeError, UnknownEngineError, ValueCheckError
 from polychrome.guidance.hints import Guidance, Instance, PointHints
 from polychrome.guidance.palette import parse_color
 from polychrome.io import read_image, read_metadata
@@ -150,7 +150,7 @@ def test_bad_arguments():
         colorize(gray, sharpness=3)
     with pytest.raises(ValueCheckError, match="--method"):
         colorize(gray, method="quick")
-    with pytest.raises(ValueCheckError, match="max_pixels"):
+    with pytest.raises(ImageTooLargeError, match="max_pixels"):  # as a file over the limit
         colorize(gray, max_pixels=100)
     with pytest.raises(ValueCheckError, match=r"\[0, 1\]"):
         colorize(np.full((8, 8), 2.0))
@@ -174,3 +174,20 @@ def test_bad_colors_are_refused_where_guidance_is_made():
             np.zeros((1, 2), np.int32), np.zeros((1, 2), np.float32), np.zeros(1, np.float32)
         )
     assert len(PointHints.from_rgb([[1, 1]], [[1.0, 0.2, 0.2]])) == 1
+
+
+@pytest.mark.parametrize("shape", [(0, 0), (0, 5), (5, 0, 3)])
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_empty_arrays_are_a_shape_error(shape, dtype):
+    """An image without pixels failed deep inside OpenCV (or numpy's min, for floats)."""
+    with pytest.raises(ShapeError, match="at least one pixel"):
+        colorize(np.zeros(shape, dtype), engine="none")
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (2, 2), (1, 600), (600, 1)])
+def test_tiny_and_thin_images(shape):
+    gray = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    hint = PointHints.from_rgb([[shape[0] - 1, shape[1] - 1]], [[0.9, 0.2, 0.1]])
+    result = colorize(gray, guidance=Guidance(points=(hint,)), engine="none")
+    assert result.image.shape == (*shape, 3)
+    assert np.abs(luminance_of(result.image) - luminance_of(gray)).max() <= 1.0

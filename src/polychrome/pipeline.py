@@ -22,7 +22,7 @@ import numpy as np
 
 from polychrome import __version__
 from polychrome.engines.base import EngineContext, load_engine
-from polychrome.errors import ShapeError, ValueCheckError
+from polychrome.errors import ImageTooLargeError, ShapeError, ValueCheckError
 from polychrome.guidance.hints import Guidance, cell_of
 from polychrome.io import ImageData, read_image, write_image
 from polychrome.ops.color import lab_to_rgb, luminance_of, reduce_chroma
@@ -146,9 +146,13 @@ def prepare(image: ImageInput, *, options: ColorizeOptions, exact: bool) -> Prep
 def _split_array(array: np.ndarray, max_pixels: int) -> tuple[np.ndarray, np.ndarray | None, int]:
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (1, 3, 4)):
         raise ShapeError(f"image must be (H, W), (H, W, 3) or (H, W, 4), got {array.shape}")
-    if array.shape[0] * array.shape[1] > max_pixels:
-        raise ValueCheckError(
-            f"image has {array.shape[0] * array.shape[1]} pixels, more than max_pixels={max_pixels}"
+    height, width = array.shape[:2]
+    if height < 1 or width < 1:
+        raise ShapeError(f"image must have at least one pixel, got shape {array.shape}")
+    if height * width > max_pixels:
+        raise ImageTooLargeError(
+            f"the image is {width}x{height} = {height * width:,} pixels, more than the limit of "
+            f"{max_pixels:,}; raise max_pixels= to colorize it"
         )
     if array.dtype not in (np.uint8, np.uint16) and not np.issubdtype(array.dtype, np.floating):
         raise ValueCheckError(f"image dtype must be uint8, uint16 or float, got {array.dtype}")
