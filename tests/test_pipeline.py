@@ -191,3 +191,27 @@ def test_tiny_and_thin_images(shape):
     result = colorize(gray, guidance=Guidance(points=(hint,)), engine="none")
     assert result.image.shape == (*shape, 3)
     assert np.abs(luminance_of(result.image) - luminance_of(gray)).max() <= 1.0
+
+
+def test_options_as_dataclass_dict_or_keywords():
+    """options={...} raised AttributeError; an unknown keyword next to options= a TypeError."""
+    from polychrome.options import ColorizeOptions
+
+    gray = np.tile(np.linspace(0, 255, 16, dtype=np.uint8), (12, 1))
+    as_keywords = colorize(gray, engine="none", method="fast", seed=4)
+    as_dict = colorize(gray, options={"engine": "none", "method": "fast", "seed": 4})
+    as_class = colorize(gray, options=ColorizeOptions(engine="none", method="fast", seed=4))
+    mixed = colorize(gray, options={"engine": "none", "method": "exact"}, method="fast", seed=4)
+    for result in (as_dict, as_class, mixed):
+        assert result.metadata["options"] == as_keywords.metadata["options"]
+        assert np.array_equal(result.image, as_keywords.image)
+    kept = colorize(gray, options={"engine": "none", "seed": 4}, seed=None)
+    assert kept.metadata["seed"] == 4
+    with pytest.raises(ValueCheckError, match=r"unknown option.*sharpness"):
+        colorize(gray, options=ColorizeOptions(engine="none"), sharpness=3)
+    with pytest.raises(ValueCheckError, match=r"unknown option.*sharpness"):
+        colorize(gray, options={"engine": "none", "sharpness": 3})
+    with pytest.raises(ValueCheckError, match="--seed must be an integer"):
+        colorize(gray, options=ColorizeOptions(engine="none"), seed=1.5)
+    with pytest.raises(ValueCheckError, match="options must be a ColorizeOptions or a mapping"):
+        colorize(gray, options=["none"])

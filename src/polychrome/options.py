@@ -8,7 +8,9 @@ the environment variable that sets it.
 from __future__ import annotations
 
 import dataclasses
+import numbers
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,12 +83,21 @@ class ColorizeOptions:
     def __post_init__(self) -> None:
         for spec in option_specs():
             value = getattr(self, spec.name)
+            if _is_bool(value):
+                pass  # refused below: True is an int to Python, not a seed or a count
+            elif spec.type is int and isinstance(value, numbers.Integral):
+                value = int(value)  # numpy integers too; stored as int (metadata is JSON)
+            elif spec.type is float and isinstance(value, numbers.Real):
+                value = float(value)
+            object.__setattr__(self, spec.name, value)
             if spec.type is int and (isinstance(value, bool) or not isinstance(value, int)):
                 raise ValueCheckError(f"{spec.flag} must be an integer, got {value!r}")
             if spec.type is float and (
                 isinstance(value, bool) or not isinstance(value, (int, float)) or value != value
             ):
                 raise ValueCheckError(f"{spec.flag} must be a number, got {value!r}")
+            if spec.type is str and not isinstance(value, str):
+                raise ValueCheckError(f"{spec.flag} must be a string, got {value!r}")
             if spec.choices and value not in spec.choices:
                 raise ValueCheckError(
                     f"{spec.flag} must be one of {', '.join(spec.choices)}; got {value!r}"
@@ -101,12 +112,7 @@ class ColorizeOptions:
         """Build from a mapping (e.g. parsed form fields); unknown keys are refused; fields not
         given fall back to their environment variable (when ``env``), then to the default."""
         values = dict(values or {})
-        specs = {s.name: s for s in option_specs()}
-        unknown = sorted(set(values) - set(specs))
-        if unknown:
-            raise ValueCheckError(
-                f"unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(specs))}"
-            )
+        specs = _known(values)
         out: dict[str, Any] = {}
         for name, spec in specs.items():
             raw = values.get(name)
@@ -117,8 +123,26 @@ class ColorizeOptions:
             out[name] = spec.convert(raw)
         return cls(**out)
 
+    def replace(self, values: Mapping[str, Any]) -> ColorizeOptions:
+        """A copy with ``values`` changed, each converted and checked as :meth:`from_mapping`
+        does; unknown keys are refused. ``None`` leaves a field as it is."""
+        specs = _known(values)
+        changed = {k: specs[k].convert(v) for k, v in values.items() if v is not None}
+        return dataclasses.replace(self, **changed)
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def _known(values: Mapping[str, Any]) -> dict[str, OptionSpec]:
+    """The specs by name, after refusing the keys of ``values`` that name no option."""
+    specs = {s.name: s for s in option_specs()}
+    unknown = sorted(str(k) for k in set(values) - set(specs))
+    if unknown:
+        raise ValueCheckError(
+            f"unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(specs))}"
+        )
+    return specs
 
 
 @dataclass(frozen=True)
@@ -139,16 +163,28 @@ class OptionSpec:
         return "--" + self.name.replace("_", "-")
 
     def convert(self, raw: Any) -> Any:
+        """``raw`` (a Python value, or text from a flag, a form or the environment) as this
+        option's type. A yes/no is no number, and a fraction is no integer: both are refused
+        (``int(2.7)`` would quietly be 2)."""
         if isinstance(raw, self.type) and (self.type is bool or not isinstance(raw, bool)):
             return raw
+        kind = {int: "an integer", float: "a number", bool: "yes or no"}.get(self.type, "text")
+        wrong = f"{self.flag} must be {kind}, got {raw!r}"
+        if self.type is not bool and _is_bool(raw):
+            raise ValueCheckError(wrong)
+        if self.type is int and isinstance(raw, numbers.Real) and not float(raw).is_integer():
+            raise ValueCheckError(wrong)
         try:
             if self.type is bool and isinstance(raw, str):
                 return parse_bool(raw)  # bool("false") would be True
             return self.type(raw)
-        except (TypeError, ValueError):
-            raise ValueCheckError(
-                f"{self.flag} must be {self.type.__name__}, got {raw!r}"
-            ) from None
+        except (TypeError, ValueError, OverflowError):
+            raise ValueCheckError(wrong) from None
+
+
+def _is_bool(value: Any) -> bool:
+    """True for ``bool`` and numpy's ``bool_`` (not imported here: the CLI starts without numpy)."""
+    return isinstance(value, bool) or getattr(getattr(value, "dtype", None), "kind", "") == "b"
 
 
 def parse_bool(text: str) -> bool:

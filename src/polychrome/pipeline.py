@@ -247,11 +247,27 @@ def render(prepared: Prepared, ab: np.ndarray) -> np.ndarray:
     return cv2.convertScaleAbs(rgb, alpha=255.0)
 
 
+def _options(
+    options: ColorizeOptions | Mapping[str, Any] | None, overrides: Mapping[str, Any]
+) -> ColorizeOptions:
+    """``colorize``'s options: a mapping is read as keyword overrides are (environment variables
+    fill what it leaves out), and the overrides win."""
+    if options is None or isinstance(options, Mapping):
+        values = dict(options or {})
+        values.update((k, v) for k, v in overrides.items() if v is not None or k not in values)
+        return ColorizeOptions.from_mapping(values)
+    if not isinstance(options, ColorizeOptions):
+        raise ValueCheckError(
+            f"options must be a ColorizeOptions or a mapping, got {type(options).__name__}"
+        )
+    return options.replace(overrides) if overrides else options
+
+
 def colorize(
     image: ImageInput,
     *,
     guidance: Guidance | None = None,
-    options: ColorizeOptions | None = None,
+    options: ColorizeOptions | Mapping[str, Any] | None = None,
     engine_options: Mapping[str, Any] | None = None,
     solver: SolveSettings | None = None,
     **overrides: Any,
@@ -262,18 +278,17 @@ def colorize(
         image: a path, encoded bytes, an :class:`~polychrome.io.ImageData` or an array (see
             :func:`prepare`).
         guidance: hints and instances (:class:`~polychrome.guidance.hints.Guidance`).
-        options: :class:`~polychrome.options.ColorizeOptions`; keyword ``overrides`` may set its
-            fields directly (``colorize(img, engine="none", seed=3)``).
+        options: :class:`~polychrome.options.ColorizeOptions`, or a mapping of its fields
+            (``{"engine": "none"}``); keyword ``overrides`` may set its fields directly
+            (``colorize(img, engine="none", seed=3)``) and win over ``options``. Unknown names
+            and bad values raise :class:`~polychrome.errors.ValueCheckError`.
         engine_options: options of the chosen engine (its ``Options`` schema).
         solver: advanced solver parameters.
 
     Returns:
         A :class:`ColorizeResult` whose luminance equals the input's at full resolution.
     """
-    if options is None:
-        options = ColorizeOptions.from_mapping(overrides)
-    elif overrides:
-        options = ColorizeOptions(**{**options.to_dict(), **overrides})
+    options = _options(options, overrides)
     # Unknown or unavailable engine, or bad engine options: fail before decoding anything.
     load_engine(options.engine).Options.from_mapping(dict(engine_options or {}))
     guidance = guidance or Guidance()
