@@ -436,6 +436,35 @@ def test_truncated_matroska_is_found_by_its_duration(tmp_path):
     assert colorize_video(clip, tmp_path / "whole.mkv", settings=SMALL).frames == 30
 
 
+def test_matroska_whose_audio_outlasts_the_video_is_not_truncated(tmp_path):
+    # Matroska gives no frame count and the container's duration is its longest stream's: 10
+    # frames (1 s) with 3 s of sound were taken for a clip truncated at a third.
+    clip = tmp_path / "clip.mkv"
+    with av.open(str(clip), "w") as out:
+        video = out.add_stream("libx264", rate=10)
+        video.width, video.height, video.pix_fmt = W, H, "yuv420p"
+        sound = out.add_stream("aac", rate=16000)
+        sound.layout = "mono"
+        for frame in _frames(10):
+            for packet in video.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                out.mux(packet)
+        for packet in video.encode(None):
+            out.mux(packet)
+        for pts in range(0, 48000, 1600):
+            silence = np.zeros((1, 1600), np.float32)
+            chunk = av.AudioFrame.from_ndarray(silence, format="fltp", layout="mono")
+            chunk.sample_rate, chunk.pts = 16000, pts
+            for packet in sound.encode(chunk):
+                out.mux(packet)
+        for packet in sound.encode(None):
+            out.mux(packet)
+    with av.open(str(clip)) as container:
+        assert container.streams.video[0].frames == 0 and container.duration > 2_500_000
+    report = colorize_video(clip, tmp_path / "out.mkv", settings=SMALL)
+    assert report.frames == 10 and report.audio_streams == 1
+    assert len(_read_video(tmp_path / "out.mkv")[0]) == 10
+
+
 def test_refuses_a_gray_reference_and_bad_paths(tmp_path):
     gray = tmp_path / "gray.png"
     write_image(gray, np.full((H, W), 128, np.uint8))

@@ -138,10 +138,10 @@ class _VideoReader:
         self.fps = Fraction(rate)
         self.count = int(self.stream.frames) or None
         # Containers such as Matroska give a duration, not a frame count.
-        seconds = None
-        if self.stream.duration is not None and self.stream.time_base is not None:
-            seconds = float(self.stream.duration * self.stream.time_base)
-        elif self.container.duration is not None:
+        seconds = _stream_seconds(self.stream)
+        if seconds is None and len(self.container.streams) == 1 and self.container.duration:
+            # The container's duration is its longest stream's: the video's only when alone
+            # (audio running on after the last frame is no truncation).
             seconds = self.container.duration / 1_000_000
         self.expected = round(seconds * float(self.fps)) if seconds else None
         ctx = self.stream.codec_context
@@ -189,6 +189,19 @@ class _VideoReader:
 
     def close(self) -> None:
         self.container.close()
+
+
+def _stream_seconds(stream: Any) -> float | None:
+    """The duration of one stream in seconds, from the stream itself or from its ``DURATION``
+    tag (Matroska's per-track ``HH:MM:SS.nnnnnnnnn``); None when it gives none."""
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    tag = stream.metadata.get("DURATION") or stream.metadata.get("duration")
+    try:
+        hours, minutes, seconds = str(tag).split(":")
+        return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    except ValueError:
+        return None
 
 
 def open_frames(
