@@ -168,7 +168,9 @@ class OptionSpec:
         (``int(2.7)`` would quietly be 2)."""
         if isinstance(raw, self.type) and (self.type is bool or not isinstance(raw, bool)):
             return raw
-        kind = {int: "an integer", float: "a number", bool: "yes or no"}.get(self.type, "text")
+        kind = {int: "an integer", float: "a number", bool: "bool (yes or no)"}.get(
+            self.type, "text"
+        )
         wrong = f"{self.flag} must be {kind}, got {raw!r}"
         if self.type is not bool and _is_bool(raw):
             raise ValueCheckError(wrong)
