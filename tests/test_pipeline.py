@@ -215,3 +215,52 @@ def test_options_as_dataclass_dict_or_keywords():
         colorize(gray, options=ColorizeOptions(engine="none"), seed=1.5)
     with pytest.raises(ValueCheckError, match="options must be a ColorizeOptions or a mapping"):
         colorize(gray, options=["none"])
+
+
+def test_guidance_is_checked_and_kept_as_tuples():
+    """Guidance(points=<generator>) lost its hints silently (the bounds check used the
+    generator up); a single PointHints, or a list in its place, failed as TypeError or
+    AttributeError deep inside colorize."""
+    gray = np.full((12, 16), 128, np.uint8)
+
+    def red_hint():
+        return PointHints.from_rgb([[5, 5]], [[1.0, 0.0, 0.0]])
+
+    from_generator = Guidance(points=(h for h in [red_hint()]))
+    assert isinstance(from_generator.points, tuple) and len(from_generator.points) == 1
+    result = colorize(gray, guidance=from_generator, engine="none")
+    assert result.image[5, 5, 0] > result.image[5, 5, 2] + 50
+    with pytest.raises(ValueCheckError, match=r"points=\(item,\)"):
+        Guidance(points=red_hint())
+    with pytest.raises(ValueCheckError, match="must hold PointHints"):
+        Guidance(points=([[5, 5]],))
+    with pytest.raises(ValueCheckError, match="sequence of Instance"):
+        Guidance(instances=3)
+
+
+def test_hints_from_plain_python_values_or_typed_errors():
+    hints = PointHints([[1, 2], [3.7, 0.2]], [[10, 10], [0, 5]], [1.0, 0.5])
+    assert hints.yx.dtype == np.int32 and hints.yx.tolist() == [[1, 2], [3, 0]]
+    assert hints.ab.dtype == np.float32 and hints.weight.dtype == np.float32
+    with pytest.raises(ShapeError, match="outside any image"):
+        PointHints.from_rgb([[2**40, 1]], [[1.0, 0.0, 0.0]])
+    with pytest.raises(ValueCheckError, match="finite"):
+        PointHints([[np.nan, 1]], [[0, 0]], [1.0])
+    for yx, rgb, weight in (
+        ([[1, 1]], [[1.0, 0.0, 0.0, 1.0]], 1.0),  # RGBA
+        ([1, 1, 1], [[1.0, 0.0, 0.0]], 1.0),
+        ([[1, 1]], [[1.0, 0.0, 0.0]], [0.5, 0.5]),  # two weights, one hint
+    ):
+        with pytest.raises(ShapeError):
+            PointHints.from_rgb(yx, rgb, weight=weight)
+    with pytest.raises(ValueCheckError, match="must be numbers"):
+        PointHints.from_rgb([["a", "b"]], [[1.0, 0.0, 0.0]])
+    mask = [[True, False], [False, False]]
+    region = Instance(mask, [20, 30], label="x")
+    assert region.mask.dtype == bool and region.ab.dtype == np.float32
+    with pytest.raises(ValueCheckError, match="mask > 0"):
+        Instance(np.uint8(mask), [20, 30], label="x")
+    with pytest.raises(ValueCheckError, match="strength"):
+        Instance(mask, [20, 30], label="x", strength="1")
+    with pytest.raises(ValueCheckError, match="must be numbers"):
+        Instance(mask, "red", label="x")

@@ -9,6 +9,7 @@ Each constraint carries a ``source`` string so results can say where every const
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,7 +51,20 @@ class PointHints:
     source: str = "points"
 
     def __post_init__(self) -> None:
-        n = len(self.yx)
+        # Arrays (lists too) of the documented dtypes; float positions are floored to the
+        # pixel that contains them.
+        yx = _numbers(self.yx, f"hint positions from {self.source}")
+        if yx.dtype.kind == "f":
+            if not np.isfinite(yx).all():
+                raise ValueCheckError(f"hint positions from {self.source} must be finite")
+            yx = np.floor(yx)
+        if yx.size and np.abs(yx).max() >= 2**31:
+            raise ShapeError(f"hint positions from {self.source} fall outside any image")
+        object.__setattr__(self, "yx", yx.astype(np.int32, copy=False))
+        object.__setattr__(self, "ab", _numbers(self.ab, f"hints from {self.source}", np.float32))
+        weight = _numbers(self.weight, f"hint weights from {self.source}", np.float32)
+        object.__setattr__(self, "weight", weight)
+        n = len(self.yx) if self.yx.ndim else -1
         if self.yx.shape != (n, 2) or self.ab.shape != (n, 2) or self.weight.shape != (n,):
             raise ShapeError(
                 f"PointHints wants yx (N, 2), ab (N, 2), weight (N,); got {self.yx.shape}, "
@@ -74,15 +88,27 @@ class PointHints:
     ) -> PointHints:
         """Hints from sRGB colors ``(N, 3)`` in ``[0, 1]`` at ``yx`` ``(N, 2)``; only their
         chroma is used (the image keeps its own luminance)."""
-        yx = np.asarray(yx, dtype=np.int32).reshape(-1, 2)
-        rgb = np.asarray(rgb, dtype=np.float32).reshape(-1, 3)
+        yx = _numbers(yx, f"hint positions from {source}")
+        rgb = _numbers(rgb, f"hint colors from {source}", np.float32)
+        if yx.shape[-1:] != (2,) or yx.ndim > 2 or rgb.shape[-1:] != (3,) or rgb.ndim > 2:
+            raise ShapeError(
+                f"hints from {source}: yx must be (N, 2) and rgb (N, 3), got {yx.shape} and "
+                f"{rgb.shape}"
+            )
+        yx, rgb = yx.reshape(-1, 2), rgb.reshape(-1, 3)
         if len(rgb) != len(yx):
             raise ShapeError(f"{len(yx)} positions but {len(rgb)} colors")
         if len(rgb) and not (np.all(rgb >= 0) and np.all(rgb <= 1)):  # NaN fails both
             raise ValueCheckError(
                 f"hint colors from {source} must be sRGB in [0, 1] (divide 8-bit values by 255)"
             )
-        w = np.broadcast_to(np.asarray(weight, dtype=np.float32), (len(yx),)).copy()
+        w = _numbers(weight, f"hint weights from {source}", np.float32)
+        if w.ndim > 1 or w.size not in (1, len(yx)):
+            raise ShapeError(
+                f"hint weights from {source}: one weight or one per hint ({len(yx)}), got "
+                f"shape {w.shape}"
+            )
+        w = np.broadcast_to(w.reshape(-1), (len(yx),)).copy()
         return cls(yx=yx, ab=rgb_to_lab(rgb)[:, 1:].copy(), weight=w, source=source)
 
     def check_bounds(self, shape: tuple[int, int]) -> None:
@@ -90,6 +116,17 @@ class PointHints:
             self.yx.min() < 0 or self.yx[:, 0].max() >= shape[0] or self.yx[:, 1].max() >= shape[1]
         ):
             raise ShapeError(f"hint positions from {self.source} fall outside the image {shape}")
+
+
+def _numbers(values: Any, what: str, dtype: type | None = None) -> np.ndarray:
+    """``values`` as a numeric array (of ``dtype`` if given), or a typed error naming ``what``."""
+    try:
+        array = np.asarray(values, dtype=dtype)
+    except (TypeError, ValueError) as exc:
+        raise ValueCheckError(f"{what} must be numbers: {exc}") from None
+    if array.dtype.kind not in "iuf":
+        raise ValueCheckError(f"{what} must be numbers, got dtype {array.dtype}")
+    return array
 
 
 _AB_LIMIT = 200.0
@@ -121,15 +158,27 @@ class Instance:
     strength: float = 1.0
 
     def __post_init__(self) -> None:
-        if self.mask.ndim != 2 or self.mask.dtype != bool:
-            raise ShapeError(f"instance mask must be a (H, W) bool array, got {self.mask.shape}")
+        mask = np.asarray(self.mask)
+        if mask.ndim != 2:
+            raise ShapeError(f"instance mask must be a (H, W) bool array, got shape {mask.shape}")
+        if mask.dtype != bool:
+            raise ValueCheckError(
+                f"instance mask must be a bool array, got dtype {mask.dtype} (use mask > 0)"
+            )
+        object.__setattr__(self, "mask", mask)
         if not self.mask.any():
             raise EmptyMaskError(f"the mask for {self.label!r} ({self.source}) selects no pixel")
-        if np.shape(self.ab) != (2,):
-            raise ShapeError(f"instance ab must have shape (2,), got {np.shape(self.ab)}")
-        _check_ab(np.asarray(self.ab, np.float64)[None], f"the color of {self.label!r}")
-        if not 0 < self.strength <= 1:
-            raise ValueCheckError(f"instance strength must be in (0, 1], got {self.strength}")
+        ab = _numbers(self.ab, f"the color of {self.label!r}", np.float32)
+        if ab.shape != (2,):
+            raise ShapeError(f"instance ab must have shape (2,), got {ab.shape}")
+        object.__setattr__(self, "ab", ab)
+        _check_ab(ab[None], f"the color of {self.label!r}")
+        if (
+            isinstance(self.strength, bool)
+            or not isinstance(self.strength, numbers.Real)
+            or not 0 < self.strength <= 1
+        ):
+            raise ValueCheckError(f"instance strength must be in (0, 1], got {self.strength!r}")
 
 
 @dataclass(frozen=True)
@@ -144,6 +193,32 @@ class Guidance:
     report: Mapping[str, Any] | None = None
     """How a description was bound (see :func:`~polychrome.guidance.binding.bind`), for the
     result's metadata."""
+
+    def __post_init__(self) -> None:
+        # Stored as tuples: a generator would be used up by the first pass over it (the
+        # bounds check), and the solver would then see no hints.
+        for name, kind in (("points", PointHints), ("instances", Instance)):
+            value = getattr(self, name)
+            if isinstance(value, kind | str | bytes | np.ndarray | Mapping):
+                raise ValueCheckError(
+                    f"Guidance {name} must be a sequence of {kind.__name__} (for one: "
+                    f"{name}=(item,)), got {type(value).__name__}"
+                )
+            try:
+                items = tuple(value)
+            except TypeError:
+                raise ValueCheckError(
+                    f"Guidance {name} must be a sequence of {kind.__name__}, got "
+                    f"{type(value).__name__}"
+                ) from None
+            for item in items:
+                if not isinstance(item, kind):
+                    raise ValueCheckError(
+                        f"Guidance {name} must hold {kind.__name__} objects, got "
+                        f"{type(item).__name__}"
+                    )
+            object.__setattr__(self, name, items)
+        object.__setattr__(self, "tones", tuple(self.tones))
 
     def check(self, shape: tuple[int, int]) -> None:
         """Raise a typed error if any constraint does not fit an image of ``shape``."""
