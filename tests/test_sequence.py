@@ -120,3 +120,31 @@ def test_pool_protocol_on_tiny_pages(tmp_path):
     assert set(rows) == {"gray baseline", "cnn", "cnn + pool"}
     assert rows["cnn + pool"]["images"] == 2
     assert rows["cnn + pool"]["psnr"] > rows["gray baseline"]["psnr"]
+
+
+def test_cli_sequence_into_its_pages_folder_can_be_rerun(chapter):
+    # With -o the pages folder and another format, the first run's results lie beside the
+    # pages: a rerun took them for pages and refused ("share a file stem").
+    refs, pages, _ = chapter
+    runner = CliRunner()
+    args = ["sequence", str(pages), "--pool", str(refs), "-o", str(pages), "--format", "jpg"]
+    args += ["--engine", "none", "-q"]
+    originals = {p.name: p.read_bytes() for p in pages.iterdir()}
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in pages.iterdir()) == ["p2.jpg", "p2.png", "p3.jpg", "p3.png"]
+    result = runner.invoke(app, [*args, "--skip-existing"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, [*args[:-1], "--skip-existing"])
+    assert "0 written, 2 skipped, 0 failed" in result.output, result.output
+    result = runner.invoke(app, args)  # redone, not refused
+    assert result.exit_code == 0, result.output
+    assert {n: (pages / n).read_bytes() for n in originals} == originals
+    # In the pages' own format (or a third one) the results are taken for pages, which are
+    # never written over: refused, naming them.
+    for fmt in ("png", "webp"):
+        result = runner.invoke(app, [*args[:6], "--format", fmt, "-q"])
+        assert result.exit_code == 2, result.output
+        assert "p2.jpg and p2.png share a file stem" in result.output
+        assert "Traceback" not in result.output
+    assert {n: (pages / n).read_bytes() for n in originals} == originals

@@ -915,7 +915,7 @@ def sequence_command(
         from polychrome.apps.jobs import open_pool
         from polychrome.reference.sequence import colorize_sequence, page_files
 
-        files = page_files(pages)
+        files = page_files(pages, output=output, output_format=output_format)
         if output.exists() and not output.is_dir():
             raise ValueCheckError(f"-o {output} is a file; pages go to a folder")
         with _progress_bar("pool", enabled=not quiet) as advance:

@@ -36,15 +36,60 @@ __all__ = ["SequenceReport", "colorize_sequence", "page_files", "pool_hints"]
 Progress = Callable[[int, int, str], None]
 
 
-def page_files(folder: str | os.PathLike[str]) -> list[Path]:
-    """The images of a folder (not its subfolders), sorted by name."""
+def page_files(
+    folder: str | os.PathLike[str],
+    *,
+    output: str | os.PathLike[str] | None = None,
+    output_format: str = "png",
+) -> list[Path]:
+    """The images of a folder (not its subfolders), sorted by name.
+
+    When ``output`` is the folder itself, the results of an earlier run there are not pages
+    (:func:`_earlier_result`): ``STEM.{output_format}`` beside the page ``STEM.EXT`` it was made
+    from. A file that may be a page is kept, so it is never written over (the two then share a
+    stem, which :func:`colorize_sequence` refuses, naming them).
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"{folder} is not a folder of pages")
     files = image_files(folder)
+    if output is not None and Path(output).resolve() == folder.resolve():
+        by_stem: dict[str, list[Path]] = {}
+        for f in files:
+            by_stem.setdefault(f.stem, []).append(f)
+        files = [
+            f
+            for f in files
+            if not (
+                f.suffix == f".{output_format}"
+                and _earlier_result(f, [s for s in by_stem[f.stem] if s != f])
+            )
+        ]
     if not files:
         raise InputError(f"{folder} holds no pages ({', '.join(IMAGE_SUFFIXES)})")
     return files
+
+
+def _earlier_result(candidate: Path, pages: list[Path]) -> bool:
+    """Whether ``candidate``, beside ``pages`` of the same stem, is the result of an earlier
+    run rather than a page: a PNG carries polychrome's metadata; another format is written in
+    color (RGB) and not older than those pages. Anything unsure counts as a page."""
+    from PIL import Image, UnidentifiedImageError
+
+    from polychrome.io import read_metadata
+
+    if not pages:
+        return False
+    try:
+        if candidate.suffix == ".png":
+            return read_metadata(candidate) is not None
+        with Image.open(candidate) as im:
+            if im.mode not in ("RGB", "RGBA"):
+                return False
+        newest = max(p.stat().st_mtime for p in pages)
+        return candidate.stat().st_mtime >= newest
+    except (PolychromeError, OSError, UnidentifiedImageError):
+        return False
 
 
 def pool_hints(
@@ -165,7 +210,10 @@ def colorize_sequence(
     from polychrome.reference.match import is_color
 
     options = options or ColorizeOptions()
-    files = page_files(pages) if isinstance(pages, (str, os.PathLike)) else [Path(p) for p in pages]
+    if isinstance(pages, (str, os.PathLike)):
+        files = page_files(pages, output=output, output_format=output_format)
+    else:
+        files = [Path(p) for p in pages]
     if not files:
         raise InputError("no pages given")
     if output_format not in ("png", "jpg", "tif", "webp"):
@@ -174,8 +222,14 @@ def colorize_sequence(
     if out.exists() and not out.is_dir():
         raise ValueCheckError(f"-o {out} is a file; pages go to a folder")
     targets = [out / f"{f.stem}.{output_format}" for f in files]
-    if len({t.name for t in targets}) != len(targets):
-        raise ValueCheckError("two pages share a file stem; their results would collide")
+    seen: dict[str, Path] = {}
+    for page, t in zip(files, targets, strict=True):
+        other = seen.setdefault(t.name, page)
+        if other != page:
+            raise ValueCheckError(
+                f"pages {other.name} and {page.name} share a file stem; their results would "
+                f"both be {t.name}"
+            )
     protected = {p.resolve() for p in (*files, *pool.paths)}
     for t in targets:
         if t.resolve() in protected:
