@@ -199,3 +199,26 @@ def test_errors():
         SolveSettings(residual_footprint_range=0)
     with pytest.raises(ValueCheckError):
         SolveSettings(residual_similarity=-1)
+
+
+def test_settings_are_finite_numbers_in_range():
+    """A NaN setting made the exact solve report 'out of memory'; an infinite hint_weight gave a
+    gray image; negative weights or counts and shading_offset <= 0 were taken as they came."""
+    for bad in (
+        {"edge_scale": np.nan},
+        {"neutral": np.nan},
+        {"hint_weight": np.inf},
+        {"edge_scale": "1"},
+        {"cg_iterations": 2.5},
+        {"coarse_levels": True},
+        {"instance_weight": -1.0},
+        {"coarse_levels": -1},
+        {"direct_limit": -1},
+        {"prior_in_instances": 2.0},
+        {"shading_offset": 0.0},
+    ):
+        with pytest.raises(ValueCheckError, match=next(iter(bad))):
+            SolveSettings(**bad)
+    settings = SolveSettings(edge_scale=np.float32(0.5), cg_iterations=np.int64(7))
+    assert type(settings.edge_scale) is float and type(settings.cg_iterations) is int
+    assert SolveSettings(shading_offset=None).shading_offset is None

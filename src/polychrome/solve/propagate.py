@@ -28,6 +28,9 @@ and refines its upsampled solution with preconditioned conjugate gradients (fast
 
 from __future__ import annotations
 
+import dataclasses
+import math
+import numbers
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -136,6 +139,20 @@ class SolveSettings:
     converges fast (at 12 MP, 5 iterations differ from 20 by 64 dB PSNR and save 0.4 s)."""
 
     def __post_init__(self) -> None:
+        # Every field is a finite number of its kind: a NaN made the exact solve report 'out of
+        # memory', an infinite hint_weight a gray image, a shading_offset <= 0 a division by
+        # zero at black pixels.
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name == "shading_offset" and value is None:
+                continue
+            integer = f.type == "int"
+            kind = numbers.Integral if integer else numbers.Real
+            if isinstance(value, bool) or not isinstance(value, kind) or not math.isfinite(value):
+                raise ValueCheckError(
+                    f"{f.name} must be a finite {'integer' if integer else 'number'}, got {value!r}"
+                )
+            object.__setattr__(self, f.name, int(value) if integer else float(value))
         for name in (
             "edge_scale", "hint_weight", "footprint_radius", "footprint_range",
             "residual_footprint_range", "nonlocal_radius", "nonlocal_range",
@@ -144,17 +161,19 @@ class SolveSettings:
                 raise ValueCheckError(f"{name} must be > 0, got {getattr(self, name)}")
         for name in (
             "footprint_weight", "nonlocal_weight", "prior_weight", "residual_pull", "neutral",
-            "hint_texture", "residual_evidence", "residual_similarity",
+            "hint_texture", "residual_evidence", "residual_similarity", "instance_weight",
+            "coarse_weight", "coarse_levels", "direct_limit", "cg_iterations",
+            "prior_cg_iterations",
         ):  # fmt: skip
             if getattr(self, name) < 0:
                 raise ValueCheckError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if not 0 <= self.hint_texture_floor <= 1:
+        for name in ("hint_texture_floor", "prior_under_hints", "prior_in_instances"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueCheckError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if self.shading_offset is not None and self.shading_offset <= 0:
             raise ValueCheckError(
-                f"hint_texture_floor must be in [0, 1], got {self.hint_texture_floor}"
-            )
-        if not 0 <= self.prior_under_hints <= 1:
-            raise ValueCheckError(
-                f"prior_under_hints must be in [0, 1], got {self.prior_under_hints}"
+                f"shading_offset must be > 0 (or None), got {self.shading_offset}: g(L) "
+                "divides the chroma and must stay positive down to black"
             )
 
 
