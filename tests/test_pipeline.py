@@ -264,3 +264,21 @@ def test_hints_from_plain_python_values_or_typed_errors():
         Instance(mask, [20, 30], label="x", strength="1")
     with pytest.raises(ValueCheckError, match="must be numbers"):
         Instance(mask, "red", label="x")
+
+
+def test_guidance_and_solver_arguments_are_typed():
+    """guidance={...} or solver={...} failed with AttributeError deep inside colorize."""
+    from polychrome.solve.propagate import SolveSettings
+
+    gray = np.tile(np.linspace(0, 255, 16, dtype=np.uint8), (12, 1))
+    g = Guidance(points=(PointHints.from_rgb([[3, 3]], [[0.9, 0.2, 0.1]]),))
+    by_class = colorize(gray, guidance=g, engine="none", solver=SolveSettings(edge_scale=2.0))
+    by_dict = colorize(gray, guidance=g, engine="none", solver={"edge_scale": 2.0})
+    assert np.array_equal(by_class.image, by_dict.image)
+    assert not np.array_equal(by_dict.image, colorize(gray, guidance=g, engine="none").image)
+    with pytest.raises(ValueCheckError, match=r"unknown solver setting.*sharpness"):
+        colorize(gray, engine="none", solver={"sharpness": 1.0})
+    with pytest.raises(ValueCheckError, match="solver must be a SolveSettings"):
+        colorize(gray, engine="none", solver=2.0)
+    with pytest.raises(ValueCheckError, match="guidance must be a Guidance"):
+        colorize(gray, engine="none", guidance={"points": []})

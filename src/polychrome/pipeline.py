@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Mapping
@@ -263,13 +264,30 @@ def _options(
     return options.replace(overrides) if overrides else options
 
 
+def _solver(solver: SolveSettings | Mapping[str, Any] | None) -> SolveSettings:
+    """``colorize``'s solver settings: a mapping names fields of :class:`SolveSettings`."""
+    if solver is None or isinstance(solver, SolveSettings):
+        return solver or SolveSettings()
+    if not isinstance(solver, Mapping):
+        raise ValueCheckError(
+            f"solver must be a SolveSettings or a mapping, got {type(solver).__name__}"
+        )
+    known = {f.name for f in dataclasses.fields(SolveSettings)}
+    unknown = sorted(str(k) for k in set(solver) - known)
+    if unknown:
+        raise ValueCheckError(
+            f"unknown solver setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+        )
+    return SolveSettings(**solver)
+
+
 def colorize(
     image: ImageInput,
     *,
     guidance: Guidance | None = None,
     options: ColorizeOptions | Mapping[str, Any] | None = None,
     engine_options: Mapping[str, Any] | None = None,
-    solver: SolveSettings | None = None,
+    solver: SolveSettings | Mapping[str, Any] | None = None,
     **overrides: Any,
 ) -> ColorizeResult:
     """Colorize one image.
@@ -283,7 +301,8 @@ def colorize(
             (``colorize(img, engine="none", seed=3)``) and win over ``options``. Unknown names
             and bad values raise :class:`~polychrome.errors.ValueCheckError`.
         engine_options: options of the chosen engine (its ``Options`` schema).
-        solver: advanced solver parameters.
+        solver: advanced solver parameters: a
+            :class:`~polychrome.solve.propagate.SolveSettings`, or a mapping of its fields.
 
     Returns:
         A :class:`ColorizeResult` whose luminance equals the input's at full resolution.
@@ -291,8 +310,11 @@ def colorize(
     options = _options(options, overrides)
     # Unknown or unavailable engine, or bad engine options: fail before decoding anything.
     load_engine(options.engine).Options.from_mapping(dict(engine_options or {}))
-    guidance = guidance or Guidance()
-    solver = solver or SolveSettings()
+    if guidance is None:
+        guidance = Guidance()
+    elif not isinstance(guidance, Guidance):
+        raise ValueCheckError(f"guidance must be a Guidance, got {type(guidance).__name__}")
+    solver = _solver(solver)
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 
