@@ -282,3 +282,12 @@ def test_guidance_and_solver_arguments_are_typed():
         colorize(gray, engine="none", solver=2.0)
     with pytest.raises(ValueCheckError, match="guidance must be a Guidance"):
         colorize(gray, engine="none", guidance={"points": []})
+
+
+def test_big_endian_arrays_are_read_by_value():
+    """A big-endian uint16 array (as FITS readers give) was refused as dtype '>u2'."""
+    gray = np.tile(np.linspace(0, 65535, 16).astype(np.uint16), (12, 1))
+    big = gray.astype(">u2")
+    result = colorize(big, engine="none")
+    assert result.image.dtype == np.uint16
+    assert np.array_equal(result.image, colorize(gray, engine="none").image)

@@ -155,6 +155,8 @@ def _split_array(array: np.ndarray, max_pixels: int) -> tuple[np.ndarray, np.nda
             f"the image is {width}x{height} = {height * width:,} pixels, more than the limit of "
             f"{max_pixels:,}; raise max_pixels= to colorize it"
         )
+    if not array.dtype.isnative:  # big-endian data (FITS, some TIFF readers): same values
+        array = array.astype(array.dtype.newbyteorder("="))
     if array.dtype not in (np.uint8, np.uint16) and not np.issubdtype(array.dtype, np.floating):
         raise ValueCheckError(f"image dtype must be uint8, uint16 or float, got {array.dtype}")
     if np.issubdtype(array.dtype, np.floating) and (
