@@ -312,6 +312,24 @@ def test_frame_folder_in_and_out(tmp_path):
     assert np.abs(luminance_of(result) - luminance_of(frames[4])).max() < 1.0
 
 
+def test_sixteen_bit_frames_keep_their_precision_in_a_folder(tmp_path):
+    # 16-bit scans came out as 8-bit PNGs: the frame folder path dropped to 8 bit on reading.
+    frames = [f.astype(np.uint16) * 257 + 100 for f in _frames(3)]  # not an 8-bit value
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for t, frame in enumerate(frames):
+        write_image(folder / f"{t}.png", frame)
+    colorize_video(folder, tmp_path / "out", settings=SMALL)
+    for t, frame in enumerate(frames):
+        result = read_image(tmp_path / "out" / f"{t}.png")
+        assert result.bit_depth == 16
+        lum, want = luminance_of(result.pixels / 65535.0), luminance_of(frame / 65535.0)
+        assert np.abs(lum - want).max() < 0.01  # 8 bit would be off by up to about 0.2
+    # A video is 8 bit.
+    colorize_video(folder, tmp_path / "out.mp4", settings=SMALL)
+    assert len(_read_video(tmp_path / "out.mp4")[0]) == 3
+
+
 def test_corrupt_frame_in_a_folder_names_it_and_keeps_the_frames_before(tmp_path):
     paths = _frame_folder(tmp_path / "in", _frames(6))
     paths[3].write_bytes(b"\x89PNG\r\n\x1a\n not really a png")

@@ -2,11 +2,13 @@
 images.
 
 - :func:`open_frames` reads a video file or a folder of frames (images sorted by name) as a
-  :class:`FrameReader`: an iterator of ``(index, rgb)`` with ``rgb`` ``(H, W, 3)`` uint8. Nothing
-  is read ahead, so memory does not grow with the clip's length.
+  :class:`FrameReader`: an iterator of ``(index, rgb)`` with ``rgb`` ``(H, W, 3)`` uint8 (uint16
+  for a folder's 16-bit frames). Nothing is read ahead, so memory does not grow with the clip's
+  length.
 - :func:`open_writer` writes frames to a video file (H.264 in .mp4/.mkv/.mov, MPEG-4 part 2 in
-  .avi) or to a folder of PNGs (each written atomically). A video's audio streams are copied
-  packet by packet, untouched (``reader.on_audio = writer.write_audio``).
+  .avi; 8 bit) or to a folder of PNGs (each written atomically, 16-bit frames as 16-bit PNGs).
+  A video's audio streams are copied packet by packet, untouched (``reader.on_audio =
+  writer.write_audio``).
 
 A frame that cannot be decoded raises :class:`~polychrome.errors.DecodeError` naming its index
 (and file, for folders); so does a video file that ends before the frame count its header gives
@@ -96,9 +98,7 @@ class _FolderReader:
             image = read_image(path, max_pixels=self.max_pixels)
         except InputError as exc:
             raise DecodeError(f"frame {index} ({path.name}): {exc}") from None
-        pixels = image.pixels
-        if image.bit_depth == 16:
-            pixels = (pixels // 257).astype(np.uint8)
+        pixels = image.pixels  # 16-bit frames stay 16 bit (a scan's precision is kept)
         if pixels.ndim == 2:
             pixels = np.repeat(pixels[..., None], 3, axis=2)
         if index and (pixels.shape[1], pixels.shape[0]) != self.size:
@@ -391,6 +391,8 @@ class _VideoWriter:
         import av
 
         rgb = rgb[: self.stream.height, : self.stream.width]
+        if rgb.dtype == np.uint16:
+            rgb = (rgb // 257).astype(np.uint8)
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
         frame.pts = self.written
         for packet in self.stream.encode(frame):

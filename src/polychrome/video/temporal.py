@@ -60,7 +60,7 @@ class FrameResult:
     """One colorized frame."""
 
     image: np.ndarray
-    """``(H, W, 3)`` uint8 RGB; its L* is the input frame's."""
+    """``(H, W, 3)`` uint8 RGB (uint16 for a uint16 frame); its L* is the input frame's."""
     ab: np.ndarray
     """``(h, w, 2)`` float32 chroma at working resolution (what the next frame is warped from)."""
     anchor: bool
@@ -252,8 +252,6 @@ class VideoColorizer:
             ab = self._tracker.detail(alignment, prepared.luminance, ab)
         # 6. Output, and what the next frame is warped from.
         image = render(prepared, ab)
-        if image.dtype != np.uint8:
-            image = (image // 257).astype(np.uint8)
         self._previous = (lum, solution.background)
         return FrameResult(
             image, solution.background, anchor, cut, int(sum(len(p) for p in points))
