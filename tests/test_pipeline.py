@@ -291,3 +291,34 @@ def test_big_endian_arrays_are_read_by_value():
     result = colorize(big, engine="none")
     assert result.image.dtype == np.uint16
     assert np.array_equal(result.image, colorize(gray, engine="none").image)
+
+
+def test_pil_images_are_read_as_their_colors():
+    """np.asarray of a PIL image read a palette image's indices as gray levels and a CMYK
+    image's K channel as alpha; gray+alpha and 1-bit images were refused; EXIF orientation
+    was ignored (a path to the same file is turned upright)."""
+    import io
+
+    from PIL import Image
+
+    rgb = np.random.default_rng(0).integers(0, 256, (12, 16, 3), dtype=np.uint8)
+    base = Image.fromarray(rgb)
+    for mode in ("P", "CMYK", "LA", "1", "YCbCr"):
+        image = base.convert(mode)
+        result = colorize(image, engine="none")
+        expected = luminance_of(np.asarray(image.convert("RGB")))
+        assert np.abs(luminance_of(result.image) - expected).max() <= 1.0, mode
+        assert (result.alpha is not None) == (mode == "LA"), mode
+    assert colorize(base.convert("I;16"), engine="none").image.dtype == np.uint16
+    with pytest.raises(ValueCheckError, match="mode 'F'"):
+        colorize(base.convert("F"), engine="none")
+    with pytest.raises(ImageTooLargeError):
+        colorize(base, engine="none", max_pixels=100)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: turn 90 degrees clockwise to view
+    encoded = io.BytesIO()
+    base.save(encoded, "PNG", exif=exif)
+    from_pil = colorize(Image.open(io.BytesIO(encoded.getvalue())), engine="none")
+    from_bytes = colorize(bytearray(encoded.getvalue()), engine="none")
+    assert from_pil.image.shape == from_bytes.image.shape == (16, 12, 3)
+    assert np.array_equal(from_pil.image, from_bytes.image)

@@ -20,10 +20,12 @@ from typing import Any
 
 import cv2
 import numpy as np
+import PIL.Image
+import PIL.ImageOps
 
 from polychrome import __version__
 from polychrome.engines.base import EngineContext, load_engine
-from polychrome.errors import ImageTooLargeError, ShapeError, ValueCheckError
+from polychrome.errors import DecodeError, ImageTooLargeError, ShapeError, ValueCheckError
 from polychrome.guidance.hints import Guidance, cell_of
 from polychrome.io import ImageData, read_image, write_image
 from polychrome.ops.color import lab_to_rgb, luminance_of, reduce_chroma
@@ -41,7 +43,7 @@ __all__ = [
     "sample_paths",
 ]
 
-ImageInput = str | os.PathLike[str] | bytes | ImageData | np.ndarray
+ImageInput = str | os.PathLike[str] | bytes | ImageData | PIL.Image.Image | np.ndarray
 
 
 @dataclass(frozen=True)
@@ -118,14 +120,19 @@ pixel count (3 MP: about 5 GB and a minute on 2 cores)."""
 def prepare(image: ImageInput, *, options: ColorizeOptions, exact: bool) -> Prepared:
     """Step 1: decode, validate, and compute the full- and working-resolution luminance.
 
-    ``image`` may be a path, encoded bytes, an :class:`~polychrome.io.ImageData`, or an array:
-    uint8/uint16/float (``[0, 1]``) gray ``(H, W)``, RGB ``(H, W, 3)`` or RGBA ``(H, W, 4)``.
-    Color inputs are recolored: only their luminance is used.
+    ``image`` may be a path, encoded bytes, an :class:`~polychrome.io.ImageData`, a PIL image
+    (turned upright by its EXIF orientation, as a file is; palette, CMYK and other modes
+    converted to RGB) or an array: uint8/uint16/float (``[0, 1]``) gray ``(H, W)`` or
+    ``(H, W, 1)``, RGB ``(H, W, 3)`` or RGBA ``(H, W, 4)``. Color inputs are recolored: only
+    their luminance is used.
     """
     path, exif = None, None
-    if isinstance(image, (str, os.PathLike, bytes)):
-        path = None if isinstance(image, bytes) else os.fspath(image)
+    if isinstance(image, (str, os.PathLike, bytes, bytearray)):
+        path = None if isinstance(image, (bytes, bytearray)) else os.fspath(image)
         image = read_image(image, max_pixels=options.max_pixels)
+    elif isinstance(image, PIL.Image.Image):
+        path = getattr(image, "filename", None) or None
+        image = _from_pil(image, options.max_pixels)
     if isinstance(image, ImageData):
         pixels, alpha, bit_depth = image.pixels, image.alpha, image.bit_depth
         path, exif = path or image.path, image.exif
@@ -142,6 +149,42 @@ def prepare(image: ImageInput, *, options: ColorizeOptions, exact: bool) -> Prep
     work = shape if exact else working_shape(shape, options.working_pixels)
     work_luminance = luminance if work == shape else resize(luminance, work, mode="area")
     return Prepared(luminance, work_luminance, alpha, bit_depth, path, exif)
+
+
+_PIL_AS_IS = frozenset({"L", "RGB", "RGBA", "I;16", "I;16L", "I;16B", "I;16N"})
+
+
+def _from_pil(image: PIL.Image.Image, max_pixels: int) -> np.ndarray:
+    """A PIL image as an array :func:`_split_array` reads. ``np.asarray`` alone would read a
+    palette image's indices as gray levels and a CMYK image's K as alpha."""
+    width, height = image.size
+    if width * height > max_pixels:
+        raise ImageTooLargeError(
+            f"the image is {width}x{height} = {width * height:,} pixels, more than the limit of "
+            f"{max_pixels:,}; raise max_pixels= to colorize it"
+        )
+    try:
+        image = PIL.ImageOps.exif_transpose(image)
+        if image.mode == "F":
+            raise ValueCheckError(
+                "a PIL image of mode 'F' has no fixed range: pass np.asarray(image) scaled "
+                "to [0, 1] instead"
+            )
+        if image.mode == "I":  # 16-bit gray as some decoders give it, in 32 bits
+            array = np.asarray(image)
+            if array.size and (array.min() < 0 or array.max() > 65535):
+                raise ValueCheckError(
+                    "a PIL image of mode 'I' must hold values in 0..65535 (16-bit gray)"
+                )
+            return array.astype(np.uint16)
+        if image.mode not in _PIL_AS_IS:
+            alpha = "A" in image.getbands() or "transparency" in image.info
+            image = image.convert("RGBA" if alpha else "RGB")
+        return np.asarray(image)
+    except (OSError, ValueError) as exc:
+        if isinstance(exc, ValueCheckError):
+            raise
+        raise DecodeError(f"cannot read the PIL image (mode {image.mode!r}): {exc}") from exc
 
 
 def _split_array(array: np.ndarray, max_pixels: int) -> tuple[np.ndarray, np.ndarray | None, int]:
@@ -295,8 +338,8 @@ def colorize(
     """Colorize one image.
 
     Args:
-        image: a path, encoded bytes, an :class:`~polychrome.io.ImageData` or an array (see
-            :func:`prepare`).
+        image: a path, encoded bytes, an :class:`~polychrome.io.ImageData`, a PIL image or
+            an array (see :func:`prepare`).
         guidance: hints and instances (:class:`~polychrome.guidance.hints.Guidance`).
         options: :class:`~polychrome.options.ColorizeOptions`, or a mapping of its fields
             (``{"engine": "none"}``); keyword ``overrides`` may set its fields directly
