@@ -584,7 +584,16 @@ def test_write_refuses_bad_arguments(tmp_path, rng):
         write_image(tmp_path / "a.png", rgb, compress_level=10)
     with pytest.raises(ValueCheckError, match="JSON"):
         write_image(tmp_path / "a.png", rgb, metadata={"x": object()})
+    # These reached the encoders: OpenCV's 'Bad argument', a TypeError, a bare 'encoder failed'.
+    with pytest.raises(ValueCheckError, match="compress_level"):
+        write_image(tmp_path / "a.png", rgb, compress_level=True)
+    with pytest.raises(ValueCheckError, match="exif must be bytes"):
+        write_image(tmp_path / "a.png", rgb, exif="Exif")
+    with pytest.raises(ValueCheckError, match=r"WebP images are at most 16383 pixels a side.*png"):
+        write_image(tmp_path / "a.webp", np.zeros((1, 16384), np.uint8))
     assert list(tmp_path.iterdir()) == []
+    write_image(tmp_path / "b.jpg", rgb, quality=np.int64(90))  # numpy integers are integers
+    write_image(tmp_path / "b.png", rgb, compress_level=np.uint8(3))
 
 
 def test_write_creates_parent_directories_and_replaces(tmp_path, rng):
@@ -752,3 +761,19 @@ def test_exif_is_carried_to_the_result_with_the_orientation_upright(tmp_path, ex
     plain = tmp_path / f"plain{ext}"
     write_image(plain, gray)
     assert read_image(plain).exif is None
+
+
+def test_read_refuses_what_is_no_source(tmp_path, rng):
+    """An array, None or a number as the source was a bare TypeError from os.fspath; a
+    max_pixels of None a TypeError from a comparison."""
+    for source in (np.zeros((4, 4), np.uint8), None, 5):
+        with pytest.raises(ValueCheckError, match="path or the encoded file as bytes"):
+            read_image(source)
+    with pytest.raises(ValueCheckError, match="colorize takes arrays"):
+        read_image(np.zeros((4, 4), np.uint8))
+    path = tmp_path / "a.png"
+    write_image(path, _random(rng, (H, W), np.uint8))
+    for limit in (None, 1.5, 0, True):
+        with pytest.raises(ValueCheckError, match="max_pixels must be an integer"):
+            read_image(path, max_pixels=limit)
+    assert read_image(bytearray(path.read_bytes()), max_pixels=np.int64(H * W)).shape == (H, W)

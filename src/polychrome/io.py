@@ -201,13 +201,15 @@ def read_image(source: Source, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image
         :class:`ImageData` with the EXIF orientation applied to ``pixels`` and ``alpha``.
 
     Raises:
+        ValueCheckError: ``source`` is neither a path nor bytes, or ``max_pixels`` is no
+            integer of at least 1.
         InputError: missing file, a directory, or an unreadable file.
         DecodeError: empty, truncated or malformed data, an unknown format, or an unsupported
             pixel mode (e.g. float TIFF).
         ImageTooLargeError: more than ``max_pixels`` pixels.
     """
-    if max_pixels < 1:
-        raise ValueCheckError(f"max_pixels must be at least 1, got {max_pixels}")
+    if not _is_integer(max_pixels) or max_pixels < 1:
+        raise ValueCheckError(f"max_pixels must be an integer of at least 1, got {max_pixels!r}")
     data, path = _load_source(source, max_pixels)
     label = path if path is not None else "<image bytes>"
     if not data:
@@ -391,6 +393,14 @@ def _load_source(source: Source, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[
     could be (so a 3 GB file of anything, or /dev/zero, is refused at once)."""
     if isinstance(source, bytes | bytearray | memoryview):
         return bytes(source), getattr(source, "name", None)
+    if not isinstance(source, str | os.PathLike):
+        hint = (
+            " (colorize takes arrays and PIL images directly)" if hasattr(source, "shape") else ""
+        )
+        raise ValueCheckError(
+            f"an image source must be a path or the encoded file as bytes, got "
+            f"{type(source).__name__}{hint}"
+        )
     path = os.fsdecode(os.fspath(source))
     try:
         with open(path, "rb") as f:
@@ -644,8 +654,8 @@ def write_image(
             files, ignored for the others.
 
     Raises:
-        ValueCheckError: unknown extension, bad dtype or setting, alpha with JPEG, metadata that
-            is not JSON-serializable.
+        ValueCheckError: unknown extension, bad dtype or setting, alpha with JPEG, a WebP side
+            over 16383 pixels, metadata that is not JSON-serializable.
         ShapeError: ``pixels`` or ``alpha`` of the wrong shape.
         InputError: the file or its directory cannot be written.
     """
@@ -723,10 +733,18 @@ def _encode_checked(
     that name the target."""
     pixels = _check_pixels(pixels)
     alpha = None if alpha is None else _check_alpha(alpha, pixels)
-    if not isinstance(compress_level, int) or not 0 <= compress_level <= 9:
+    if not _is_integer(compress_level) or not 0 <= compress_level <= 9:
         raise ValueCheckError(f"compress_level must be an integer in 0..9, got {compress_level!r}")
-    if not isinstance(quality, int) or not 1 <= quality <= 100:
+    if not _is_integer(quality) or not 1 <= quality <= 100:
         raise ValueCheckError(f"quality must be an integer in 1..100, got {quality!r}")
+    compress_level, quality = int(compress_level), int(quality)
+    if exif is not None and not isinstance(exif, bytes):
+        raise ValueCheckError(f"exif must be bytes (ImageData.exif), got {type(exif).__name__}")
+    if fmt == "WEBP" and max(pixels.shape[:2]) > _WEBP_MAX_SIDE:
+        raise ValueCheckError(
+            f"{label}: WebP images are at most {_WEBP_MAX_SIDE} pixels a side, this one is "
+            f"{pixels.shape[1]}x{pixels.shape[0]}; write .png or .tif instead"
+        )
     if fmt == "JPEG" and alpha is not None:
         raise ValueCheckError(
             f"{label}: JPEG cannot store alpha; write .png (or .tif, .webp) instead"
@@ -745,6 +763,13 @@ def _encode_checked(
 
 
 _EXIF_HEADER = b"Exif\0\0"
+_WEBP_MAX_SIDE = 16383
+"""The WebP format's largest width and height."""
+
+
+def _is_integer(value: Any) -> bool:
+    """An ``int`` or a numpy integer, not a ``bool``."""
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
 
 
 def _with_jpeg_exif(pieces: Sequence[bytes | memoryview], exif: bytes) -> list[bytes | memoryview]:
