@@ -322,3 +322,14 @@ def test_pil_images_are_read_as_their_colors():
     from_bytes = colorize(bytearray(encoded.getvalue()), engine="none")
     assert from_pil.image.shape == from_bytes.image.shape == (16, 12, 3)
     assert np.array_equal(from_pil.image, from_bytes.image)
+
+
+def test_working_resolution_of_a_thin_image_stays_within_working_pixels():
+    """A side scaled below one pixel was kept at one and the other side scaled as if it
+    had shrunk too: a 2 x 20,000 strip was worked at 6,400 pixels with working_pixels=4096
+    (at 1 x 300,000, 35,054)."""
+    gray = np.random.default_rng(0).integers(0, 256, (2, 20_000), dtype=np.uint8)
+    result = colorize(gray, engine="none", method="fast", working_pixels=4096)
+    assert result.metadata["working_size"] == [4096, 1]
+    assert result.image.shape == (2, 20_000, 3)
+    assert np.abs(luminance_of(result.image) - luminance_of(gray)).max() <= 1.0

@@ -37,12 +37,22 @@ def working_shape(shape: tuple[int, int], max_pixels: int) -> tuple[int, int]:
     (433, 577)
     >>> working_shape((100, 50), 250_000)
     (100, 50)
+
+    A side that the scale would take below one pixel stays one pixel, and the other side then
+    takes the whole budget (the aspect ratio cannot be kept):
+
+    >>> working_shape((2, 200_000), 4096)
+    (1, 4096)
     """
     h, w = shape
     if h * w <= max_pixels:
         return (h, w)
     scale = (max_pixels / (h * w)) ** 0.5
-    return (max(1, int(h * scale)), max(1, int(w * scale)))
+    if int(h * scale) < 1:
+        return (1, min(w, max_pixels))
+    if int(w * scale) < 1:
+        return (min(h, max_pixels), 1)
+    return (int(h * scale), int(w * scale))
 
 
 def resize(image: np.ndarray, shape: tuple[int, int], *, mode: ResizeMode = "area") -> np.ndarray:
