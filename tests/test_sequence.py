@@ -148,3 +148,32 @@ def test_cli_sequence_into_its_pages_folder_can_be_rerun(chapter):
         assert "p2.jpg and p2.png share a file stem" in result.output
         assert "Traceback" not in result.output
     assert {n: (pages / n).read_bytes() for n in originals} == originals
+
+
+def test_sequence_with_several_samples_grows_resumes_and_reruns_in_place(chapter, tmp_path):
+    # With --samples 2 the results are STEM-1.png and STEM-2.png; the sequence recorded and
+    # pooled STEM.png, which does not exist: with --grow-pool every later page failed ("no such
+    # file"), and --skip-existing never skipped.
+    from polychrome.options import ColorizeOptions
+
+    refs, pages, _ = chapter
+    options = ColorizeOptions(samples=2)
+    out = tmp_path / "out"
+    report = colorize_sequence(pages, Pool.open(refs), out, grow_pool=True, options=options)
+    assert not report.failures, report.failures
+    assert [p.name for p in report.written] == ["p2-1.png", "p3-1.png"]
+    assert sorted(p.name for p in out.iterdir()) == ["p2-1.png", "p2-2.png", "p3-1.png", "p3-2.png"]
+    assert report.pool_size == 2 + 2
+    (out / "p3-2.png").unlink()
+    again = colorize_sequence(
+        pages, Pool.open(refs), out, grow_pool=True, skip_existing=True, options=options
+    )
+    assert [p.name for p in again.skipped] == ["p2-1.png"]
+    assert [p.name for p in again.written] == ["p3-1.png"] and (out / "p3-2.png").is_file()
+    # Into the pages folder, in another format: the samples are not taken for pages on a rerun.
+    for _ in range(2):
+        report = colorize_sequence(
+            pages, Pool.open(refs), pages, options=options, output_format="jpg"
+        )
+        assert len(report.written) == 2 and not report.failures
+    assert len(list(pages.iterdir())) == 2 + 4

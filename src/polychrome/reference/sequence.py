@@ -41,28 +41,32 @@ def page_files(
     *,
     output: str | os.PathLike[str] | None = None,
     output_format: str = "png",
+    samples: int = 1,
 ) -> list[Path]:
     """The images of a folder (not its subfolders), sorted by name.
 
     When ``output`` is the folder itself, the results of an earlier run there are not pages
-    (:func:`_earlier_result`): ``STEM.{output_format}`` beside the page ``STEM.EXT`` it was made
-    from. A file that may be a page is kept, so it is never written over (the two then share a
-    stem, which :func:`colorize_sequence` refuses, naming them).
+    (:func:`_earlier_result`): ``STEM.{output_format}`` (``STEM-1.{output_format}`` ... with
+    several ``samples``) beside the page ``STEM.EXT`` it was made from. A file that may be a page
+    is kept, so it is never written over (:func:`colorize_sequence` then refuses, naming it).
     """
+    from polychrome.pipeline import sample_paths
+
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"{folder} is not a folder of pages")
     files = image_files(folder)
     if output is not None and Path(output).resolve() == folder.resolve():
-        by_stem: dict[str, list[Path]] = {}
+        made_from: dict[str, list[Path]] = {}  # a result's stem -> the pages it may come from
         for f in files:
-            by_stem.setdefault(f.stem, []).append(f)
+            for r in sample_paths(f.with_suffix(f".{output_format}"), samples):
+                made_from.setdefault(r.stem, []).append(f)
         files = [
             f
             for f in files
             if not (
                 f.suffix == f".{output_format}"
-                and _earlier_result(f, [s for s in by_stem[f.stem] if s != f])
+                and _earlier_result(f, [s for s in made_from.get(f.stem, []) if s != f])
             )
         ]
     if not files:
@@ -71,7 +75,7 @@ def page_files(
 
 
 def _earlier_result(candidate: Path, pages: list[Path]) -> bool:
-    """Whether ``candidate``, beside ``pages`` of the same stem, is the result of an earlier
+    """Whether ``candidate``, beside the ``pages`` it may be made from, is the result of an earlier
     run rather than a page: a PNG carries polychrome's metadata; another format is written in
     color (RGB) and not older than those pages. Anything unsure counts as a page."""
     from PIL import Image, UnidentifiedImageError
@@ -141,7 +145,9 @@ class SequenceReport:
     """What :func:`colorize_sequence` did."""
 
     written: list[Path] = field(default_factory=list)
+    """Per page written, its result (with several samples, the first: ``STEM-1.png``)."""
     skipped: list[Path] = field(default_factory=list)
+    """Per page left alone (``skip_existing``: all its results were there), its result."""
     failures: list[tuple[Path, PolychromeError]] = field(default_factory=list)
     pool_size: int = 0
     """References in the pool at the end (grown with ``grow_pool``)."""
@@ -206,12 +212,14 @@ def colorize_sequence(
     """
     from polychrome.io import read_image
     from polychrome.ops.color import luminance_of
-    from polychrome.pipeline import colorize
+    from polychrome.pipeline import colorize, sample_paths
     from polychrome.reference.match import is_color
 
     options = options or ColorizeOptions()
     if isinstance(pages, (str, os.PathLike)):
-        files = page_files(pages, output=output, output_format=output_format)
+        files = page_files(
+            pages, output=output, output_format=output_format, samples=options.samples
+        )
     else:
         files = [Path(p) for p in pages]
     if not files:
@@ -221,17 +229,19 @@ def colorize_sequence(
     out = Path(output)
     if out.exists() and not out.is_dir():
         raise ValueCheckError(f"-o {out} is a file; pages go to a folder")
-    targets = [out / f"{f.stem}.{output_format}" for f in files]
+    # Each page's result files (several samples: STEM-1, STEM-2, ... beside one another).
+    targets = [sample_paths(out / f"{f.stem}.{output_format}", options.samples) for f in files]
     seen: dict[str, Path] = {}
-    for page, t in zip(files, targets, strict=True):
-        other = seen.setdefault(t.name, page)
-        if other != page:
-            raise ValueCheckError(
-                f"pages {other.name} and {page.name} share a file stem; their results would "
-                f"both be {t.name}"
-            )
+    for page, results in zip(files, targets, strict=True):
+        for t in results:
+            other = seen.setdefault(t.name, page)
+            if other != page:
+                raise ValueCheckError(
+                    f"pages {other.name} and {page.name} share a file stem; their results would "
+                    f"both be {t.name}"
+                )
     protected = {p.resolve() for p in (*files, *pool.paths)}
-    for t in targets:
+    for t in (t for results in targets for t in results):
         if t.resolve() in protected:
             raise ValueCheckError(f"refusing to overwrite the input {t} with a result")
 
@@ -242,13 +252,15 @@ def colorize_sequence(
         return image.pixels
 
     report = SequenceReport()
-    for done, (page, target) in enumerate(zip(files, targets, strict=True), 1):
+    for done, (page, results) in enumerate(zip(files, targets, strict=True), 1):
+        target = results[0]  # the one that joins a growing pool
         try:
-            finished = _finished(target, options.max_pixels) if skip_existing else None
-            if finished is not None:
+            finished = [_finished(t, options.max_pixels) for t in results] if skip_existing else []
+            if finished and all(f is not None for f in finished):
                 report.skipped.append(target)
-                if grow_pool and not finished.is_gray and is_color(finished.pixels):
-                    pool = _grow(pool, target, luminance_of(finished.pixels))
+                first = finished[0]
+                if grow_pool and not first.is_gray and is_color(first.pixels):
+                    pool = _grow(pool, target, luminance_of(first.pixels))
             else:
                 image = read_image(page, max_pixels=options.max_pixels)
                 luminance = luminance_of(image.pixels)
@@ -262,7 +274,7 @@ def colorize_sequence(
                     engine_options=engine_options,
                 )
                 result.metadata["references"] = [p.source for p in points]
-                result.save(target)
+                result.save(out / f"{page.stem}.{output_format}")  # to ``results``
                 report.written.append(target)
                 if grow_pool and is_color(result.image):  # a gray result has nothing to give
                     pool = _grow(pool, target, luminance)
