@@ -333,3 +333,13 @@ def test_working_resolution_of_a_thin_image_stays_within_working_pixels():
     assert result.metadata["working_size"] == [4096, 1]
     assert result.image.shape == (2, 20_000, 3)
     assert np.abs(luminance_of(result.image) - luminance_of(gray)).max() <= 1.0
+
+
+def test_metadata_records_engine_options_as_read_and_saves(tmp_path):
+    """The metadata kept engine_options as given: a numpy number made save() fail after the
+    whole colorization ('not JSON serializable'), and text such as "2" was recorded as text."""
+    gray = np.tile(np.linspace(0, 255, 16, dtype=np.uint8), (12, 1))
+    result = colorize(gray, engine_options={"vividness": np.float32(2), "temperature": "0.5"})
+    assert result.metadata["engine_options"] == {"vividness": 2.0, "temperature": 0.5}
+    result.save(tmp_path / "out.png")
+    assert read_metadata(tmp_path / "out.png")["engine_options"]["vividness"] == 2.0

@@ -354,7 +354,7 @@ def colorize(
     """
     options = _options(options, overrides)
     # Unknown or unavailable engine, or bad engine options: fail before decoding anything.
-    load_engine(options.engine).Options.from_mapping(dict(engine_options or {}))
+    engine_settings = load_engine(options.engine).Options.from_mapping(dict(engine_options or {}))
     if guidance is None:
         guidance = Guidance()
     elif not isinstance(guidance, Guidance):
@@ -414,7 +414,8 @@ def colorize(
             "bit_depth": prepared.bit_depth,
         },
         "engine": options.engine,
-        "engine_options": dict(engine_options or {}),
+        # As the engine read them ("2" -> 2.0, numpy -> Python numbers): JSON-able for save().
+        "engine_options": {k: getattr(engine_settings, k) for k in engine_options or {}},
         "options": options.to_dict(),
         "seed": options.seed,
         "path": "exact" if exact else "fast",
