@@ -72,7 +72,10 @@ class ColorizeResult:
     alpha: np.ndarray | None
     """``(H, W)`` alpha copied from the input, or None."""
     metadata: dict[str, Any] = field(default_factory=dict)
-    """Engine, options, seed, guidance, versions and step timings (JSON-able)."""
+    """How it was made (JSON-able, embedded in PNGs by :meth:`save`): ``software`` (polychrome's
+    version), ``input`` (file name, size, bit depth), ``engine``, ``engine_options``,
+    ``options``, ``seed``, ``path`` (``"exact"`` or ``"fast"``), ``working_size``, ``guidance``,
+    ``description`` (when one was bound) and ``timings`` (seconds per step)."""
     exif: bytes | None = None
     """The input file's EXIF block (camera, dates, ...; orientation upright), written into JPEG
     and PNG results by :meth:`save`."""
@@ -350,7 +353,15 @@ def colorize(
             :class:`~polychrome.solve.propagate.SolveSettings`, or a mapping of its fields.
 
     Returns:
-        A :class:`ColorizeResult` whose luminance equals the input's at full resolution.
+        A :class:`ColorizeResult` whose luminance equals the input's at full resolution. The
+        same input, options and seed give the same result.
+
+    Raises:
+        InputError: a bad image (:class:`~polychrome.errors.DecodeError`,
+            :class:`~polychrome.errors.ShapeError`,
+            :class:`~polychrome.errors.ImageTooLargeError`), option, guidance or solver
+            setting (:class:`~polychrome.errors.ValueCheckError`), or an unknown engine.
+        EngineUnavailableError: the engine needs an extra or weights that are not installed.
     """
     options = _options(options, overrides)
     # Unknown or unavailable engine, or bad engine options: fail before decoding anything.
