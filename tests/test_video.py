@@ -377,6 +377,22 @@ def test_cli_video_and_errors(tmp_path):
     assert "Traceback" not in result.output
 
 
+def test_cli_summary_stays_one_short_line_with_many_cuts(tmp_path):
+    # Every scene cut was listed: a film's summary line ran to thousands of numbers.
+    frames = [_texture(seed)[:H, :W] // (1 + seed % 3) for seed in range(14)]  # all cuts
+    _frame_folder(tmp_path / "in", frames)
+    args = ["video", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--working-pixels=4096"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "14 frames at" in result.output and "0 audio streams copied" in result.output
+    assert (
+        "scene cuts before frames 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, ... (13 in all)" in result.output
+    )
+    _frame_folder(tmp_path / "one", frames[:1])
+    result = CliRunner().invoke(app, [*args[:1], str(tmp_path / "one"), *args[2:]])
+    assert result.exit_code == 0 and "1 frame at" in result.output, result.output
+
+
 def test_a_failed_run_does_not_replace_an_earlier_result(tmp_path, monkeypatch):
     paths = _frame_folder(tmp_path / "in", _frames(5))
     out = tmp_path / "out.mp4"

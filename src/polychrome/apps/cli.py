@@ -1084,10 +1084,15 @@ def video_command(
             err=True,
         )
     if not quiet:
-        cuts = f", scene cuts before frames {report.cuts}" if report.cuts else ""
+        cuts = ""
+        if report.cuts:  # a feature film has thousands: the first ten, then how many in all
+            shown = ", ".join(map(str, report.cuts[:10]))
+            more = f", ... ({len(report.cuts)} in all)" if len(report.cuts) > 10 else ""
+            cuts = f", scene cuts before frames {shown}{more}"
+        frames, audio = report.frames, report.audio_streams
         typer.echo(
-            f"{report.frames} frames at {report.fps:.1f} frames/s, {report.audio_streams} audio "
-            f"streams copied{cuts} -> {output}"
+            f"{frames} frame{'s' * (frames != 1)} at {report.fps:.1f} frames/s, {audio} audio "
+            f"stream{'s' * (audio != 1)} copied{cuts} -> {output}"
         )
 
 
