@@ -533,6 +533,21 @@ def test_cli_pool_build_prints_a_summary(refs_dir, tmp_path):
     assert "8 references (builtin-v1)" in result.stdout
 
 
+def test_cli_pool_build_of_a_folder_of_subfolders_says_they_are_not_read(refs_dir, tmp_path):
+    # References sorted into chapter subfolders gave "holds no image", which read as wrong.
+    shutil.copytree(refs_dir, tmp_path / "refs" / "chapter-1")
+    result = _invoke("pool", "build", tmp_path / "refs", "-o", tmp_path / "p.npz")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "subfolders (chapter-1) are not read" in result.stderr
+    assert not (tmp_path / "p.npz").exists()
+    # One gray image left out is said in the singular.
+    write_image(tmp_path / "refs" / "gray.png", gray_of(textured(40, 50, seed=1)[0]))
+    shutil.copy(refs_dir / "coffee.png", tmp_path / "refs" / "coffee.png")
+    result = _invoke("pool", "build", tmp_path / "refs", "-o", tmp_path / "p.npz")
+    assert result.exit_code == 0, result.output
+    assert "left out 1 gray image: gray.png" in result.stderr
+
+
 def test_cli_missing_reference_fails_and_writes_nothing(page):
     gray, _, _, _ = page
     out = gray.parent / "out.png"

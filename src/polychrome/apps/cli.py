@@ -774,7 +774,8 @@ def pool_build_command(
         if pool.skipped:
             names = ", ".join(p.name for p in pool.skipped[:5])
             more = f" and {len(pool.skipped) - 5} more" if len(pool.skipped) > 5 else ""
-            typer.echo(f"left out {len(pool.skipped)} gray images: {names}{more}", err=True)
+            grays = f"{len(pool.skipped)} gray image{'s' * (len(pool.skipped) != 1)}"
+            typer.echo(f"left out {grays}: {names}{more}", err=True)
         for path, reason in pool.unreadable:
             typer.echo(f"left out {path.name}: {reason}", err=True)
         typer.echo(f"{len(pool)} references ({pool.embedder}) -> {output}")

@@ -471,8 +471,16 @@ def _source_files(source: str | os.PathLike[str] | Sequence[str | os.PathLike[st
         if folder.is_dir():
             files = image_files(folder)
             if not files:
+                nested = [d.name for d in sorted(folder.iterdir()) if d.is_dir() and image_files(d)]
+                where = (
+                    f"; its subfolders ({', '.join(nested[:3])}{', ...' * (len(nested) > 3)}) "
+                    "are not read: build from one of them, or gather the images in one folder"
+                    if nested
+                    else ""
+                )
                 raise InputError(
                     f"{folder} holds no image ({', '.join(IMAGE_SUFFIXES)}) to make a pool of"
+                    f"{where}"
                 )
             return files
         if not folder.exists():
