@@ -177,3 +177,18 @@ def test_sequence_with_several_samples_grows_resumes_and_reruns_in_place(chapter
         )
         assert len(report.written) == 2 and not report.failures
     assert len(list(pages.iterdir())) == 2 + 4
+
+
+def test_results_into_the_pool_folder_are_refused_before_any_page(chapter, tmp_path):
+    # -o the --pool folder worked once, then every rerun (--skip-existing too) failed with
+    # "refusing to overwrite the input" about the first run's results, now references.
+    refs, pages, _ = chapter
+    before = sorted(p.name for p in refs.iterdir())
+    args = ["sequence", str(pages), "--pool", str(refs), "-o", str(refs), "--engine", "none"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and "is the --pool folder" in result.output, result.output
+    assert sorted(p.name for p in refs.iterdir()) == before
+    # From Python, a result over a pool's reference names it as a reference.
+    colorize_sequence(pages, Pool.open(refs), refs)
+    with pytest.raises(InputError, match=r"overwrite the reference .*p2\.png \(in the pool\)"):
+        colorize_sequence(pages, Pool.open(refs), refs, skip_existing=True)

@@ -919,6 +919,11 @@ def sequence_command(
         files = page_files(pages, output=output, output_format=output_format)
         if output.exists() and not output.is_dir():
             raise ValueCheckError(f"-o {output} is a file; pages go to a folder")
+        if pool.is_dir() and _same_file(output, pool):
+            raise ValueCheckError(
+                f"-o {output} is the --pool folder: the results would be taken for references "
+                "by the next run; write them to another folder"
+            )
         with _progress_bar("pool", enabled=not quiet) as advance:
             reference_pool = open_pool(str(pool)) if pool.is_file() else None
             if reference_pool is None:

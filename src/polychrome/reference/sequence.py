@@ -240,9 +240,16 @@ def colorize_sequence(
                     f"pages {other.name} and {page.name} share a file stem; their results would "
                     f"both be {t.name}"
                 )
-    protected = {p.resolve() for p in (*files, *pool.paths)}
+    references = {p.resolve() for p in pool.paths}
     for t in (t for results in targets for t in results):
-        if t.resolve() in protected:
+        if t.resolve() in references:
+            raise ValueCheckError(
+                f"refusing to overwrite the reference {t} (in the pool) with a result; write the "
+                "results to a folder that holds no reference"
+            )
+    pages_given = {p.resolve() for p in files}
+    for t in (t for results in targets for t in results):
+        if t.resolve() in pages_given:
             raise ValueCheckError(f"refusing to overwrite the input {t} with a result")
 
     def load(path: Path) -> np.ndarray:
