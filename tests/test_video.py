@@ -393,6 +393,23 @@ def test_cli_summary_stays_one_short_line_with_many_cuts(tmp_path):
     assert result.exit_code == 0 and "1 frame at" in result.output, result.output
 
 
+def test_a_folder_holding_an_earlier_longer_run_is_noted(tmp_path):
+    # A 5-frame clip into a folder holding a 7-frame run's PNGs left 2 stale frames among the
+    # new ones, and the summary said only "5 frames".
+    clip = tmp_path / "clip.mp4"
+    _write_clip(clip, _frames(7), audio=False)
+    out = tmp_path / "out"
+    assert colorize_video(clip, out, settings=SMALL).others == 0
+    _write_clip(clip, _frames(5), audio=False)
+    args = ["video", str(clip), "-o", str(out), "--working-pixels=4096", "-q"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert f"note: {out} also holds 2 images this run did not write" in result.output
+    assert len(list(out.iterdir())) == 7  # left as they were
+    result = CliRunner().invoke(app, args)
+    assert "also holds 2 images" in result.output  # still there, still said
+
+
 def test_a_failed_run_does_not_replace_an_earlier_result(tmp_path, monkeypatch):
     paths = _frame_folder(tmp_path / "in", _frames(5))
     out = tmp_path / "out.mp4"

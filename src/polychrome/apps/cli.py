@@ -1089,6 +1089,12 @@ def video_command(
             "frames to keep every pixel",
             err=True,
         )
+    if report.others:
+        typer.echo(
+            f"note: {output} also holds {report.others} images this run did not write (an "
+            "earlier run's frames?), left as they were",
+            err=True,
+        )
     if not quiet:
         cuts = ""
         if report.cuts:  # a feature film has thousands: the first ten, then how many in all

@@ -245,6 +245,10 @@ class FrameWriter(Protocol):
     cropped: tuple[int, int] | None
     """``(width, height)`` written when odd sizes lose their last row or column (H.264)."""
 
+    others: int
+    """After :meth:`close`: images in a target folder that this run did not write (an earlier,
+    longer run's frames, say), left as they were; 0 for a video."""
+
     def write(self, index: int, rgb: np.ndarray) -> None: ...
 
     def write_audio(self, packet: Any) -> None: ...
@@ -280,6 +284,8 @@ class _FolderWriter:
         self.folder = folder
         self.names = names
         self.kept: Path | None = None
+        self._before = {p.name for p in image_files(folder)}
+        self.others = 0
         self.cropped = None  # PNGs keep every pixel
         # Frames go to a hidden folder inside the target and move in when the run ends.
         self.staging = folder / ".polychrome-partial"
@@ -325,6 +331,7 @@ class _FolderWriter:
             os.replace(staging / name, self.folder / name)
         shutil.rmtree(staging, ignore_errors=True)
         self.kept = self.folder
+        self.others = len(self._before - set(self._done))
 
 
 class _VideoWriter:
@@ -386,6 +393,7 @@ class _VideoWriter:
             ) from None
         self.written = 0
         self.kept: Path | None = None
+        self.others = 0
 
     def write(self, index: int, rgb: np.ndarray) -> None:
         import av

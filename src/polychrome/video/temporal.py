@@ -273,6 +273,8 @@ class VideoReport:
     earlier result) ``NAME.partial.EXT`` beside it; None when no frame was written."""
     cropped: tuple[int, int] | None = None
     """``(width, height)`` written when a video of odd size lost its last row or column."""
+    others: int = 0
+    """Images in the target folder that this run did not write (left as they were)."""
 
     @property
     def fps(self) -> float:
@@ -366,6 +368,7 @@ def colorize_video(
         finally:
             writer.close(ok)
             report.kept = writer.kept
+            report.others = writer.others
             report.seconds = time.perf_counter() - start
     finally:
         reader.close()
