@@ -516,6 +516,34 @@ def test_matroska_whose_audio_outlasts_the_video_is_not_truncated(tmp_path):
     assert len(_read_video(tmp_path / "out.mkv")[0]) == 10
 
 
+def test_audio_the_output_cannot_hold_is_one_error_before_any_frame(tmp_path):
+    # README's example (PCM in .mp4) is written fine by current FFmpeg; Opus in .mov is not.
+    # The message named the hidden temporary file FFmpeg had complained about.
+    if "libopus" not in av.codecs_available:
+        pytest.skip("FFmpeg without libopus")
+    clip = tmp_path / "clip.mkv"
+    with av.open(str(clip), "w") as out:
+        video = out.add_stream("libx264", rate=10)
+        video.width, video.height, video.pix_fmt = W, H, "yuv420p"
+        sound = out.add_stream("libopus", rate=48000)
+        sound.layout = "mono"
+        for t, frame in enumerate(_frames(3)):
+            for packet in video.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                out.mux(packet)
+            chunk = av.AudioFrame.from_ndarray(np.zeros((1, 960), np.int16), layout="mono")
+            chunk.sample_rate, chunk.pts = 48000, 960 * t
+            for packet in sound.encode(chunk):
+                out.mux(packet)
+        for stream in (video, sound):
+            for packet in stream.encode(None):
+                out.mux(packet)
+    result = CliRunner().invoke(app, ["video", str(clip), "-o", str(tmp_path / "o.mov")])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "error: the audio (opus) cannot go into .mov; write .mkv instead" in result.output
+    assert "partial" not in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mkv"]  # nothing left behind
+
+
 def test_refuses_a_gray_reference_and_bad_paths(tmp_path):
     gray = tmp_path / "gray.png"
     write_image(gray, np.full((H, W), 128, np.uint8))

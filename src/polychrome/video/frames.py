@@ -377,9 +377,10 @@ class _VideoWriter:
             except (av.FFmpegError, ValueError) as exc:
                 self.container.close()
                 self.partial.unlink(missing_ok=True)
+                why = getattr(exc, "strerror", None) or exc
                 raise ValueCheckError(
                     f"the audio ({a.codec_context.name}) cannot go into {path.suffix}; write "
-                    f".mkv instead: {exc}"
+                    f".mkv instead ({why})"
                 ) from None
         try:  # the header now: a container that cannot hold a stream says so before any frame
             self.container.start_encoding()
@@ -388,8 +389,10 @@ class _VideoWriter:
             self.partial.unlink(missing_ok=True)
             codecs = ", ".join(a.codec_context.name for a in audio)
             what = f"the audio ({codecs})" if audio else "the video"
+            # FFmpeg's message, without the hidden temporary file's name it may carry.
+            why = getattr(exc, "strerror", None) or exc
             raise ValueCheckError(
-                f"{what} cannot go into {path.suffix}; write .mkv instead: {exc}"
+                f"{what} cannot go into {path.suffix}; write .mkv instead ({why})"
             ) from None
         self.written = 0
         self.kept: Path | None = None
