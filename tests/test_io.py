@@ -735,7 +735,7 @@ def test_image_data_properties(rng):
         image.bit_depth = 8  # type: ignore[misc]
 
 
-@pytest.mark.parametrize("ext", [".jpg", ".png"])
+@pytest.mark.parametrize("ext", [".jpg", ".png", ".webp"])
 def test_exif_is_carried_to_the_result_with_the_orientation_upright(tmp_path, ext):
     """Archivists keep camera, dates and captions: they pass from the input to the result;
     the orientation becomes 1 because the pixels are already turned."""
@@ -761,6 +761,28 @@ def test_exif_is_carried_to_the_result_with_the_orientation_upright(tmp_path, ex
     plain = tmp_path / f"plain{ext}"
     write_image(plain, gray)
     assert read_image(plain).exif is None
+
+
+@pytest.mark.parametrize("quality", [90, 100])  # lossy (VP8) and lossless (VP8L)
+def test_webp_exif_with_alpha_and_from_a_webp_input(tmp_path, rng, quality):
+    tags = Image.Exif()
+    tags[0x010F] = "Rolleiflex"
+    tags[0x0112] = 3  # turned 180 degrees
+    rgb = _random(rng, (H, W, 3), np.uint8)
+    alpha = np.full((H, W), 255, np.uint8)
+    alpha[:, : W // 2] = 0
+    source = tmp_path / "in.webp"
+    Image.fromarray(np.dstack([rgb, alpha])).save(source, exif=tags.tobytes(), lossless=True)
+    image = read_image(source)
+    assert image.exif is not None and image.alpha is not None
+    out = tmp_path / "out.webp"
+    write_image(out, image.pixels, alpha=image.alpha, quality=quality, exif=image.exif)
+    with Image.open(out) as written:
+        assert written.mode == "RGBA" and written.size == (W, H)
+        assert written.getexif()[0x010F] == "Rolleiflex" and written.getexif()[0x0112] == 1
+        np.testing.assert_array_equal(np.asarray(written)[..., 3] > 127, image.alpha > 127)
+    again = read_image(out)
+    assert again.exif is not None and again.shape == (H, W)
 
 
 def test_read_refuses_what_is_no_source(tmp_path, rng):

@@ -137,7 +137,7 @@ class ImageData:
         format: ``"PNG"``, ``"JPEG"``, ``"TIFF"`` or ``"WEBP"``.
         exif: the file's EXIF block (``b"Exif\0\0"`` and its TIFF-structured tags, camera,
             dates, ...) with the orientation set to 1, since ``pixels`` are already turned; or
-            ``None``. Read from JPEG and PNG files.
+            ``None``. Read from JPEG, PNG and WebP files.
     """
 
     pixels: np.ndarray
@@ -182,7 +182,7 @@ class _Header:
     orientation: int = 1
     pil: Image.Image | None = None
     decode_with_pil: bool = False
-    exif: bytes | None = None  # with the orientation set to 1 (JPEG and PNG)
+    exif: bytes | None = None  # with the orientation set to 1 (JPEG, PNG and WebP)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -551,17 +551,22 @@ def _webp_header(data: bytes, label: str) -> _Header:
         pos += 8 + length + (length & 1)
     if size is None:
         raise DecodeError(f"cannot read {label}: malformed WebP header (no image size found)")
-    orientation = 1
+    orientation, kept = 1, None
     if exif:
         try:
             loaded = Image.Exif()
-            loaded.load(exif)
+            # The chunk holds the TIFF-structured tags; some writers put the JPEG header first.
+            loaded.load(exif if exif.startswith(_EXIF_HEADER) else _EXIF_HEADER + exif)
             orientation = int(loaded.get(0x0112, 1))
+            if len(loaded):
+                if 0x0112 in loaded:
+                    loaded[0x0112] = 1  # the pixels are turned upright: say so
+                kept = loaded.tobytes()
         except Exception as exc:  # a corrupt EXIF block should not make the image unreadable
             warnings.warn(
                 f"{label}: unreadable EXIF data ({exc}); orientation ignored", stacklevel=3
             )
-    return _Header("WEBP", size[0], size[1], has_alpha=True, orientation=orientation)
+    return _Header("WEBP", size[0], size[1], has_alpha=True, orientation=orientation, exif=kept)
 
 
 def _decode_pixels(data: bytes, header: _Header, label: str) -> tuple[np.ndarray, bool]:
@@ -650,8 +655,8 @@ def write_image(
             ``"polychrome"`` (see :func:`read_metadata`); ignored for other formats.
         compress_level: PNG zlib level, 0 (none, fastest) to 9 (smallest).
         quality: JPEG and WebP quality, 1 to 100.
-        exif: an EXIF block (:attr:`ImageData.exif`) to carry over: stored in JPEG and PNG
-            files, ignored for the others.
+        exif: an EXIF block (:attr:`ImageData.exif`) to carry over: stored in JPEG, PNG and
+            WebP files, not in TIFF.
 
     Raises:
         ValueCheckError: unknown extension, bad dtype or setting, alpha with JPEG, a WebP side
@@ -759,6 +764,8 @@ def _encode_checked(
             pieces = _after_ihdr(pieces, _png_chunk(b"eXIf", exif[len(_EXIF_HEADER) :]))
         elif fmt == "JPEG" and len(exif) + 2 <= 0xFFFF:
             pieces = _with_jpeg_exif(pieces, exif)
+        elif fmt == "WEBP":
+            pieces = _with_webp_exif(pieces, exif[len(_EXIF_HEADER) :], pixels.shape[:2])
     return pieces
 
 
@@ -780,6 +787,39 @@ def _with_jpeg_exif(pieces: Sequence[bytes | memoryview], exif: bytes) -> list[b
         at = 4 + int.from_bytes(data[4:6], "big")
     segment = b"\xff\xe1" + (len(exif) + 2).to_bytes(2, "big") + exif
     return [data[:at], segment, data[at:]]
+
+
+def _with_webp_exif(
+    pieces: Sequence[bytes | memoryview], tiff: bytes, shape: tuple[int, int]
+) -> list[bytes | memoryview]:
+    """Add an ``EXIF`` chunk (the TIFF-structured tags) to a WebP file: the extended format,
+    whose ``VP8X`` chunk flags it (a simple file gets a ``VP8X`` chunk first)."""
+    data = bytes(b"".join(pieces))
+    chunks: list[tuple[bytes, bytes]] = []
+    pos = 12
+    while pos + 8 <= len(data):
+        kind = data[pos : pos + 4]
+        length = int.from_bytes(data[pos + 4 : pos + 8], "little")
+        chunks.append((kind, data[pos + 8 : pos + 8 + length]))
+        pos += 8 + length + (length & 1)
+    kinds = [kind for kind, _ in chunks]
+    if b"VP8X" in kinds:
+        at = kinds.index(b"VP8X")
+        head = bytearray(chunks[at][1])
+        head[0] |= 0x08  # EXIF present
+        chunks[at] = (b"VP8X", bytes(head))
+    else:
+        h, w = shape
+        alpha = any(k == b"VP8L" and len(c) > 4 and c[4] & 0x10 for k, c in chunks)
+        flags = 0x08 | (0x10 if alpha else 0)
+        head = bytes([flags, 0, 0, 0]) + (w - 1).to_bytes(3, "little")
+        chunks.insert(0, (b"VP8X", head + (h - 1).to_bytes(3, "little")))
+    chunks.append((b"EXIF", tiff))
+    body = b"".join(
+        kind + len(c).to_bytes(4, "little") + c + (b"\0" if len(c) & 1 else b"")
+        for kind, c in chunks
+    )
+    return [b"RIFF", (len(body) + 4).to_bytes(4, "little"), b"WEBP", body]
 
 
 def _check_pixels(pixels: np.ndarray) -> np.ndarray:
