@@ -342,6 +342,17 @@ def test_corrupt_frame_in_a_folder_names_it_and_keeps_the_frames_before(tmp_path
     ]
 
 
+def test_a_frame_of_another_size_stops_the_run_before_any_frame(tmp_path):
+    # It stopped the run only when reached (after hours on a long folder), frames written.
+    frames = _frames(6)
+    paths = _frame_folder(tmp_path / "in", frames)
+    write_image(paths[4], frames[4][:, : W - 2])
+    result = CliRunner().invoke(app, ["video", str(tmp_path / "in"), "-o", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert f"frame 4 (00004.png) is {W - 2}x{H}, the first frame {W}x{H}" in result.output
+    assert "are in" not in result.output and not (tmp_path / "o").exists()
+
+
 def test_truncated_video_names_the_frame_and_finalizes_the_output(tmp_path):
     clip, cut, out = tmp_path / "clip.mp4", tmp_path / "cut.mp4", tmp_path / "out.mkv"
     _write_clip(clip, _frames(24), audio=False)

@@ -91,6 +91,12 @@ class _FolderReader:
         # The first frame gives the size; it is kept for the first iteration (not read twice).
         self._first: np.ndarray | None = self._read(0)
         self.size = (self._first.shape[1], self._first.shape[0])
+        # Every other frame's size from its header (a few ms in all): a frame of another size
+        # stops the run now, not hours in.
+        for index in range(1, len(files)):
+            size = _header_size(files[index])
+            if size is not None and size != self.size:
+                raise DecodeError(self._size_message(index, size))
 
     def _read(self, index: int) -> np.ndarray:
         path = self.files[index]
@@ -102,11 +108,14 @@ class _FolderReader:
         if pixels.ndim == 2:
             pixels = np.repeat(pixels[..., None], 3, axis=2)
         if index and (pixels.shape[1], pixels.shape[0]) != self.size:
-            raise DecodeError(
-                f"frame {index} ({path.name}) is {pixels.shape[1]}x{pixels.shape[0]}, the first "
-                f"frame {self.size[0]}x{self.size[1]}: all frames must have one size"
-            )
+            raise DecodeError(self._size_message(index, (pixels.shape[1], pixels.shape[0])))
         return pixels
+
+    def _size_message(self, index: int, size: tuple[int, int]) -> str:
+        return (
+            f"frame {index} ({self.files[index].name}) is {size[0]}x{size[1]}, the first frame "
+            f"{self.size[0]}x{self.size[1]}: all frames must have one size"
+        )
 
     def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
         first, self._first = self._first, None
@@ -116,6 +125,23 @@ class _FolderReader:
 
     def close(self) -> None:
         pass
+
+
+def _header_size(path: Path) -> tuple[int, int] | None:
+    """``(width, height)`` of an image as read (EXIF orientation applied), from its header
+    alone; None when the header cannot be read (reading the frame then says why)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            width, height = im.size
+            # As polychrome.io reads: a quarter turn swaps the sides (TIFF's size has it).
+            turned = Image.Image.getexif(im).get(0x0112) in (5, 6, 7, 8)
+            if turned and im.format != "TIFF":
+                width, height = height, width
+    except Exception:  # Pillow raises many types for damaged headers; the decoder reports it
+        return None
+    return width, height
 
 
 class _VideoReader:
