@@ -102,6 +102,14 @@ def test_auto_protocol_reports_samples_and_the_gray_baseline(tmp_path):
     assert report.rows[1].colorfulness > report.rows[0].colorfulness + 5
 
 
+def test_auto_protocol_samples_only_the_engines_that_sample(tmp_path):
+    from polychrome.eval.protocols import auto_protocol
+
+    write_image(tmp_path / "a.png", data.coffee()[::8, ::8])
+    report = auto_protocol(tmp_path, engines=("none", "cnn"), samples=2, max_side=48)
+    assert [row.method for row in report.rows] == ["gray baseline", "none", "cnn", "cnn x2"]
+
+
 def test_the_shipped_network_reads_hints():
     """The shipped network is a hint network: a few true colors bring its whole proposal closer
     to the original, not only at the clicked pixels; with ``hints=False`` it ignores them."""

@@ -343,3 +343,11 @@ def test_metadata_records_engine_options_as_read_and_saves(tmp_path):
     assert result.metadata["engine_options"] == {"vividness": 2.0, "temperature": 0.5}
     result.save(tmp_path / "out.png")
     assert read_metadata(tmp_path / "out.png")["engine_options"]["vividness"] == 2.0
+
+
+def test_samples_from_an_engine_that_does_not_sample_are_refused():
+    """The none engine gives the same result every time: N samples would be N copies."""
+    gray = np.tile(np.linspace(0, 255, 32), (16, 1)).astype(np.uint8)
+    with pytest.raises(ValueCheckError, match="the none engine would give identical copies"):
+        colorize(gray, engine="none", samples=2)
+    assert len(colorize(gray, engine="none", samples=1).images) == 1

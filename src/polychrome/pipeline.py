@@ -24,7 +24,7 @@ import PIL.Image
 import PIL.ImageOps
 
 from polychrome import __version__
-from polychrome.engines.base import EngineContext, load_engine
+from polychrome.engines.base import EngineContext, engine_spec, load_engine
 from polychrome.errors import DecodeError, ImageTooLargeError, ShapeError, ValueCheckError
 from polychrome.guidance.hints import Guidance, cell_of
 from polychrome.io import ImageData, read_image, write_image
@@ -366,6 +366,11 @@ def colorize(
     options = _options(options, overrides)
     # Unknown or unavailable engine, or bad engine options: fail before decoding anything.
     engine_settings = load_engine(options.engine).Options.from_mapping(dict(engine_options or {}))
+    if options.samples > 1 and not engine_spec(options.engine).samples:
+        raise ValueCheckError(
+            f"samples={options.samples} gives different results only with an engine that "
+            f"samples (cnn, diffusion); the {options.engine} engine would give identical copies"
+        )
     if guidance is None:
         guidance = Guidance()
     elif not isinstance(guidance, Guidance):

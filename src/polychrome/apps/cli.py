@@ -476,10 +476,12 @@ def _plan_colorize(
             raise ValueCheckError(
                 "--segmenter finds the objects a description names; give --describe too"
             )
-        if options.samples > 1 and options.engine == "none":
+        from polychrome.engines.base import engine_spec
+
+        if options.samples > 1 and not engine_spec(options.engine).samples:
             raise ValueCheckError(
                 "--samples gives different results only with an engine that samples (cnn, "
-                "diffusion); the none engine would write identical copies"
+                f"diffusion); the {options.engine} engine would write identical copies"
             )
         output_format = _format_name(output_format)
         if hints is not None and batch:

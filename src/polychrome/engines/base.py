@@ -177,6 +177,8 @@ class EngineSpec:
     """A file (relative to the package) that must exist for the engine to run."""
     user_weights: bool = False
     """It runs only with weights the user passes (nothing is shipped): installed is not ready."""
+    samples: bool = False
+    """Its proposals differ by sample (``--samples N``); otherwise N results would be copies."""
     default: bool = False
 
     def missing(self) -> list[str]:
@@ -224,6 +226,7 @@ register(
         weights="shipped: weights/cnn.onnx (see docs/model-card.md)",
         weights_file="weights/cnn.onnx",
         default=True,
+        samples=True,
     )
 )
 register(
@@ -237,6 +240,7 @@ register(
         extra="diffusion",
         weights="yours: --engine-option base_model=... controlnet=... (folder or hub id)",
         user_weights=True,
+        samples=True,
     )
 )
 register(
@@ -285,7 +289,7 @@ def load_engine(name: str) -> Engine:
 def describe_engines() -> list[dict[str, Any]]:
     """Every registered engine as a JSON-able row: name, whether it is available (and what is
     missing), its extra, summary, weights (``user_weights``: only with weights the user passes),
-    and its options (name, default, help). The `engines`
+    whether it samples, and its options (name, default, help). The `engines`
     command and the HTTP service's ``/v1/engines`` show these.
 
     Engine modules are imported (they import their own dependencies lazily), not instantiated.
@@ -312,6 +316,7 @@ def describe_engines() -> list[dict[str, Any]]:
                 "summary": spec.summary,
                 "weights": spec.weights,
                 "user_weights": spec.user_weights,
+                "samples": spec.samples,
                 "options": options,
             }
         )

@@ -36,6 +36,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from polychrome.engines.base import engine_spec
 from polychrome.errors import InputError, ValueCheckError
 from polychrome.formats import IMAGE_SUFFIXES, image_files
 from polychrome.guidance.hints import Guidance, PointHints
@@ -247,7 +248,7 @@ def auto_protocol(
                 {"image": o.name, "method": engine, "sample": None, "points": None, **first}
             )
             firsts.append(first)
-            if samples > 1:
+            if samples > 1 and engine_spec(engine).samples:
                 result = colorize(
                     o.gray, engine=engine, seed=seed, samples=samples, engine_options=opts
                 )
@@ -263,7 +264,7 @@ def auto_protocol(
                 spread.append(_pairwise_ab(result.images))
             tick()
         report.rows.append(_mean_row(engine, None, firsts))
-        if samples > 1:
+        if samples > 1 and engine_spec(engine).samples:
             row = _mean_row(f"{engine} x{samples}", None, every)
             row.diversity = float(np.mean(spread))
             row.worst_psnr = float(np.mean(worst))
