@@ -527,6 +527,39 @@ def test_matroska_whose_audio_outlasts_the_video_is_not_truncated(tmp_path):
     assert len(_read_video(tmp_path / "out.mkv")[0]) == 10
 
 
+def test_a_video_that_starts_after_its_sound_stays_in_step(tmp_path):
+    # Frames were renumbered from 0: a video whose first frame is at 1 s (its sound at 0) came
+    # out a second early against the copied sound; and its Matroska DURATION tag (where the
+    # track ends, 2 s) was read as its length, so the clip was called truncated.
+    clip = tmp_path / "clip.mkv"
+    with av.open(str(clip), "w") as out:
+        video = out.add_stream("libx264", rate=10)
+        video.width, video.height, video.pix_fmt = W, H, "yuv420p"
+        sound = out.add_stream("aac", rate=16000)
+        sound.layout = "mono"
+        for t, frame in enumerate(_frames(10)):
+            picture = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            picture.pts = 10 + t  # 1.0 s, 1.1 s, ...
+            for packet in video.encode(picture):
+                out.mux(packet)
+        for packet in video.encode(None):
+            out.mux(packet)
+        for pts in range(0, 32000, 1600):
+            silence = np.zeros((1, 1600), np.float32)
+            chunk = av.AudioFrame.from_ndarray(silence, format="fltp", layout="mono")
+            chunk.sample_rate, chunk.pts = 16000, pts
+            for packet in sound.encode(chunk):
+                out.mux(packet)
+        for packet in sound.encode(None):
+            out.mux(packet)
+    for target in (tmp_path / "out.mkv", tmp_path / "out.mp4"):
+        report = colorize_video(clip, target, settings=SMALL)
+        assert report.frames == 10 and report.audio_streams == 1
+        with av.open(str(target)) as result:
+            times = [float(f.time) for f in result.decode(video=0)]
+        assert times == pytest.approx([1.0 + t / 10 for t in range(10)], abs=1e-3), target
+
+
 def test_audio_the_output_cannot_hold_is_one_error_before_any_frame(tmp_path):
     # README's example (PCM in .mp4) is written fine by current FFmpeg; Opus in .mov is not.
     # The message named the hidden temporary file FFmpeg had complained about.

@@ -71,6 +71,8 @@ class FrameReader(Protocol):
     """Per frame, its file name (folders only)."""
     on_audio: Callable[[Any], None] | None
     """Called with every audio packet met while reading (videos only)."""
+    time: float | None
+    """Presentation time in seconds of the frame last yielded (videos; None for folders)."""
 
     def __iter__(self) -> Iterator[tuple[int, np.ndarray]]: ...
 
@@ -88,6 +90,7 @@ class _FolderReader:
         self.fps = Fraction(fps).limit_denominator(1001)
         self.max_pixels = max_pixels
         self.on_audio = None
+        self.time = None
         # The first frame gives the size; it is kept for the first iteration (not read twice).
         self._first: np.ndarray | None = self._read(0)
         self.size = (self._first.shape[1], self._first.shape[0])
@@ -165,6 +168,9 @@ class _VideoReader:
         self.count = int(self.stream.frames) or None
         # Containers such as Matroska give a duration, not a frame count.
         seconds = _stream_seconds(self.stream)
+        if seconds is not None and self.stream.duration is None and self.stream.start_time:
+            # Matroska's DURATION tag is where the track ends: less where it starts.
+            seconds -= float(self.stream.start_time * self.stream.time_base)
         if seconds is None and len(self.container.streams) == 1 and self.container.duration:
             # The container's duration is its longest stream's: the video's only when alone
             # (audio running on after the last frame is no truncation).
@@ -180,6 +186,7 @@ class _VideoReader:
             )
         self.names = None
         self.on_audio: Callable[[Any], None] | None = None
+        self.time: float | None = None
 
     def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
         import av
@@ -192,6 +199,7 @@ class _VideoReader:
                         self.on_audio(packet)
                     continue
                 for frame in packet.decode():
+                    self.time = float(frame.time) if frame.time is not None else None
                     yield index, frame.to_ndarray(format="rgb24")
                     index += 1
         except av.FFmpegError as exc:
@@ -275,7 +283,9 @@ class FrameWriter(Protocol):
     """After :meth:`close`: images in a target folder that this run did not write (an earlier,
     longer run's frames, say), left as they were; 0 for a video."""
 
-    def write(self, index: int, rgb: np.ndarray) -> None: ...
+    def write(self, index: int, rgb: np.ndarray, time: float | None = None) -> None:
+        """Write frame ``index``; ``time`` (seconds, the input's) keeps a video on the input's
+        timeline, in step with the audio copied from it."""
 
     def write_audio(self, packet: Any) -> None: ...
 
@@ -325,7 +335,7 @@ class _FolderWriter:
             return self.folder / f"{Path(self.names[index]).stem}.png"
         return self.folder / f"frame_{index:06d}.png"
 
-    def write(self, index: int, rgb: np.ndarray) -> None:
+    def write(self, index: int, rgb: np.ndarray, time: float | None = None) -> None:
         name = self.path_of(index).name
         write_image(self.staging / name, rgb, compress_level=1)
         self._done.append(name)
@@ -423,15 +433,22 @@ class _VideoWriter:
         self.written = 0
         self.kept: Path | None = None
         self.others = 0
+        self.fps = fps
+        self._pts = -1
 
-    def write(self, index: int, rgb: np.ndarray) -> None:
+    def write(self, index: int, rgb: np.ndarray, time: float | None = None) -> None:
         import av
 
         rgb = rgb[: self.stream.height, : self.stream.width]
         if rgb.dtype == np.uint16:
             rgb = (rgb // 257).astype(np.uint8)
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
-        frame.pts = self.written
+        # The input's time, in frames (the audio is copied with its own times: a video that
+        # starts later than its sound, or has gaps, stays in step); always increasing.
+        self._pts += 1
+        if time is not None:
+            self._pts = max(self._pts, round(time * self.fps))
+        frame.pts = self._pts
         for packet in self.stream.encode(frame):
             self.container.mux(packet)
         self.written += 1

@@ -356,7 +356,7 @@ def colorize_video(
         try:
             for index, rgb in reader:
                 result = colorizer.step(rgb)
-                writer.write(index, result.image)
+                writer.write(index, result.image, time=reader.time)
                 report.frames += 1
                 report.anchors += result.anchor
                 if result.cut:
