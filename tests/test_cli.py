@@ -762,3 +762,11 @@ def test_the_package_lists_its_public_names():
 
     assert {"colorize", "Guidance", "read_image"} <= set(dir(polychrome))
     assert "ColorizeOptions" in polychrome.__doc__
+
+
+def test_a_reference_that_is_no_image_is_named_as_the_reference(scene: Scene):
+    clip = scene.root / "clip.mp4"
+    clip.write_bytes(b"\x00\x00\x00\x18ftypmp42")
+    result = _invoke("colorize", scene.gray, "--reference", clip, "-o", scene.root / "o.png")
+    _assert_clean_failure(result, f"reference {clip} is not a PNG, JPEG, TIFF or WebP image")
+    assert not (scene.root / "o.png").exists()

@@ -173,3 +173,23 @@ def test_a_click_on_a_smaller_copy_selects_the_same_thing():
     small = region_from_click(half, w // 4, h // 4)
     back = cv2.resize(small.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
     assert _iou(back, full) > 0.8
+
+
+def test_pool_references_that_match_nothing_are_reported_in_one_line():
+    from polychrome.apps.jobs import guidance_notes
+
+    def row(source: str, count: int) -> dict:
+        return {"kind": "points", "source": source, "count": count}
+
+    rows = [
+        row("reference cat.png", 0),
+        row("reference p1.png, retrieved from refs.npz with similarity 0.91", 0),
+        row("reference p2.png, retrieved from refs.npz with similarity 0.88", 0),
+        row("reference p3.png, retrieved from refs.npz with similarity 0.85", 12),
+    ]
+    notes = guidance_notes({"guidance": rows})
+    assert notes == [
+        "reference cat.png: no confident match, so it colors nothing",
+        "2 of the pool's retrieved references matched nothing confidently (reference p1.png, "
+        "reference p2.png); the pool's palette colors the page there",
+    ]

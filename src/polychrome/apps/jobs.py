@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from polychrome.errors import PolychromeError
+from polychrome.errors import InputError, PolychromeError
 from polychrome.options import ColorizeOptions
 
 __all__ = [
@@ -73,11 +73,25 @@ def guidance_notes(metadata: dict[str, Any]) -> list[str]:
     phrases with no region in its description and labels."""
     from polychrome.guidance.binding import report_notes
 
-    unmatched = [
-        f"{row['source']}: no confident match, so it colors nothing"
+    empty = [
+        row["source"]
         for row in metadata.get("guidance", ())
         if row.get("kind") == "points" and row.get("count") == 0
     ]
+    # References the user named are reported one by one; those a pool retrieved, in one line
+    # (the pool's palette still colors the page).
+    retrieved = [source for source in empty if ", retrieved from " in source]
+    unmatched = [
+        f"{source}: no confident match, so it colors nothing"
+        for source in empty
+        if source not in retrieved
+    ]
+    if retrieved:
+        names = ", ".join(source.split(", retrieved from ")[0] for source in retrieved)
+        unmatched.append(
+            f"{len(retrieved)} of the pool's retrieved references matched nothing confidently "
+            f"({names}); the pool's palette colors the page there"
+        )
     size = (metadata.get("input") or {}).get("size") or (0, 0)
     slivers = [
         f"{row['source']} selected only {share:.0%} of the box ({row['pixels']} pixels): a box "
@@ -198,7 +212,10 @@ def _reference_points(job: ColorizeJob, image, *, max_pixels: int):
                 chosen.append((path, f"{path.name}, {how}"))
     pixels = []
     for path, _ in chosen:
-        reference = read_image(path, max_pixels=max_pixels)
+        try:
+            reference = read_image(path, max_pixels=max_pixels)
+        except InputError as exc:  # say that it is a reference, not the image being colorized
+            raise type(exc)(f"reference {exc}") from None
         if reference.is_gray:
             raise ValueCheckError(
                 f"reference {source_name(path)} is a gray image: a reference gives its colors to "
