@@ -225,6 +225,17 @@ def test_label_masks_bind_to_the_description(client):
     assert bottom[1] > bottom[0] + 20 and bottom[1] > bottom[2] + 10, bottom
     phrases = body["metadata"]["description"]["phrases"]
     assert phrases[0]["object"] == "car" and phrases[0]["bound_to"] == ["car.png"]
+    assert body["notes"] == []
+
+
+def test_json_answer_lists_what_the_guidance_left_unused(client):
+    """The CLI warns of a description word it could not use; the service's JSON carries the
+    same notes, so the page can show them."""
+    data = {"engine": "none", "description": "a zorblax sky", "format": "json"}
+    response = _post(client, data=data)
+    assert response.status_code == 200, response.text
+    notes = response.json()["notes"]
+    assert any("zorblax" in note and "ignored" in note for note in notes), notes
 
 
 def test_region_mask_with_a_color_phrase(client):

@@ -596,9 +596,9 @@ def create_app(
 
         Fields: image (required); hints (an RGBA image of the same size); region_mask with
         region_color, in pairs; label_mask with label, in pairs; description; reference
-        (repeatable); engine_options (a JSON object); format (png, or json with base64 PNGs and
-        the metadata); and any option of GET /v1/options by its name (engine, seed, samples,
-        saturation, method, ...).
+        (repeatable); engine_options (a JSON object); format (png, or json with base64 PNGs,
+        the metadata and notes: the parts of the guidance that colored nothing); and any option
+        of GET /v1/options by its name (engine, seed, samples, saturation, method, ...).
 
         Answers: the PNG (format png), or JSON; a refused request gets a JSON error with its
         status: 413 too large, 422 bad input, 429 busy (Retry-After), 503 timeout or out of
@@ -631,12 +631,17 @@ def create_app(
                 media_type="image/png",
                 headers={"Content-Disposition": f'inline; filename="{_ascii(filename)}"'},
             )
+        from polychrome.apps.jobs import guidance_notes
+
         return JSONResponse(
             {
                 "media_type": "image/png",
                 "filename": filename,
                 "images": [base64.b64encode(data).decode("ascii") for data in encoded],
                 "metadata": metadata,
+                # What the guidance left unused (the CLI prints these as warnings): a typo in
+                # the description, a label no phrase names, a reference that matched nothing.
+                "notes": [_for_clients(note) for note in guidance_notes(metadata)],
             }
         )
 
