@@ -330,6 +330,27 @@ def test_sixteen_bit_frames_keep_their_precision_in_a_folder(tmp_path):
     assert len(_read_video(tmp_path / "out.mp4")[0]) == 3
 
 
+def test_transparency_of_frames_is_kept_in_a_folder_and_noted_for_a_video(tmp_path):
+    # Frames with alpha (animation cels) lost it without a word.
+    frames = _frames(3)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    alpha = np.full(frames[0].shape[:2], 255, np.uint8)
+    alpha[:, :10] = 0
+    for t, frame in enumerate(frames):
+        write_image(folder / f"{t}.png", frame, alpha=alpha if t != 1 else None)
+    report = colorize_video(folder, tmp_path / "out", settings=SMALL)
+    assert report.alpha_dropped == 0
+    assert read_image(tmp_path / "out" / "1.png").alpha is None
+    for t in (0, 2):
+        np.testing.assert_array_equal(read_image(tmp_path / "out" / f"{t}.png").alpha, alpha)
+    result = CliRunner().invoke(
+        app, ["video", str(folder), "-o", str(tmp_path / "out.mp4"), "--working-pixels=4096"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "note: 2 frames had transparency, which a video cannot hold" in result.output
+
+
 def test_corrupt_frame_in_a_folder_names_it_and_keeps_the_frames_before(tmp_path):
     paths = _frame_folder(tmp_path / "in", _frames(6))
     paths[3].write_bytes(b"\x89PNG\r\n\x1a\n not really a png")

@@ -1091,6 +1091,12 @@ def video_command(
             "frames to keep every pixel",
             err=True,
         )
+    if report.alpha_dropped:
+        typer.echo(
+            f"note: {report.alpha_dropped} frames had transparency, which a video cannot hold; "
+            "write a folder of frames to keep it",
+            err=True,
+        )
     if report.others:
         typer.echo(
             f"note: {output} also holds {report.others} images this run did not write (an "

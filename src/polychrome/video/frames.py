@@ -73,6 +73,8 @@ class FrameReader(Protocol):
     """Called with every audio packet met while reading (videos only)."""
     time: float | None
     """Presentation time in seconds of the frame last yielded (videos; None for folders)."""
+    alpha: np.ndarray | None
+    """Alpha of the frame last yielded, when it has transparency (folders; None for videos)."""
 
     def __iter__(self) -> Iterator[tuple[int, np.ndarray]]: ...
 
@@ -91,8 +93,11 @@ class _FolderReader:
         self.max_pixels = max_pixels
         self.on_audio = None
         self.time = None
+        self.alpha: np.ndarray | None = None
+        self._first_alpha: np.ndarray | None = None
         # The first frame gives the size; it is kept for the first iteration (not read twice).
         self._first: np.ndarray | None = self._read(0)
+        self._first_alpha = self.alpha
         self.size = (self._first.shape[1], self._first.shape[0])
         # Every other frame's size from its header (a few ms in all): a frame of another size
         # stops the run now, not hours in.
@@ -108,6 +113,8 @@ class _FolderReader:
         except InputError as exc:
             raise DecodeError(f"frame {index} ({path.name}): {exc}") from None
         pixels = image.pixels  # 16-bit frames stay 16 bit (a scan's precision is kept)
+        alpha = image.alpha
+        self.alpha = alpha if alpha is not None and int(alpha.min()) < image.max_value else None
         if pixels.ndim == 2:
             pixels = np.repeat(pixels[..., None], 3, axis=2)
         if index and (pixels.shape[1], pixels.shape[0]) != self.size:
@@ -122,7 +129,11 @@ class _FolderReader:
 
     def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
         first, self._first = self._first, None
-        yield 0, first if first is not None else self._read(0)
+        if first is None:
+            first = self._read(0)
+        else:
+            self.alpha = self._first_alpha
+        yield 0, first
         for index in range(1, len(self.files)):
             yield index, self._read(index)
 
@@ -187,6 +198,7 @@ class _VideoReader:
         self.names = None
         self.on_audio: Callable[[Any], None] | None = None
         self.time: float | None = None
+        self.alpha: np.ndarray | None = None  # video frames have none
 
     def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
         import av
@@ -283,15 +295,31 @@ class FrameWriter(Protocol):
     """After :meth:`close`: images in a target folder that this run did not write (an earlier,
     longer run's frames, say), left as they were; 0 for a video."""
 
-    def write(self, index: int, rgb: np.ndarray, time: float | None = None) -> None:
+    alpha_dropped: int
+    """Frames with transparency written without it (a video holds none)."""
+
+    def write(
+        self,
+        index: int,
+        rgb: np.ndarray,
+        time: float | None = None,
+        alpha: np.ndarray | None = None,
+    ) -> None:
         """Write frame ``index``; ``time`` (seconds, the input's) keeps a video on the input's
-        timeline, in step with the audio copied from it."""
+        timeline, in step with the audio copied from it; ``alpha`` (the input frame's) is kept
+        by a folder of PNGs and counted in :attr:`alpha_dropped` by a video."""
 
     def write_audio(self, packet: Any) -> None: ...
 
     def close(self, ok: bool = True) -> None:
         """Finalize: the frames go to the target. ``ok=False`` (the run failed): they are kept
         in the target if it did not exist, else beside it as ``NAME.partial.EXT``."""
+
+
+def _same_depth(alpha: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    if dtype == np.uint16:
+        return alpha.astype(np.uint16) * 257
+    return np.round(alpha / 257.0).astype(np.uint8)
 
 
 def _keep_aside(target: Path) -> Path:
@@ -322,6 +350,7 @@ class _FolderWriter:
         self.kept: Path | None = None
         self._before = {p.name for p in image_files(folder)}
         self.others = 0
+        self.alpha_dropped = 0  # PNGs keep it
         self.cropped = None  # PNGs keep every pixel
         # Frames go to a hidden folder inside the target and move in when the run ends.
         self.staging = folder / ".polychrome-partial"
@@ -335,9 +364,17 @@ class _FolderWriter:
             return self.folder / f"{Path(self.names[index]).stem}.png"
         return self.folder / f"frame_{index:06d}.png"
 
-    def write(self, index: int, rgb: np.ndarray, time: float | None = None) -> None:
+    def write(
+        self,
+        index: int,
+        rgb: np.ndarray,
+        time: float | None = None,
+        alpha: np.ndarray | None = None,
+    ) -> None:
         name = self.path_of(index).name
-        write_image(self.staging / name, rgb, compress_level=1)
+        if alpha is not None and alpha.dtype != rgb.dtype:  # 8-bit alpha, 16-bit result or back
+            alpha = _same_depth(alpha, rgb.dtype)
+        write_image(self.staging / name, rgb, alpha=alpha, compress_level=1)
         self._done.append(name)
 
     @property
@@ -433,12 +470,20 @@ class _VideoWriter:
         self.written = 0
         self.kept: Path | None = None
         self.others = 0
+        self.alpha_dropped = 0
         self.fps = fps
         self._pts = -1
 
-    def write(self, index: int, rgb: np.ndarray, time: float | None = None) -> None:
+    def write(
+        self,
+        index: int,
+        rgb: np.ndarray,
+        time: float | None = None,
+        alpha: np.ndarray | None = None,
+    ) -> None:
         import av
 
+        self.alpha_dropped += alpha is not None
         rgb = rgb[: self.stream.height, : self.stream.width]
         if rgb.dtype == np.uint16:
             rgb = (rgb // 257).astype(np.uint8)

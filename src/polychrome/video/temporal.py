@@ -275,6 +275,8 @@ class VideoReport:
     """``(width, height)`` written when a video of odd size lost its last row or column."""
     others: int = 0
     """Images in the target folder that this run did not write (left as they were)."""
+    alpha_dropped: int = 0
+    """Frames with transparency written into a video, which holds none (a folder keeps it)."""
 
     @property
     def fps(self) -> float:
@@ -356,7 +358,7 @@ def colorize_video(
         try:
             for index, rgb in reader:
                 result = colorizer.step(rgb)
-                writer.write(index, result.image, time=reader.time)
+                writer.write(index, result.image, time=reader.time, alpha=reader.alpha)
                 report.frames += 1
                 report.anchors += result.anchor
                 if result.cut:
@@ -369,6 +371,7 @@ def colorize_video(
             writer.close(ok)
             report.kept = writer.kept
             report.others = writer.others
+            report.alpha_dropped = writer.alpha_dropped
             report.seconds = time.perf_counter() - start
     finally:
         reader.close()
