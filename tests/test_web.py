@@ -211,3 +211,69 @@ def test_result_of_many_samples_can_be_switched(page, tmp_path):
     page.click("#sample-list button >> nth=1")
     assert page.get_attribute("#after", "src") != first
     assert page.get_attribute("#download", "download").endswith("-2.png")
+
+
+def _small_png(tmp_path, name: str, size: tuple[int, int]) -> Path:
+    import cv2
+
+    from polychrome.io import write_image
+
+    path = tmp_path / name
+    gray = read_image(sample_path("coffee-gray.png")).pixels
+    write_image(path, cv2.resize(gray, size, interpolation=cv2.INTER_AREA))
+    return path
+
+
+def test_one_colorization_at_a_time_and_a_new_image_drops_the_old_answer(page, tmp_path):
+    """A double click sends one request; opening another image while a colorization runs
+    abandons it (its result never shows over the new image); the answer's notes are listed.
+    The service's answers are held and given by the test, so nothing is colorized here."""
+    import base64
+    import contextlib
+    import json
+
+    import numpy as np
+
+    from polychrome.io import encode_image
+
+    held = []
+    page.route("**/v1/colorize", lambda route: held.append(route))
+    page.set_input_files("#image-input", str(_small_png(tmp_path, "first.png", (90, 60))))
+    page.wait_for_selector("#stage:not([hidden])")
+    _drag(page, "#hint-layer", [(0.2, 0.2), (0.6, 0.5)])  # the form then waits for toBlob
+    page.dblclick("#colorize")
+    page.wait_for_function("document.getElementById('status').textContent.startsWith('Colorizing')")
+    page.wait_for_timeout(300)
+    assert len(held) == 1 and page.locator("#colorize").is_disabled()
+
+    page.set_input_files("#image-input", str(_small_png(tmp_path, "second.png", (60, 40))))
+    page.wait_for_function("document.getElementById('status').textContent.includes('second.png')")
+    assert page.locator("#colorize").is_enabled()
+
+    def answer(route, width: int, height: int, notes: list[str]) -> None:
+        png = encode_image(np.full((height, width, 3), (200, 40, 40), np.uint8))
+        body = {
+            "media_type": "image/png",
+            "filename": "x-color.png",
+            "images": [base64.b64encode(png).decode("ascii")],
+            "metadata": {"engine": "none", "seed": 0},
+            "notes": notes,
+        }
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
+
+    with contextlib.suppress(sync_api.Error):  # abandoned by the page; answered anyway
+        answer(held[0], 90, 60, [])
+    page.wait_for_timeout(300)
+    assert page.locator("#result").is_hidden()
+    assert "second.png" in page.text_content("#status")
+
+    page.click("#colorize")
+    page.wait_for_function("document.getElementById('status').textContent.startsWith('Colorizing')")
+    page.wait_for_timeout(300)
+    assert len(held) == 2
+    answer(held[1], 60, 40, ["ignored 'zorblax': not a color or object we can bind"])
+    page.wait_for_selector("#result:not([hidden])")
+    assert page.evaluate("after.naturalWidth") == 60
+    assert "zorblax" in page.text_content("#notes") and page.locator("#notes").is_visible()
+    assert page.locator("#colorize").is_enabled()
+    assert page.errors == []  # type: ignore[attr-defined]

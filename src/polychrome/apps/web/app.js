@@ -19,6 +19,7 @@ const state = {
   specs: [], // the options schema
   results: [], // data URLs of the samples
   resultName: "result-color.png",
+  job: null, // the colorization under way ({controller}); one at a time
 };
 
 const $ = (id) => document.getElementById(id);
@@ -101,9 +102,16 @@ function newLayer(parent) {
 }
 
 async function openImage(file) {
+  // A colorization of the previous image is abandoned: its answer must not show over this one.
+  if (state.job) {
+    state.job.controller.abort();
+    state.job = null;
+  }
   state.file = file;
   state.results = [];
   $("result").hidden = true;
+  setNotes([]);
+  setStatus("");
   clearMasks();
   const url = URL.createObjectURL(file);
   $("before").src = url;
@@ -330,36 +338,67 @@ async function buildForm() {
 }
 
 async function colorize() {
+  if (state.job) return; // one colorization at a time (a double click sends one request)
   const button = $("colorize");
+  const job = { controller: new AbortController() };
+  state.job = job;
+  button.disabled = true;
+  setNotes([]);
+  const current = () => state.job === job; // false once another image is opened
   let form;
   try {
     form = await buildForm();
   } catch (error) {
-    setStatus(error.message, true);
-    return;
+    if (current()) setStatus(error.message, true);
+    return finish();
   }
-  button.disabled = true;
-  setStatus("Colorizing…");
   const started = performance.now();
+  const seconds = () => ((performance.now() - started) / 1000).toFixed(0);
+  setStatus("Colorizing…");
+  const ticker = setInterval(() => current() && setStatus(`Colorizing… ${seconds()} s`), 1000);
   try {
-    const response = await fetch("/v1/colorize", { method: "POST", body: form });
+    const response = await fetch("/v1/colorize", {
+      method: "POST", body: form, signal: job.controller.signal,
+    });
     const body = await response.json().catch(() => ({}));
+    if (!current()) return;
     if (!response.ok) {
       const hint = body.suggestions && body.suggestions.length
         ? ` (did you mean ${body.suggestions.join(", ")}?)` : "";
-      setStatus(`${body.detail || response.statusText}${hint}`, true);
+      const detail = body.detail || `${response.status} ${response.statusText}`.trim();
+      setStatus(`${detail}${hint}`, true);
       return;
     }
     state.results = body.images.map((b64) => `data:${body.media_type};base64,${b64}`);
     state.resultName = body.filename;
     showResults();
-    const seconds = ((performance.now() - started) / 1000).toFixed(1);
-    setStatus(`Done in ${seconds} s (${body.metadata.engine}, seed ${body.metadata.seed}).`);
+    const took = ((performance.now() - started) / 1000).toFixed(1);
+    setStatus(`Done in ${took} s (${body.metadata.engine}, seed ${body.metadata.seed}).`);
+    setNotes(body.notes || []);
   } catch (error) {
-    setStatus(`The request failed: ${error.message}`, true);
+    if (current()) setStatus(`The request failed: ${error.message}`, true);
   } finally {
+    clearInterval(ticker);
+    finish();
+  }
+
+  function finish() {
+    if (!current()) return;
+    state.job = null;
     button.disabled = false;
   }
+}
+
+// What the guidance left unused (a word of the description, a label no phrase names), under
+// the status line.
+function setNotes(notes) {
+  const list = $("notes");
+  list.replaceChildren(...notes.map((note) => {
+    const item = document.createElement("li");
+    item.textContent = note;
+    return item;
+  }));
+  list.hidden = notes.length === 0;
 }
 
 // ------------------------------------------------------------------------ results
