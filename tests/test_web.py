@@ -277,3 +277,22 @@ def test_one_colorization_at_a_time_and_a_new_image_drops_the_old_answer(page, t
     assert "zorblax" in page.text_content("#notes") and page.locator("#notes").is_visible()
     assert page.locator("#colorize").is_enabled()
     assert page.errors == []  # type: ignore[attr-defined]
+
+
+def test_controls_are_named_and_an_image_over_the_pixel_limit_is_caught_on_opening(page, tmp_path):
+    page.set_input_files("#image-input", str(_small_png(tmp_path, "small.png", (60, 40))))
+    page.wait_for_selector("#stage:not([hidden])")
+    page.click("#add-mask")
+    # Each control has a name a screen reader can say (the remove button's text is just "×").
+    assert page.get_by_label("Image to colorize", exact=True).count() == 1
+    assert page.get_by_role("textbox", name="Description of the colors", exact=True).count() == 1
+    assert page.get_by_role("textbox", name="Text of mask 1", exact=True).count() == 1
+    assert page.get_by_role("button", name="Remove mask 1", exact=True).count() == 1
+
+    # An image the service would refuse is caught before painting on it.
+    page.evaluate("state.limits.max_pixels = 1000")
+    page.set_input_files("#image-input", str(_small_png(tmp_path, "big.png", (60, 50))))
+    page.wait_for_function("document.getElementById('status').textContent.includes('big.png')")
+    assert "limit of 1,000" in page.text_content("#status")
+    assert "error" in page.get_attribute("#status", "class")
+    assert page.locator("#colorize").is_disabled()

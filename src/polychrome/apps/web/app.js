@@ -19,6 +19,7 @@ const state = {
   specs: [], // the options schema
   results: [], // data URLs of the samples
   resultName: "result-color.png",
+  limits: null, // the service's limits (GET /v1/options)
   job: null, // the colorization under way ({controller}); one at a time
 };
 
@@ -42,6 +43,7 @@ async function loadControls() {
     fetch("/v1/options").then((r) => r.json()),
   ]);
   state.specs = schema.options;
+  state.limits = schema.limits;
   const spec = (name) => state.specs.find((s) => s.name === name);
 
   const engineSelect = $("engine");
@@ -139,6 +141,15 @@ async function openImage(file) {
   clearHints();
   $("stage").hidden = false;
   $("empty").hidden = true;
+  const pixels = state.width * state.height;
+  const limit = state.limits ? state.limits.max_pixels : Infinity;
+  if (pixels > limit) {
+    setStatus(`${file.name} is ${state.width} × ${state.height} = ${pixels.toLocaleString("en")} `
+      + `pixels, more than this service's limit of ${limit.toLocaleString("en")}: make it `
+      + "smaller first.", true);
+    $("colorize").disabled = true;
+    return;
+  }
   $("colorize").disabled = false;
   setStatus(`${file.name}: ${state.width} × ${state.height}`);
 }
@@ -176,6 +187,7 @@ function addMask() {
   remove.type = "button";
   remove.textContent = "×";
   remove.title = "Remove this mask";
+  remove.setAttribute("aria-label", `Remove mask ${id}`);
   row.append(swatch, text, " ", remove);
   $("mask-list").append(row);
   const mask = { id, canvas, tint, text, row, painted: false };
