@@ -176,6 +176,35 @@ def test_docs_page_works_offline(client):
     assert not re.search(r"(src|href)=[\"']?(https?:)?//", docs.text)
 
 
+def test_openapi_describes_the_colorize_form_and_its_answers(client):
+    """/openapi.json and /docs give every form field of POST /v1/colorize (the endpoint reads
+    the form itself, so FastAPI saw no parameters) and the refusals."""
+    post = client.get("/openapi.json").json()["paths"]["/v1/colorize"]["post"]
+    form = post["requestBody"]["content"]["multipart/form-data"]["schema"]
+    fields = form["properties"]
+    assert form["required"] == ["image"]
+    options = [s.name for s in option_specs()]
+    assert list(fields) == [*serve.FILE_FIELDS, *serve.TEXT_FIELDS, *options]
+    assert fields["image"]["format"] == "binary"
+    assert fields["reference"]["type"] == "array"
+    assert fields["reference"]["items"]["format"] == "binary"
+    assert fields["format"]["enum"] == ["png", "json"]
+    assert fields["method"]["enum"] == ["auto", "fast", "exact"]
+    assert fields["samples"]["default"] == 1 and fields["samples"]["maximum"] == 16
+    assert fields["max_pixels"]["maximum"] == client.app.state.settings.max_pixels
+    assert not any("--" in f["description"] for f in fields.values())  # fields, not flags
+    answers = post["responses"]
+    assert {"200", "413", "422", "429", "503"} <= set(answers)
+    assert {"image/png", "application/json"} <= set(answers["200"]["content"])
+    error = answers["422"]["content"]["application/json"]["schema"]
+    assert error["required"] == ["error", "detail", "status"]
+
+    docs = client.get("/docs").text
+    for name in fields:
+        assert f"<code>{name}</code>" in docs, name
+    assert "429: " in docs
+
+
 # ------------------------------------------------------------------------------ colorize
 
 

@@ -70,6 +70,23 @@ WEB_DIR = Path(__file__).resolve().parent / "web"
 FILE_FIELDS = ("image", "hints", "region_mask", "label_mask", "reference")
 TEXT_FIELDS = ("region_color", "label", "description", "engine_options", "format")
 FORMATS = ("png", "json")
+FIELD_HELP = {
+    "image": "The grayscale image (PNG, JPEG, TIFF or WebP). Required.",
+    "hints": "An RGBA image of the same size: strokes of color on transparency.",
+    "region_mask": "A mask filled with the color of the region_color at the same position.",
+    "label_mask": "A named mask: the label at the same position names it ('car') or colors "
+    "it ('red car'); the description binds to it.",
+    "reference": "A color image whose colors are given to matching content.",
+    "region_color": "The color of the region_mask at the same position ('dark green').",
+    "label": "The text of the label_mask at the same position.",
+    "description": "The colors in words ('a red car under a grey sky').",
+    "engine_options": "A JSON object of the engine's options (GET /v1/engines lists them); "
+    "those that name files on the server are refused.",
+    "format": "png (one sample) or json (base64 PNGs, the metadata and notes); by default png "
+    "for one sample, json for several.",
+}
+"""What each form field of ``POST /v1/colorize`` is, besides the options (in /openapi.json)."""
+REPEATED = ("region_mask", "label_mask", "reference", "region_color", "label")
 _log = logging.getLogger("polychrome.serve")
 
 
@@ -370,6 +387,91 @@ async def _parse_form(
     return _Call(job, chosen, engine_options, fmt)
 
 
+def _colorize_openapi(settings: ServeSettings) -> dict[str, Any]:
+    """The OpenAPI description of ``POST /v1/colorize``: its multipart form (the fields above
+    and every option of the one schema, the pixel limit capped by the service's) and its
+    answers."""
+    from polychrome.options import ColorizeOptions, option_specs
+
+    effective = ColorizeOptions.from_mapping({})  # defaults, and environment variables
+    binary = {"type": "string", "format": "binary"}
+    fields: dict[str, Any] = {}
+    for name in (*FILE_FIELDS, *TEXT_FIELDS):
+        one = binary if name in FILE_FIELDS else {"type": "string"}
+        if name == "format":
+            one = {"type": "string", "enum": list(FORMATS)}
+        row = {"type": "array", "items": one} if name in REPEATED else dict(one)
+        fields[name] = {**row, "description": FIELD_HELP[name]}
+    kinds = {int: "integer", float: "number", str: "string", bool: "boolean"}
+    for spec in option_specs():
+        row = {
+            "type": kinds[spec.type],
+            "default": getattr(effective, spec.name),
+            "description": _for_clients(spec.help),
+        }
+        if spec.name == "max_pixels":
+            row["default"] = min(row["default"], settings.max_pixels)
+            row["maximum"] = settings.max_pixels
+        if spec.choices:
+            row["enum"] = list(spec.choices)
+        if spec.min is not None:
+            row["minimum"] = spec.min
+        if spec.max is not None and "maximum" not in row:
+            row["maximum"] = spec.max
+        fields[spec.name] = row
+    error = {
+        "type": "object",
+        "properties": {
+            "error": {"type": "string"},
+            "detail": {"type": "string"},
+            "status": {"type": "integer"},
+            "suggestions": {"type": "array", "items": {"type": "string"}},
+        },
+        "required": ["error", "detail", "status"],
+    }
+    result = {
+        "type": "object",
+        "properties": {
+            "media_type": {"type": "string"},
+            "filename": {"type": "string"},
+            "images": {"type": "array", "items": {"type": "string", "format": "byte"}},
+            "metadata": {"type": "object"},
+            "notes": {"type": "array", "items": {"type": "string"}},
+        },
+    }
+    refusals = {
+        "413": "The request or an image is over a limit.",
+        "422": "Bad input: the detail names the field or the uploaded file.",
+        "429": "Every slot and place in the queue is taken; see Retry-After.",
+        "503": "Timed out, or out of memory.",
+    }
+    responses: dict[str, Any] = {
+        "200": {
+            "description": "The result: a PNG (format png) or JSON (format json).",
+            "content": {
+                "image/png": {"schema": binary},
+                "application/json": {"schema": result},
+            },
+        }
+    }
+    for status, text in refusals.items():
+        responses[status] = {
+            "description": text,
+            "content": {"application/json": {"schema": error}},
+        }
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {"type": "object", "properties": fields, "required": ["image"]}
+                }
+            },
+        },
+        "responses": responses,
+    }
+
+
 def _colorize(call: _Call) -> tuple[list[bytes], dict[str, Any]]:
     """Worker thread: colorize and encode PNGs (with the metadata embedded)."""
     from polychrome.apps.jobs import colorize_job
@@ -590,7 +692,7 @@ def create_app(
             "limits": settings.to_dict(),
         }
 
-    @app.post("/v1/colorize")
+    @app.post("/v1/colorize", openapi_extra=_colorize_openapi(settings))
     async def colorize(request: Request) -> Response:
         """Colorize one image (a multipart form).
 
@@ -680,7 +782,41 @@ def _docs_page(spec: dict[str, Any]) -> str:
             text = op.get("description") or op.get("summary") or ""
             if text:
                 parts.append(f"<pre>{escape(text)}</pre>")
+            body = op.get("requestBody", {}).get("content", {}).get("multipart/form-data")
+            if body:
+                parts.append("<p>Form fields (multipart/form-data):</p><ul>")
+                parts += [
+                    _docs_field(name, field_)
+                    for name, field_ in body["schema"]["properties"].items()
+                ]
+                parts.append("</ul>")
+            answers = op.get("responses", {})
+            if len(answers) > 1:
+                parts.append("<p>Answers:</p><ul>")
+                parts += [
+                    f"<li>{escape(status)}: {escape(r.get('description', ''))}</li>"
+                    for status, r in answers.items()
+                ]
+                parts.append("</ul>")
     return "\n".join(parts)
+
+
+def _docs_field(name: str, field_: dict[str, Any]) -> str:
+    """One form field of the OpenAPI document as an HTML list item: its kind, default, choices
+    and description."""
+    from html import escape
+
+    item = field_.get("items", field_)
+    kind = "file" if item.get("format") == "binary" else item.get("type", "")
+    facts = [f"repeatable {kind}" if field_.get("type") == "array" else kind]
+    if "default" in field_:
+        facts.append(f"default {field_['default']}")
+    if "enum" in field_:
+        facts.append("one of " + ", ".join(map(str, field_["enum"])))
+    return (
+        f"<li><code>{escape(name)}</code> ({escape('; '.join(facts))}): "
+        f"{escape(field_.get('description', ''))}</li>"
+    )
 
 
 def _ascii(text: str) -> str:
