@@ -10,6 +10,7 @@ pytest.importorskip("onnx")
 
 from polychrome.engines.bins import ab_bins, annealed_mean, entropy_confidence  # noqa: E402
 from polychrome.engines.cnn import CnnEngine, CnnOptions  # noqa: E402
+from polychrome.errors import InputError  # noqa: E402
 from polychrome.io import write_image  # noqa: E402
 from polychrome.train.data import ImageBank, class_weights, soft_encode  # noqa: E402
 from polychrome.train.export import export_onnx  # noqa: E402
@@ -72,8 +73,9 @@ def test_train_resumes_and_exports(data_dir, tmp_path):
         train(data_dir, out, config, progress=stop_at_4, say=said.append)
     state = torch.load(out / "checkpoint.pt", weights_only=False)
     assert state["step"] == 4
-    assert said == [f"stopped at step 4; saved in {out / 'checkpoint.pt'}: run the same command "
-                    "to resume"]  # fmt: skip
+    assert said[0] == f"{data_dir}: 1 image left out (1 gray); training on 6"
+    assert said[-1] == f"stopped at step 4; saved in {out / 'checkpoint.pt'}: run the same " \
+                       "command to resume"  # fmt: skip
     seen = []
     train(data_dir, out, config, progress=lambda s, t, loss: seen.append(s), say=said.append)
     assert seen == [5, 6]  # resumed, not restarted
@@ -124,6 +126,44 @@ def test_cli_train(data_dir, tmp_path):
     (tmp_path / "file").write_text("x")
     bad = CliRunner().invoke(app, [*args[:3], "--out", str(tmp_path / "file"), "--steps", "1"])
     assert bad.exit_code == 2 and "is a file" in bad.output, bad.output
+
+
+def _train_cli(*args):
+    from typer.testing import CliRunner
+
+    from polychrome.apps.cli import app
+
+    return CliRunner().invoke(app, ["train", *map(str, args), "--batch", "2", "--crop", "32"])
+
+
+def _clean_failure(result, needle):
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "Traceback" not in result.output and "internal error" not in result.output
+    assert result.stderr.count("error:") == 1 and needle in result.stderr, result.stderr
+
+
+def test_training_data_says_what_it_left_out_and_why(data_dir, tmp_path):
+    # Unreadable, gray and small files were left out without a word, and a folder of only such
+    # files said 'no usable color images'; RGB files of gray content were trained on.
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    (folder / "broken.png").write_bytes(b"\x89PNG not really")
+    write_image(folder / "small.png", np.full((20, 90, 3), (200, 30, 30), np.uint8))
+    gray = np.tile(np.arange(80, dtype=np.uint8), (80, 1))
+    write_image(folder / "gray-rgb.png", np.repeat(gray[..., None], 3, axis=2))
+    with pytest.raises(InputError) as info:
+        ImageBank.from_folder(folder)
+    assert str(info.value) == (
+        f"no usable color images under {folder}: 3 images left out (1 unreadable, 1 gray, 1 "
+        "smaller than 64 x 64 px); training needs color images of at least 64 x 64 pixels"
+    )
+    for src in sorted(data_dir.glob("img*.png"))[:2]:
+        (folder / src.name).write_bytes(src.read_bytes())
+    result = _train_cli("--data", folder, "--out", tmp_path / "run", "--steps", "1", "--no-export")
+    assert result.exit_code == 0, result.output
+    assert f"{folder}: 3 images left out (1 unreadable, 1 gray, 1 smaller than 64 x 64 px); " \
+        "training on 2" in result.stderr  # fmt: skip
 
 
 def test_sample_hints_are_true_colors():

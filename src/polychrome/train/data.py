@@ -3,7 +3,7 @@ flips and resolution jitter, with soft-encoded bin targets and class-rebalancing
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -26,6 +26,14 @@ class ImageBank:
 
     images: list[np.ndarray]
     names: list[str]
+    skipped: dict[str, int] = field(default_factory=dict)
+    """Files left out, per reason (``unreadable``, ``gray``, ``smaller than 64 x 64 px``)."""
+
+    def skipped_text(self) -> str:
+        """The files left out, as text: ``"3 images left out (2 unreadable, 1 gray)"``."""
+        total = sum(self.skipped.values())
+        parts = ", ".join(f"{n} {why}" for why, n in self.skipped.items())
+        return f"{total} image{'s' * (total != 1)} left out ({parts})"
 
     @classmethod
     def from_folder(cls, folder: str | Path, *, max_side: int = 320, limit: int | None = None):
@@ -41,14 +49,22 @@ class ImageBank:
         if not files:
             raise InputError(f"no images ({', '.join(SUFFIXES)}) under {folder}")
         images, names = [], []
+        skipped = dict.fromkeys(("unreadable", "gray", "smaller than 64 x 64 px"), 0)
         for path in files:
             try:
                 data = read_image(path)
             except InputError:
-                continue  # unreadable files are skipped; the count is reported by the caller
+                skipped["unreadable"] += 1  # the caller reports the counts
+                continue
             rgb = data.pixels
-            if rgb.ndim == 2 or rgb.shape[0] < 64 or rgb.shape[1] < 64:
-                continue  # gray images teach nothing about color
+            # Gray images teach nothing about color: gray files, and color files whose
+            # channels agree to 2 levels of 255 (the test eval uses for gray originals).
+            if rgb.ndim == 2 or np.ptp(rgb, axis=2).max() <= 2 * data.max_value / 255:
+                skipped["gray"] += 1
+                continue
+            if rgb.shape[0] < 64 or rgb.shape[1] < 64:
+                skipped["smaller than 64 x 64 px"] += 1
+                continue
             rgb = rgb.astype(np.float32) / data.max_value
             h, w = rgb.shape[:2]
             if max(h, w) > max_side:
@@ -56,9 +72,13 @@ class ImageBank:
                 rgb = cv2.resize(rgb, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
             images.append(rgb_to_lab(rgb).astype(np.float16))
             names.append(path.name)
+        bank = cls(images, names, {why: n for why, n in skipped.items() if n})
         if not images:
-            raise InputError(f"no usable color images under {folder}")
-        return cls(images, names)
+            raise InputError(
+                f"no usable color images under {folder}: {bank.skipped_text()}; training needs "
+                "color images of at least 64 x 64 pixels"
+            )
+        return bank
 
     def batch(self, rng: np.random.Generator, size: int, crop: int) -> np.ndarray:
         """``(size, 3, crop, crop)`` float32 Lab crops: random image, scale in [0.5, 1] of the

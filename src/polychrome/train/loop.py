@@ -123,6 +123,8 @@ def train(
     bins_np = ab_bins()
     bins = torch.from_numpy(np.array(bins_np))
     bank = ImageBank.from_folder(data, max_side=config.max_side)
+    if say and bank.skipped:
+        say(f"{data}: {bank.skipped_text()}; training on {len(bank.images)}")
     out.mkdir(parents=True, exist_ok=True)  # only once the data is known to be good
     weights = torch.from_numpy(class_weights(bank, bins_np, mix=config.rebalance))
     model = ColorNet(len(bins_np), width=config.width, hints=config.hints, spread=config.spread)
