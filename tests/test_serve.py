@@ -112,6 +112,8 @@ def test_engines_lists_the_registry(client):
     if CNN:
         cnn = next(r for r in rows if r["name"] == "cnn")
         assert {"temperature", "net_side"} <= {o["name"] for o in cnn["options"]}
+        diversity = next(o for o in cnn["options"] if o["name"] == "diversity")
+        assert "--samples" not in diversity["help"] and "samples" in diversity["help"]
 
 
 def test_an_engine_that_needs_the_users_weights_is_ready_only_when_the_service_has_them():
@@ -133,12 +135,15 @@ def test_options_come_from_the_one_schema(client):
     defaults = ColorizeOptions()
     for spec in option_specs():
         row = rows[spec.name]
-        assert row["help"] == spec.help
+        assert row["help"] == serve._for_clients(spec.help)
         assert row["type"] == spec.type.__name__
         if spec.name != "max_pixels":
             assert row["default"] == getattr(defaults, spec.name)
             assert row["min"] == spec.min and row["max"] == spec.max
     assert rows["method"]["choices"] == ["auto", "fast", "exact"]
+    # Help in the service's words: form fields, not CLI flags.
+    assert "--working-pixels" in option_specs()[4].help
+    assert "at most working_pixels pixels" in rows["method"]["help"]
     # The service's pixel limit caps the option.
     limit = client.app.state.settings.max_pixels
     assert rows["max_pixels"]["max"] == limit

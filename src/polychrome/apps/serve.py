@@ -237,8 +237,9 @@ def _refusal_of(exc: BaseException) -> _Refusal:
 
 
 def _for_clients(message: str) -> str:
-    """A library message in the service's words: options are form fields (``samples``, not the
-    CLI's ``--samples``), and the pixel limit is the server's, which a client cannot raise."""
+    """A library message or help text in the service's words: options are form fields
+    (``samples``, not the CLI's ``--samples``), and the pixel limit is the server's, which a
+    client cannot raise."""
     import re
 
     from polychrome.io import RAISE_THE_LIMIT
@@ -650,6 +651,8 @@ def create_app(
 
         rows = describe_engines()
         for row in rows:
+            for option in row["options"]:
+                option["help"] = _for_clients(option["help"])
             # Requests cannot name model files: an engine that runs only with the user's
             # weights is ready here only if the service was started with them.
             if row["user_weights"] and "base_model" not in server_options.get(row["name"], {}):
@@ -678,7 +681,7 @@ def create_app(
                     "name": spec.name,
                     "type": spec.type.__name__,
                     "default": default,
-                    "help": spec.help,
+                    "help": _for_clients(spec.help),
                     "choices": list(spec.choices) if spec.choices else None,
                     "min": spec.min,
                     "max": maximum,
