@@ -143,6 +143,29 @@ def _clean_failure(result, needle):
     assert result.stderr.count("error:") == 1 and needle in result.stderr, result.stderr
 
 
+def test_cli_train_refuses_bad_lr_init_and_checkpoints_before_making_the_run(data_dir, tmp_path):
+    # Each was an 'internal error' (exit 1) that left an empty run folder, or (--lr 0) trained.
+    out = tmp_path / "run"
+    for lr in ("0", "-1", "nan"):
+        _clean_failure(_train_cli("--data", data_dir, "--out", out, "--lr", lr), "lr must be")
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    torch.save({"a": 1}, tmp_path / "foreign.pt")
+    torch.save({"model": {"x": torch.zeros(1)}, "config": {"width": 32}}, tmp_path / "other.pt")
+    for init, needle in (
+        ("junk.pt", "is not a polychrome training checkpoint (cannot read it"),
+        ("foreign.pt", "is not a polychrome training checkpoint"),
+        ("other.pt", "does not hold this network's weights"),
+    ):
+        result = _train_cli("--data", data_dir, "--out", out, "--init", tmp_path / init)
+        _clean_failure(result, needle)
+    assert not out.exists()
+    out.mkdir()
+    (out / "checkpoint.pt").write_bytes(b"truncated")
+    result = _train_cli("--data", data_dir, "--out", out, "--steps", "1")
+    _clean_failure(result, f"{out / 'checkpoint.pt'} is not a polychrome training checkpoint")
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt"]
+
+
 def test_training_data_says_what_it_left_out_and_why(data_dir, tmp_path):
     # Unreadable, gray and small files were left out without a word, and a folder of only such
     # files said 'no usable color images'; RGB files of gray content were trained on.

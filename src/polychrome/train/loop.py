@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from collections.abc import Callable
@@ -58,6 +59,10 @@ class TrainConfig:
             raise ValueCheckError("spread needs hints (--spread with --hints)")
         if not 0 <= self.no_hint_share <= 1:
             raise ValueCheckError(f"no_hint_share must be in [0, 1], got {self.no_hint_share}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueCheckError(f"lr must be a positive number, got {self.lr}")
+        if not 0 <= self.rebalance <= 1:
+            raise ValueCheckError(f"rebalance must be in [0, 1], got {self.rebalance}")
 
 
 def _lr(config: TrainConfig, step: int) -> float:
@@ -68,18 +73,46 @@ def _lr(config: TrainConfig, step: int) -> float:
     return config.lr * 0.5 * (1 + np.cos(np.pi * min(t, 1.0)))
 
 
-def _load_init(model: ColorNet, config: TrainConfig) -> None:
-    """Start ``model`` from ``config.init``; a plain network's weights start a hint network
-    (the hint inputs start at zero, so it starts out as the plain network)."""
+_CHECKPOINT_KEYS = ("model", "optimizer", "step", "elapsed", "rng", "torch_rng", "config")
+
+
+def _read_checkpoint(path: Path, keys: tuple[str, ...]) -> dict:
+    """The checkpoint at ``path``, which must hold ``keys``; anything else (another kind of
+    file, a truncated or foreign checkpoint) is an :class:`InputError` that names it."""
+    try:
+        state = torch.load(path, weights_only=False, map_location="cpu")
+    except Exception as exc:  # torch.load raises pickle, zip and OS errors of many kinds
+        raise InputError(
+            f"{path} is not a polychrome training checkpoint (cannot read it: {exc})"
+        ) from None
+    if not isinstance(state, dict) or any(key not in state for key in keys):
+        raise InputError(f"{path} is not a polychrome training checkpoint")
+    return state
+
+
+def _read_init(config: TrainConfig) -> dict:
+    """The checkpoint ``config.init`` names, checked before any work (fine-tuning)."""
     init = Path(config.init)
     if not init.is_file():
         raise InputError(f"no such checkpoint to start from: {init}")
-    start_state = torch.load(init, weights_only=False)
-    if start_state["config"]["width"] != config.width:
-        raise ValueCheckError(f"{init} has width {start_state['config']['width']}")
+    state = _read_checkpoint(init, ("model", "config"))
+    if state["config"].get("width") != config.width:
+        raise ValueCheckError(f"{init} has width {state['config'].get('width')}")
+    return state
+
+
+def _load_init(model: ColorNet, config: TrainConfig, start_state: dict | None = None) -> None:
+    """Start ``model`` from ``config.init`` (``start_state``: as :func:`_read_init` read it); a
+    plain network's weights start a hint network (the hint inputs start at zero, so it starts
+    out as the plain network)."""
+    init = Path(config.init)
+    if start_state is None:
+        start_state = _read_init(config)
     weights = dict(start_state["model"])
     own = model.state_dict()
     first = "stage1.0.0.weight"
+    if first not in weights:
+        raise ValueCheckError(f"{init} does not hold this network's weights")
     if weights[first].shape != own[first].shape:
         if not config.hints:
             raise ValueCheckError(f"{init} is a hint network; pass --hints to fine-tune it")
@@ -90,7 +123,10 @@ def _load_init(model: ColorNet, config: TrainConfig) -> None:
     if any(not key.startswith("hint") for key in missing):
         raise ValueCheckError(f"{init} does not hold this network's weights")
     weights.update({key: own[key] for key in missing})
-    model.load_state_dict(weights)
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as exc:  # unexpected keys or shapes
+        raise ValueCheckError(f"{init} does not hold this network's weights ({exc})") from None
 
 
 def _save_atomic(obj: object, path: Path) -> None:
@@ -125,15 +161,9 @@ def train(
     bank = ImageBank.from_folder(data, max_side=config.max_side)
     if say and bank.skipped:
         say(f"{data}: {bank.skipped_text()}; training on {len(bank.images)}")
-    out.mkdir(parents=True, exist_ok=True)  # only once the data is known to be good
-    weights = torch.from_numpy(class_weights(bank, bins_np, mix=config.rebalance))
-    model = ColorNet(len(bins_np), width=config.width, hints=config.hints, spread=config.spread)
-    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
-    step, elapsed = 0, 0.0
-    rng = np.random.default_rng(config.seed)
-    torch.manual_seed(config.seed)
-    if ckpt_path.exists():
-        state = torch.load(ckpt_path, weights_only=False)
+    # Everything that can refuse the run is read before the run folder is made.
+    state = _read_checkpoint(ckpt_path, _CHECKPOINT_KEYS) if ckpt_path.exists() else None
+    if state is not None:
         # Settings added after a run was made read as their defaults.
         saved_config = {**asdict(TrainConfig()), **state["config"]}
         if saved_config != asdict(config):
@@ -142,6 +172,14 @@ def train(
                 f"{ckpt_path} was made with other settings ({', '.join(changed)}); "
                 "use another --out or the same settings to resume"
             )
+    init_state = _read_init(config) if config.init and state is None else None
+    weights = torch.from_numpy(class_weights(bank, bins_np, mix=config.rebalance))
+    model = ColorNet(len(bins_np), width=config.width, hints=config.hints, spread=config.spread)
+    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
+    step, elapsed = 0, 0.0
+    rng = np.random.default_rng(config.seed)
+    torch.manual_seed(config.seed)
+    if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         step, elapsed = state["step"], state["elapsed"]
@@ -149,8 +187,9 @@ def train(
         torch.set_rng_state(state["torch_rng"])
         if say:
             say(f"resuming {ckpt_path} at step {step} of {config.steps}")
-    elif config.init:
-        _load_init(model, config)
+    elif init_state is not None:
+        _load_init(model, config, init_state)
+    out.mkdir(parents=True, exist_ok=True)  # only once the data and checkpoints are good
     meta = {
         "images": len(bank.images),
         "data": str(Path(data).resolve()),
