@@ -10,7 +10,7 @@ pytest.importorskip("onnx")
 
 from polychrome.engines.bins import ab_bins, annealed_mean, entropy_confidence  # noqa: E402
 from polychrome.engines.cnn import CnnEngine, CnnOptions  # noqa: E402
-from polychrome.errors import InputError  # noqa: E402
+from polychrome.errors import InputError, ValueCheckError  # noqa: E402
 from polychrome.io import write_image  # noqa: E402
 from polychrome.train.data import ImageBank, class_weights, soft_encode  # noqa: E402
 from polychrome.train.export import export_onnx  # noqa: E402
@@ -141,6 +141,36 @@ def _clean_failure(result, needle):
     assert isinstance(result.exception, SystemExit), repr(result.exception)
     assert "Traceback" not in result.output and "internal error" not in result.output
     assert result.stderr.count("error:") == 1 and needle in result.stderr, result.stderr
+
+
+def test_seed_sets_the_initial_weights_and_a_resumed_run_is_exact(data_dir, tmp_path):
+    # --seed said it seeds the init, but the model was built before torch was seeded: two runs
+    # with one seed started from different weights, and a resumed run ended elsewhere.
+    config = TrainConfig(steps=4, checkpoint_every=2, **TINY)
+    torch.rand(3)  # other work in the process before the run
+    train(data_dir, tmp_path / "whole", config)
+
+    def stop_at_3(step, total, loss):
+        if step == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(data_dir, tmp_path / "split", config, progress=stop_at_3)
+    said = []
+    train(data_dir, tmp_path / "split", config, say=said.append)
+    whole, split = (
+        torch.load(tmp_path / name / "checkpoint.pt", weights_only=False)["model"]
+        for name in ("whole", "split")
+    )
+    assert all(torch.equal(whole[key], split[key]) for key in whole)
+    assert said[-1] == f"resuming {tmp_path / 'split' / 'checkpoint.pt'} at step 3 of 4"
+    # A finished run started again says so (it said 'resuming ... at step 4 of 4').
+    train(data_dir, tmp_path / "split", config, say=said.append)
+    assert said[-1] == (
+        f"{tmp_path / 'split' / 'checkpoint.pt'} has finished (step 4 of 4); nothing to train"
+    )
+    with pytest.raises(ValueCheckError, match="to train further start another --out with --init"):
+        train(data_dir, tmp_path / "split", TrainConfig(steps=8, checkpoint_every=2, **TINY))
 
 
 def test_cli_train_refuses_bad_lr_init_and_checkpoints_before_making_the_run(data_dir, tmp_path):

@@ -168,24 +168,32 @@ def train(
         saved_config = {**asdict(TrainConfig()), **state["config"]}
         if saved_config != asdict(config):
             changed = sorted(k for k, v in asdict(config).items() if saved_config.get(k) != v)
+            further = (
+                f"; the steps set the learning-rate schedule, so to train further start "
+                f"another --out with --init {ckpt_path}"
+                if changed == ["steps"]
+                else ""
+            )
             raise ValueCheckError(
                 f"{ckpt_path} was made with other settings ({', '.join(changed)}); "
-                "use another --out or the same settings to resume"
+                f"use another --out or the same settings to resume{further}"
             )
     init_state = _read_init(config) if config.init and state is None else None
     weights = torch.from_numpy(class_weights(bank, bins_np, mix=config.rebalance))
+    torch.manual_seed(config.seed)  # before the model: the seed sets its initial weights too
     model = ColorNet(len(bins_np), width=config.width, hints=config.hints, spread=config.spread)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
     step, elapsed = 0, 0.0
     rng = np.random.default_rng(config.seed)
-    torch.manual_seed(config.seed)
     if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         step, elapsed = state["step"], state["elapsed"]
         rng.bit_generator.state = state["rng"]
         torch.set_rng_state(state["torch_rng"])
-        if say:
+        if say and step >= config.steps:
+            say(f"{ckpt_path} has finished (step {step} of {config.steps}); nothing to train")
+        elif say:
             say(f"resuming {ckpt_path} at step {step} of {config.steps}")
     elif init_state is not None:
         _load_init(model, config, init_state)
