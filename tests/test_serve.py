@@ -337,7 +337,8 @@ def test_images_of_a_few_pixels_colorize(client, shape):
 @pytest.mark.parametrize(
     ("data", "files", "error", "words"),
     [
-        ({"engine": "none"}, [], "InputError", "no image"),
+        ({"engine": "none"}, [("hints", ("h.png", _hints()))], "InputError", "no image"),
+        ({"engine": "none"}, [], "InputError", "multipart/form-data"),
         ({"engine": "nope"}, None, "UnknownEngineError", "nope"),
         ({"seed": "-1"}, None, "ValueCheckError", "seed"),
         ({"saturation": "nan"}, None, "ValueCheckError", "saturation"),
@@ -446,6 +447,17 @@ def test_malformed_multipart_is_422(client):
     )
     assert response.status_code == 422
     assert response.json()["status"] == 422
+
+
+@pytest.mark.parametrize("kind", ["image/png", "application/json", None])
+def test_a_body_that_is_no_form_says_how_to_send_one(client, kind):
+    """Raw image bytes or JSON were read as an empty form ('the form has no image')."""
+    headers = {"content-type": kind} if kind else {}
+    response = client.post("/v1/colorize", content=_png(_gray()), headers=headers)
+    body = _refused(response, 422, "InputError")
+    assert "multipart/form-data" in body["detail"] and "image=@" in body["detail"]
+    if kind:
+        assert kind in body["detail"]
 
 
 def test_unknown_route_and_method(client):

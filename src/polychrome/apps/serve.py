@@ -710,6 +710,14 @@ def create_app(
         memory.
         """
         limited = _limit_body(request, settings.max_upload_bytes)
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind != "multipart/form-data":
+            raise _Refusal(
+                422,
+                "InputError",
+                "send a multipart/form-data form with the image as the field 'image' (curl -F "
+                f"image=@photo.png), not {_ascii(kind)[:60] if kind else 'a body without a type'}",
+            )
         try:
             async with limited.form(
                 max_files=settings.max_files,
