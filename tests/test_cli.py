@@ -600,6 +600,26 @@ def test_eval_refuses_gray_originals_and_files(tmp_path: Path):
     _assert_clean_failure(_invoke("eval", gray, "--points", "5"), "a.png in", "grayscale")
 
 
+def test_eval_refuses_originals_too_small_to_score_up_front(tmp_path: Path):
+    # A 5 x 3000 original at --max-side 256 was an internal error (OpenCV, a side of 0); an
+    # 8 x 8 one failed after the other images were colorized, without its name.
+    folder = tmp_path / "small"
+    rgb = np.zeros((40, 60, 3), np.uint8)
+    rgb[..., 0] = np.arange(60, dtype=np.uint8) * 4
+    write_image(folder / "a.png", rgb)
+    write_image(folder / "b.png", np.resize(rgb, (5, 3000, 3)))
+    _assert_clean_failure(
+        _invoke("eval", folder, "--points", "5", "--engine", "none"),
+        "b.png in",
+        "is 256 x 1 pixels at --max-side 256; eval needs at least 11 x 11",
+    )
+    (folder / "b.png").unlink()
+    write_image(folder / "c.png", rgb[:8, :8])
+    _assert_clean_failure(
+        _invoke("eval", folder, "--points", "5", "--engine", "none"), "c.png in", "is 8 x 8 pixels;"
+    )
+
+
 def test_eval_json_is_strict():
     from polychrome.eval.protocols import _finite
 

@@ -42,7 +42,7 @@ from polychrome.formats import IMAGE_SUFFIXES, image_files
 from polychrome.guidance.hints import Guidance, PointHints
 from polychrome.io import read_image
 from polychrome.ops.color import lab_to_rgb, luminance_of
-from polychrome.ops.metrics import colorfulness, deltae_image, psnr, ssim
+from polychrome.ops.metrics import SSIM_WIN_SIZE, colorfulness, deltae_image, psnr, ssim
 from polychrome.options import ColorizeOptions
 from polychrome.pipeline import colorize
 
@@ -147,7 +147,15 @@ def load_originals(folder: str | Path, *, max_side: int) -> list[Original]:
         h, w = rgb.shape[:2]
         if max(h, w) > max_side:
             s = max_side / max(h, w)
-            rgb = cv2.resize(rgb, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+            size = (max(1, round(w * s)), max(1, round(h * s)))  # a thin side stays a pixel
+            rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+        if min(rgb.shape[:2]) < SSIM_WIN_SIZE:  # found now, not after the other images' work
+            h2, w2 = rgb.shape[:2]
+            resized = f" at --max-side {max_side}" if (h2, w2) != (h, w) else ""
+            raise InputError(
+                f"{path.name} in {folder} is {w2} x {h2} pixels{resized}; eval needs at least "
+                f"{SSIM_WIN_SIZE} x {SSIM_WIN_SIZE} (the SSIM window): leave it out"
+            )
         lum = luminance_of(rgb)
         gray = lab_to_rgb(np.dstack([lum, np.zeros_like(lum), np.zeros_like(lum)]))[..., 0]
         out.append(Original(path.name, rgb, gray))
