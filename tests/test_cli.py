@@ -620,6 +620,19 @@ def test_eval_refuses_originals_too_small_to_score_up_front(tmp_path: Path):
     )
 
 
+def test_eval_refuses_a_bad_sheet_name_and_too_many_points_before_the_evaluation(
+    originals: Path, tmp_path: Path
+):
+    # Both failed only after the evaluation had run (the table printed, then 'error:').
+    args = ["eval", originals, "--max-side", "64", "--engine", "none"]
+    result = _invoke(*args, "--points", "5", "--sheet", tmp_path / "sheet.txt")
+    _assert_clean_failure(result, "--sheet", "unknown image extension")
+    assert "PSNR" not in result.output and not (tmp_path / "sheet.txt").exists()
+    result = _invoke(*args, "--points", "5,100000")
+    _assert_clean_failure(result, "100000 points asked but", "at max side 64")
+    assert "PSNR" not in result.output
+
+
 def test_eval_json_is_strict():
     from polychrome.eval.protocols import _finite
 

@@ -1244,6 +1244,11 @@ def eval_command(
             engine_spec(name)
         per_engine = _eval_engine_options(engine_option, engine, protocol)
         _check_report_paths(folder, {"--json": json_path, "--sheet": sheet})
+        if sheet is not None and sheet.suffix.lower() not in IMAGE_SUFFIXES:
+            # Checked now: it failed after the whole evaluation.
+            raise ValueCheckError(
+                f"--sheet {sheet}: unknown image extension; use one of {', '.join(IMAGE_SUFFIXES)}"
+            )
         from polychrome.eval import protocols
         from polychrome.eval.report import format_table
 

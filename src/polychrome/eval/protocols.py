@@ -313,6 +313,13 @@ def points_protocol(
     """Run the random ground-truth points protocol; see the module docstring.
     ``engine_options`` as in :func:`auto_protocol`."""
     originals = load_originals(folder, max_side=max_side)
+    smallest = min(originals, key=lambda o: o.gray.size)
+    if points and max(points) > smallest.gray.size:  # found now, not after the smaller counts' work
+        h, w = smallest.gray.shape
+        raise ValueCheckError(
+            f"{max(points)} points asked but {smallest.name} has only {h * w} pixels "
+            f"({w} x {h} at max side {max_side})"
+        )
     ref_cf = float(np.mean([colorfulness(o.rgb / 255.0) for o in originals]))
     report = EvalReport("points", str(folder), max_side, seed, ref_cf)
     tick = _counter(len(originals) * (1 + len(points) * len(engines)), progress)
