@@ -296,3 +296,19 @@ def test_controls_are_named_and_an_image_over_the_pixel_limit_is_caught_on_openi
     assert "limit of 1,000" in page.text_content("#status")
     assert "error" in page.get_attribute("#status", "class")
     assert page.locator("#colorize").is_disabled()
+
+
+def test_an_image_the_browser_cannot_show_is_compared_with_its_result(page, tmp_path):
+    """Chromium shows no TIFF: the 'before' was a broken image; the result in gray stands in."""
+    from polychrome.io import write_image
+
+    tiff = tmp_path / "scan.tiff"
+    write_image(tiff, read_image(_small_png(tmp_path, "scan.png", (60, 40))).pixels)
+    page.set_input_files("#image-input", str(tiff))
+    page.wait_for_function("!document.getElementById('colorize').disabled")
+    page.select_option("#engine", "none")
+    page.click("#colorize")
+    page.wait_for_selector("#result:not([hidden])")
+    page.wait_for_function("document.getElementById('before').complete")
+    assert page.evaluate("[before.naturalWidth, after.naturalWidth]") == [60, 60]
+    assert "grayscale" in page.evaluate("getComputedStyle(before).filter")

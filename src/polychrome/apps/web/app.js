@@ -117,6 +117,7 @@ async function openImage(file) {
   clearMasks();
   const url = URL.createObjectURL(file);
   $("before").src = url;
+  $("before").classList.remove("stand-in");
   const img = new Image();
   try {
     img.src = url;
@@ -433,6 +434,12 @@ function showResults() {
 
 function showSample(k) {
   $("after").src = state.results[k];
+  if (!state.drawable) {
+    // The browser cannot show the input (a TIFF, say): the result in gray stands in for it,
+    // since the service keeps the input's luminance.
+    $("before").src = state.results[k];
+    $("before").classList.add("stand-in");
+  }
   const download = $("download");
   download.href = state.results[k];
   download.download = state.results.length > 1
