@@ -7,6 +7,7 @@ Source: scikit-image's ``coffee.png``, "No copyright restrictions. CC0 by the ph
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import cv2
@@ -19,13 +20,16 @@ from polychrome.ops.color import lab_to_rgb, luminance_of
 OUT = Path(__file__).resolve().parents[1] / "src" / "polychrome" / "samples"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=OUT, help="the folder to write")
+    out = parser.parse_args(argv).out  # --help now helps; it used to rewrite the sample
     rgb = data.coffee()
     lum = luminance_of(rgb)
     gray = lab_to_rgb(np.dstack([lum, np.zeros_like(lum), np.zeros_like(lum)]))[..., 0]
-    OUT.mkdir(parents=True, exist_ok=True)
-    write_image(OUT / "coffee.png", rgb, compress_level=9)
-    write_image(OUT / "coffee-gray.png", np.round(gray * 255).astype(np.uint8), compress_level=9)
+    out.mkdir(parents=True, exist_ok=True)
+    write_image(out / "coffee.png", rgb, compress_level=9)
+    write_image(out / "coffee-gray.png", np.round(gray * 255).astype(np.uint8), compress_level=9)
     # Strokes: short lines whose color is the original's median color along the line.
     rng = np.random.default_rng(7)
     h, w = lum.shape
@@ -42,8 +46,8 @@ def main() -> None:
         color = np.median(rgb[line > 0], axis=0).astype(np.uint8)
         canvas[line > 0] = color
         alpha[line > 0] = 255
-    write_image(OUT / "coffee-hints.png", canvas, alpha=alpha, compress_level=9)
-    (OUT / "CREDITS.txt").write_text(
+    write_image(out / "coffee-hints.png", canvas, alpha=alpha, compress_level=9)
+    (out / "CREDITS.txt").write_text(
         "coffee.png, coffee-gray.png and coffee-hints.png are made from scikit-image's "
         "coffee.png:\n"
         "'Coffee cup. This photograph is courtesy of Pikolo Espresso Bar. No copyright\n"

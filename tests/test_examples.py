@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from polychrome.io import read_image
 
@@ -29,3 +30,19 @@ def test_demo(tmp_path, monkeypatch):
     mse = np.mean((result.astype(float) - original) ** 2)
     assert 10 * np.log10(255**2 / mse) > 26  # the strokes bring back the original's colors
     assert (tmp_path / "coffee-sheet.png").is_file() and (tmp_path / "coffee-auto.png").is_file()
+
+
+SCRIPTS = sorted(
+    f"{p.parent.name}/{p.name}" for d in ("scripts", "benchmarks") for p in (ROOT / d).glob("*.py")
+)
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_scripts_answer_help_and_do_nothing_else(script, capsys, monkeypatch):
+    # build_gamut_table.py and make_sample.py took no arguments: '--help' rewrote the package's
+    # gamut table and sample images.
+    monkeypatch.setattr(sys, "argv", [script, "--help"])
+    with pytest.raises(SystemExit) as info:
+        runpy.run_path(str(ROOT / script), run_name="__main__")
+    assert info.value.code == 0
+    assert capsys.readouterr().out.startswith("usage:")
