@@ -312,3 +312,12 @@ def test_an_image_the_browser_cannot_show_is_compared_with_its_result(page, tmp_
     page.wait_for_function("document.getElementById('before').complete")
     assert page.evaluate("[before.naturalWidth, after.naturalWidth]") == [60, 60]
     assert "grayscale" in page.evaluate("getComputedStyle(before).filter")
+
+
+def test_samples_are_offered_only_with_an_engine_that_samples(page):
+    page.select_option("#engine", "none")
+    assert page.locator("#samples").is_disabled()
+    assert page.input_value("#samples") == "1"
+    if page.locator("#engine option[value=cnn]:not([disabled])").count():
+        page.select_option("#engine", "cnn")
+        assert page.locator("#samples").is_enabled()

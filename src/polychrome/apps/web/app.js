@@ -60,6 +60,17 @@ async function loadControls() {
   for (let n = samples.min; n <= samples.max; n++) samplesSelect.add(new Option(String(n), n));
   samplesSelect.value = String(samples.default);
 
+  // An engine that does not sample gives one result: the service refuses samples > 1 with it.
+  const samplingEngines = new Set(engines.filter((row) => row.samples).map((row) => row.name));
+  const followEngine = () => {
+    const samples = samplingEngines.has(engineSelect.value);
+    samplesSelect.disabled = !samples;
+    if (!samples) samplesSelect.value = "1";
+    samplesSelect.title = samples ? "" : `The ${engineSelect.value} engine gives one result.`;
+  };
+  engineSelect.addEventListener("change", followEngine);
+  followEngine();
+
   const advanced = $("advanced");
   for (const s of state.specs) {
     if (OWN_CONTROLS.has(s.name)) continue;
