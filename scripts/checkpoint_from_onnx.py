@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import re
 from dataclasses import asdict
 from pathlib import Path
@@ -30,6 +31,7 @@ from onnx import numpy_helper
 from torch import nn
 
 from polychrome.engines.bins import ab_bins
+from polychrome.errors import PolychromeError
 from polychrome.train.data import ImageBank
 from polychrome.train.loop import TrainConfig
 from polychrome.train.model import ColorNet
@@ -131,9 +133,24 @@ def main() -> None:
     parser.add_argument("out", type=Path)
     parser.add_argument("--data", type=Path, required=True, help="training images (BN statistics)")
     args = parser.parse_args()
-    state = recover(args.model, args.data)
+    if not args.model.is_file():
+        parser.exit(2, f"error: no such ONNX model: {args.model}\n")
+    try:
+        onnx.checker.check_model(str(args.model))
+    except Exception as exc:  # onnx raises protobuf and checker errors of several kinds
+        parser.exit(2, f"error: {args.model} is not an ONNX model ({exc})\n")
+    inputs = [i.name for i in onnx.load(str(args.model)).graph.input]
+    if "luminance" not in inputs:
+        names = ", ".join(inputs)
+        parser.exit(2, f"error: {args.model} is not a cnn model (its inputs: {names})\n")
+    try:
+        state = recover(args.model, args.data)
+    except PolychromeError as exc:  # e.g. no such --data folder, no usable images in it
+        parser.exit(exc.exit_code, f"error: {exc}\n")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(state, args.out)
+    tmp = args.out.with_name(f".{args.out.name}.tmp")  # no partial checkpoint where one was
+    torch.save(state, tmp)
+    os.replace(tmp, args.out)
     print(f"wrote {args.out} (largest difference from the ONNX model {state['max_error']:.2g})")
 
 

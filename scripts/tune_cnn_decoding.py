@@ -20,6 +20,7 @@ import numpy as np
 from polychrome.engines.bins import annealed_mean
 from polychrome.engines.cnn import WEIGHTS as DEFAULT_MODEL
 from polychrome.engines.cnn import CnnEngine, CnnOptions, _class_weights
+from polychrome.errors import PolychromeError
 from polychrome.eval.protocols import load_originals, score
 from polychrome.ops.color import lab_to_rgb, luminance_of
 
@@ -38,14 +39,17 @@ def main() -> None:
     parser.add_argument("--saturation", type=_floats, default=[1.0, 1.3, 1.6])
     args = parser.parse_args()
 
-    originals = load_originals(args.folder, max_side=args.max_side)
-    engine = CnnEngine()
-    raw = CnnOptions(model=args.model, prior_correction=0.0)
-    weights = _class_weights(args.model)
-    cache = []
-    for o in originals:
-        lum = luminance_of(o.rgb)
-        cache.append((o, lum, engine.probabilities(lum, raw)))
+    try:  # a missing folder or model is one line, not a traceback
+        originals = load_originals(args.folder, max_side=args.max_side)
+        engine = CnnEngine()
+        raw = CnnOptions(model=args.model, prior_correction=0.0)
+        weights = _class_weights(args.model)
+        cache = []
+        for o in originals:
+            lum = luminance_of(o.rgb)
+            cache.append((o, lum, engine.probabilities(lum, raw)))
+    except PolychromeError as exc:
+        parser.exit(exc.exit_code, f"error: {exc}\n")
     gray = [
         score(np.repeat(np.round(o.gray * 255).astype(np.uint8)[..., None], 3, 2), o.rgb)
         for o in originals

@@ -390,3 +390,36 @@ def test_checkpoint_recovered_from_onnx_computes_what_the_onnx_model_does(
     config = TrainConfig(steps=1, hints=hints, init=str(tmp_path / "recovered.pt"), **TINY)
     train(data_dir, tmp_path / "tuned", config)
     assert (tmp_path / "tuned" / "checkpoint.pt").is_file()
+
+
+def test_scripts_fail_with_one_error_line_without_data_or_with_a_foreign_model(
+    data_dir, tmp_path, capsys, monkeypatch
+):
+    # They ended in tracebacks (no such folder, an ONNX file that does not parse), or in an
+    # unexplained '16 conv+BN pairs but 0 folded convolutions' for another network's ONNX file.
+    import runpy
+    import sys
+    from pathlib import Path
+
+    scripts = Path(__file__).parents[1] / "scripts"
+    junk, foreign = tmp_path / "junk.onnx", tmp_path / "foreign.onnx"
+    junk.write_bytes(b"not a model")
+    torch.onnx.export(
+        torch.nn.Identity(), (torch.zeros(1, 3, 8, 8),), str(foreign), input_names=["image"],
+        dynamo=False,
+    )  # fmt: skip
+    shipped = str(Path(__file__).parents[1] / "src/polychrome/weights/cnn.onnx")
+    out = tmp_path / "out.pt"
+    for script, args, needle in (
+        ("checkpoint_from_onnx.py", [shipped, out, "--data", tmp_path / "nope"], "no such folder"),
+        ("checkpoint_from_onnx.py", [junk, out, "--data", data_dir], "is not an ONNX model"),
+        ("checkpoint_from_onnx.py", [foreign, out, "--data", data_dir], "is not a cnn model"),
+        ("tune_cnn_decoding.py", [tmp_path / "nope"], "no such folder"),
+    ):
+        monkeypatch.setattr(sys, "argv", [script, *map(str, args)])
+        with pytest.raises(SystemExit) as info:
+            runpy.run_path(str(scripts / script), run_name="__main__")
+        assert info.value.code == 2, (script, needle)
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and needle in err and err.count("\n") == 1, err
+    assert not out.exists()
