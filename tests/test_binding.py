@@ -171,3 +171,18 @@ def test_a_phrase_overridden_by_a_later_one_says_so():
     assert report_notes(bound.report) == [
         "overridden 'red cup': 'blue cup', later in the text, colors it"
     ]
+
+
+def test_a_region_given_no_color_says_so():
+    from polychrome.guidance.binding import bind, report_notes
+    from polychrome.guidance.regions import LabelledRegion
+
+    mask = np.zeros((8, 8), bool)
+    mask[2:6, 2:6] = True
+    regions = [LabelledRegion("car", mask, "car.png"), LabelledRegion("red cup", mask, "c.png")]
+    bound = bind("", regions)
+    assert [i.label for i in bound.instances] == ["red cup: red"]
+    assert report_notes(bound.report) == [
+        "region 'car' (car.png) got no color: name one in its label (\"red car\") or in the "
+        "description; the engine colors it meanwhile"
+    ]

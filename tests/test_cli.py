@@ -501,7 +501,8 @@ def test_words_that_color_nothing_are_warned_about(scene, tmp_path: Path):
     assert result.exit_code == 0, result.output
     assert out.is_file()
     warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
-    assert len(warnings) == 3, result.stderr
+    assert len(warnings) == 4, result.stderr
+    assert "region 'car' (car.png) got no color" in warnings[3]  # the typo left it uncolored
     assert "'gren'" in warnings[0] and "did you mean: green" in warnings[0]
     assert "'blu'" in warnings[1] and "in the label 'blu door'" in warnings[1]
     assert "'red hat'" in warnings[2] and "--label hat=MASK" in warnings[2]

@@ -567,7 +567,8 @@ def test_negated_color_reason_and_notes():
     regions = [LabelledRegion("car", car, "car.png"), LabelledRegion("sky", ~car, "sky.png")]
     bound = bind(d, regions)
     assert [i.label for i in bound.instances] == ["sky: blue"]  # the car takes the prior
-    assert report_notes(bound.report) == [f"ignored 'not red': {NEGATED}"]
+    assert report_notes(bound.report)[0] == f"ignored 'not red': {NEGATED}"
+    assert "region 'car' (car.png) got no color" in report_notes(bound.report)[1]
 
 
 def test_symbols_are_one_note():

@@ -202,12 +202,21 @@ def _ignored(words: str, reason: str) -> dict:
 
 def report_notes(report: dict) -> list[str]:
     """One line per part of the description (or of a region's label) that colors nothing:
-    ignored words and phrases bound to no region. Empty when everything was used."""
+    ignored words, phrases bound to no region, and regions no color was given to. Empty when
+    everything was used."""
     notes = [f"ignored {item['words']!r}: {item['reason']}" for item in report.get("ignored", ())]
     notes += [
         f"{row['status']} {row['phrase']!r}: {row['reason']}"
         for row in report.get("phrases", ())
         if row.get("status") in ("ignored", "overridden")
+    ]
+    notes += [
+        f"region {row['label']!r} ({row['source']}) got no color: name one in its label "
+        f'("red {row["label"]}") or in the description; the engine colors it meanwhile'
+        for row in report.get("regions", ())
+        if row.get("color", "") is None
+        # a label whose own words were ignored ("blu door") has been reported already
+        and not any(f"in the label {row['label']!r}" in n for n in notes)
     ]
     return list(dict.fromkeys(notes))  # a phrase repeated in the text: said once
 
