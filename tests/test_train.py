@@ -188,6 +188,13 @@ def test_cli_train_refuses_bad_lr_init_and_checkpoints_before_making_the_run(dat
     ):
         result = _train_cli("--data", data_dir, "--out", out, "--init", tmp_path / init)
         _clean_failure(result, needle)
+    # A network with spread hint inputs said 'Unexpected key(s) in state_dict' (exit 1).
+    spread = tmp_path / "spread"
+    train(data_dir, spread, TrainConfig(steps=1, hints=True, spread=True, batch=2, crop=32))
+    result = _train_cli(
+        "--data", data_dir, "--out", out, "--hints", "--init", spread / "checkpoint.pt"
+    )
+    _clean_failure(result, "reads spread hints; pass --spread to fine-tune it")
     assert not out.exists()
     out.mkdir()
     (out / "checkpoint.pt").write_bytes(b"truncated")

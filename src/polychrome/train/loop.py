@@ -119,14 +119,16 @@ def _load_init(model: ColorNet, config: TrainConfig, start_state: dict | None = 
         padded = torch.zeros_like(own[first])
         padded[:, :1] = weights[first]
         weights[first] = padded
-    missing = set(own) - set(weights)
-    if any(not key.startswith("hint") for key in missing):
+    missing, unexpected = set(own) - set(weights), set(weights) - set(own)
+    if any(key.startswith("hint_spread") for key in unexpected):
+        raise ValueCheckError(f"{init} reads spread hints; pass --spread to fine-tune it")
+    if unexpected or any(not key.startswith("hint") for key in missing):
         raise ValueCheckError(f"{init} does not hold this network's weights")
     weights.update({key: own[key] for key in missing})
     try:
         model.load_state_dict(weights)
-    except RuntimeError as exc:  # unexpected keys or shapes
-        raise ValueCheckError(f"{init} does not hold this network's weights ({exc})") from None
+    except RuntimeError:  # a layer of another shape (torch's message runs over many lines)
+        raise ValueCheckError(f"{init} does not hold this network's weights") from None
 
 
 def _save_atomic(obj: object, path: Path) -> None:
