@@ -133,7 +133,7 @@ def _train_cli(*args):
 
     from polychrome.apps.cli import app
 
-    return CliRunner().invoke(app, ["train", *map(str, args), "--batch", "2", "--crop", "32"])
+    return CliRunner().invoke(app, ["train", "--batch", "2", "--crop", "32", *map(str, args)])
 
 
 def _clean_failure(result, needle):
@@ -188,6 +188,11 @@ def test_cli_train_refuses_bad_lr_init_and_checkpoints_before_making_the_run(dat
     ):
         result = _train_cli("--data", data_dir, "--out", out, "--init", tmp_path / init)
         _clean_failure(result, needle)
+    # A file as --data said 'no such folder'; a crop above the images' stored side was
+    # trained on, every crop an enlargement.
+    _clean_failure(_train_cli("--data", data_dir / "img0.png", "--out", out), "is a file")
+    result = _train_cli("--data", data_dir, "--out", out, "--crop", "336")
+    _clean_failure(result, "crop must be at most 320")
     # A network with spread hint inputs said 'Unexpected key(s) in state_dict' (exit 1).
     spread = tmp_path / "spread"
     train(data_dir, spread, TrainConfig(steps=1, hints=True, spread=True, batch=2, crop=32))

@@ -1298,7 +1298,9 @@ def train_command(
     out: Annotated[Path, typer.Option("--out", help="Run folder (checkpoint, log, exports).")],
     steps: Annotated[int, typer.Option("--steps", help="Optimizer steps.", min=1)] = 8000,
     batch: Annotated[int, typer.Option("--batch", help="Crops per step.", min=1)] = 16,
-    crop: Annotated[int, typer.Option("--crop", help="Crop side (multiple of 16).", min=32)] = 128,
+    crop: Annotated[
+        int, typer.Option("--crop", help="Crop side (multiple of 16, at most 320).", min=32)
+    ] = 128,
     lr: Annotated[float, typer.Option("--lr", help="Peak learning rate.")] = 2e-3,
     seed: Annotated[int, typer.Option("--seed", help="Seed of sampling and init.", min=0)] = 0,
     rebalance: Annotated[

@@ -38,6 +38,8 @@ class ImageBank:
     @classmethod
     def from_folder(cls, folder: str | Path, *, max_side: int = 320, limit: int | None = None):
         folder = Path(folder)
+        if folder.is_file():
+            raise InputError(f"{folder} is a file; training reads a folder of color images")
         if not folder.is_dir():
             raise InputError(f"no such folder: {folder}")
         files = sorted(

@@ -52,6 +52,11 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.crop % 16:
             raise ValueCheckError(f"crop must be a multiple of 16, got {self.crop}")
+        if self.crop > self.max_side:  # every crop would be an enlargement
+            raise ValueCheckError(
+                f"crop must be at most {self.max_side} (images are held with their longer side "
+                f"at most that), got {self.crop}"
+            )
         for name in ("steps", "batch", "width", "checkpoint_every", "max_hints"):
             if getattr(self, name) < 1:
                 raise ValueCheckError(f"{name} must be >= 1")
