@@ -562,6 +562,9 @@ def test_eval_prints_a_table_and_writes_json(originals: Path, tmp_path: Path):
         (["--engine-option", "nope=1"], "no evaluated engine"),
         (["--engine-option", "vividness=9"], "vividness must be in"),
         (["--protocol", "regions", "--engine-option", "vividness=1"], "points and auto"),
+        (["--samples", "3"], "--samples applies to the auto protocol, not points"),
+        (["--protocol", "auto", "--regions", "5"], "--regions applies to the regions protocol"),
+        (["--protocol", "pool", "--quality", "high"], "--quality applies to the reference"),
     ],
 )
 def test_eval_bad_arguments(originals: Path, tmp_path: Path, extra: list[str], needle: str):

@@ -1232,6 +1232,14 @@ def eval_command(
             ) from None
         if protocol == "points" and (not counts or min(counts) < 1):
             raise ValueCheckError("--points needs at least one positive count")
+        # Settings of another protocol were ignored without a word.
+        for flag, given, owner in (
+            ("--samples", samples != 1, "auto"),
+            ("--regions", regions != 3, "regions"),
+            ("--quality", quality != "fast", "reference"),
+        ):
+            if given and protocol != owner:
+                raise ValueCheckError(f"{flag} applies to the {owner} protocol, not {protocol}")
         video_settings = VideoSettings.quality(quality)
         if not engine:
             wanted = ("none", "cnn") if protocol == "points" else ("cnn",)
