@@ -21,3 +21,16 @@ def test_columns_stay_aligned_with_long_method_names():
     end = head.index("PSNR") + len("PSNR")
     assert [r[end - 5 : end] for r in rows] == ["30.00", "24.50"]
     assert rows[1].startswith("video davis_bmx-trees (30 frames) ")
+
+
+def test_the_header_counts_what_was_scored():
+    # A 3-frame clip's header said '2 images': the reference protocol scores the frames after
+    # the reference frame.
+    report = EvalReport("reference", "clip", 64, 0, 30.0)
+    report.rows = [_row("video", 30.0)]
+    assert format_table(report).startswith(
+        "protocol reference on clip (2 frames after the reference,"
+    )
+    report = EvalReport("points", "photos", 64, 0, 30.0)
+    report.rows = [EvalRow("gray baseline", None, 22.0, 0.9, 0.0, 30.0, 10.0, images=1)]
+    assert format_table(report).startswith("protocol points on photos (1 image, max side 64,")

@@ -19,8 +19,14 @@ def format_table(report: EvalReport) -> str:
     flicker = any(r.flicker is not None for r in report.rows)
     if flicker:
         head += f"{'flicker':>9}"
+    n = report.rows[0].images
+    # The reference protocol scores the frames after each clip's reference frame.
+    if report.protocol == "reference":
+        scored = f"{n} frame{'s' * (n != 1)} after the reference"
+    else:
+        scored = f"{n} image{'s' * (n != 1)}"
     lines = [
-        f"protocol {report.protocol} on {report.dataset} ({report.rows[0].images} images, "
+        f"protocol {report.protocol} on {report.dataset} ({scored}, "
         f"max side {report.max_side}, seed {report.seed}); ground-truth colorfulness "
         f"{report.reference_colorfulness:.1f}",
         head,
