@@ -637,6 +637,15 @@ def test_eval_refuses_a_bad_sheet_name_and_too_many_points_before_the_evaluation
     assert "PSNR" not in result.output
 
 
+def test_eval_an_engine_named_twice_is_evaluated_once(originals: Path, tmp_path: Path):
+    report = tmp_path / "r.json"
+    args = ["eval", originals, "--points", "5", "--max-side", "64", "--json", report]
+    result = _invoke(*args, "--engine", "none", "--engine", "none")
+    assert result.exit_code == 0, result.output
+    methods = [row["method"] for row in json.loads(report.read_text())["rows"]]
+    assert methods == ["gray baseline", "none"]
+
+
 def test_eval_json_is_strict():
     from polychrome.eval.protocols import _finite
 

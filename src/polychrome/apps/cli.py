@@ -1248,6 +1248,7 @@ def eval_command(
             engine = [e for e in wanted if ENGINES[e].available]
             if not engine:
                 raise ValueCheckError("no engine available for this protocol; pass --engine")
+        engine = list(dict.fromkeys(engine))  # an engine named twice was evaluated twice
         for name in engine:
             engine_spec(name)
         per_engine = _eval_engine_options(engine_option, engine, protocol)
