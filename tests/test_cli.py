@@ -565,6 +565,7 @@ def test_eval_prints_a_table_and_writes_json(originals: Path, tmp_path: Path):
         (["--samples", "3"], "--samples applies to the auto protocol, not points"),
         (["--protocol", "auto", "--regions", "5"], "--regions applies to the regions protocol"),
         (["--protocol", "pool", "--quality", "high"], "--quality applies to the reference"),
+        (["--protocol", "reference", "--engine", "none"], "--engine does not apply to the ref"),
     ],
 )
 def test_eval_bad_arguments(originals: Path, tmp_path: Path, extra: list[str], needle: str):

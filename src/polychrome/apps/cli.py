@@ -1241,6 +1241,11 @@ def eval_command(
             if given and protocol != owner:
                 raise ValueCheckError(f"{flag} applies to the {owner} protocol, not {protocol}")
         video_settings = VideoSettings.quality(quality)
+        if engine and protocol == "reference":  # it was ignored without a word
+            raise ValueCheckError(
+                "--engine does not apply to the reference protocol (the video path uses the "
+                "default engine)"
+            )
         if not engine:
             wanted = ("none", "cnn") if protocol == "points" else ("cnn",)
             if protocol == "regions" and not ENGINES["cnn"].available:
