@@ -586,6 +586,7 @@ def test_eval_report_paths_are_checked_before_the_evaluation(originals: Path, tm
         (["--sheet", originals / "sheet.png"], "inside the evaluated folder"),
         (["--json", tmp_path / "r.x", "--sheet", tmp_path / "r.x"], "both write"),
         (["--json", tmp_path], "is a folder"),
+        (["--json", originals / "img1.png" / "r.json"], "img1.png is a file, not a folder"),
     ]:
         _assert_clean_failure(_invoke(*args, *extra), needle)
     assert (originals / "img1.png").read_bytes() == original

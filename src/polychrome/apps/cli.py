@@ -1153,6 +1153,8 @@ def _check_report_paths(folder: Path, paths: dict[str, Path | None]) -> None:
             raise ValueCheckError(f"{seen[where]} and {option} both write {path}")
         seen[where] = option
         parent = next((p for p in where.parents if p.exists()), None)
+        if parent is not None and not parent.is_dir():  # found after the evaluation before
+            raise ValueCheckError(f"{option} {path}: {parent} is a file, not a folder")
         if parent is not None and not os.access(parent, os.W_OK):
             raise ValueCheckError(f"{option} {path}: cannot write in {parent}")
 
