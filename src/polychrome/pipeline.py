@@ -157,15 +157,19 @@ def prepare(image: ImageInput, *, options: ColorizeOptions, exact: bool) -> Prep
 _PIL_AS_IS = frozenset({"L", "RGB", "RGBA", "I;16", "I;16L", "I;16B", "I;16N"})
 
 
-def _from_pil(image: PIL.Image.Image, max_pixels: int) -> np.ndarray:
-    """A PIL image as an array :func:`_split_array` reads. ``np.asarray`` alone would read a
-    palette image's indices as gray levels and a CMYK image's K as alpha."""
-    width, height = image.size
+def _check_pixel_count(width: int, height: int, max_pixels: int) -> None:
+    """An image given in memory (array or PIL image) over ``max_pixels``: ImageTooLargeError."""
     if width * height > max_pixels:
         raise ImageTooLargeError(
             f"the image is {width}x{height} = {width * height:,} pixels, more than the limit of "
             f"{max_pixels:,}; raise max_pixels= to colorize it"
         )
+
+
+def _from_pil(image: PIL.Image.Image, max_pixels: int) -> np.ndarray:
+    """A PIL image as an array :func:`_split_array` reads. ``np.asarray`` alone would read a
+    palette image's indices as gray levels and a CMYK image's K as alpha."""
+    _check_pixel_count(*image.size, max_pixels)
     try:
         image = PIL.ImageOps.exif_transpose(image)
         if image.mode == "F":
@@ -196,11 +200,7 @@ def _split_array(array: np.ndarray, max_pixels: int) -> tuple[np.ndarray, np.nda
     height, width = array.shape[:2]
     if height < 1 or width < 1:
         raise ShapeError(f"image must have at least one pixel, got shape {array.shape}")
-    if height * width > max_pixels:
-        raise ImageTooLargeError(
-            f"the image is {width}x{height} = {height * width:,} pixels, more than the limit of "
-            f"{max_pixels:,}; raise max_pixels= to colorize it"
-        )
+    _check_pixel_count(width, height, max_pixels)
     if not array.dtype.isnative:  # big-endian data (FITS, some TIFF readers): same values
         array = array.astype(array.dtype.newbyteorder("="))
     if array.dtype not in (np.uint8, np.uint16) and not np.issubdtype(array.dtype, np.floating):
