@@ -519,21 +519,24 @@ def test_truncated_matroska_is_found_by_its_duration(tmp_path):
     assert colorize_video(clip, tmp_path / "whole.mkv", settings=SMALL).frames == 30
 
 
-def test_matroska_whose_audio_outlasts_the_video_is_not_truncated(tmp_path):
-    # Matroska gives no frame count and the container's duration is its longest stream's: 10
-    # frames (1 s) with 3 s of sound were taken for a clip truncated at a third.
-    clip = tmp_path / "clip.mkv"
+def _mkv_with_silence(
+    clip: Path, frames: list[np.ndarray], *, seconds: float, first_frame: int = 0
+) -> Path:
+    """A Matroska clip at 10 frames per second, its first frame at ``first_frame`` tenths of
+    a second, with ``seconds`` of silent AAC sound from 0."""
     with av.open(str(clip), "w") as out:
         video = out.add_stream("libx264", rate=10)
         video.width, video.height, video.pix_fmt = W, H, "yuv420p"
         sound = out.add_stream("aac", rate=16000)
         sound.layout = "mono"
-        for frame in _frames(10):
-            for packet in video.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+        for t, frame in enumerate(frames):
+            picture = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            picture.pts = first_frame + t
+            for packet in video.encode(picture):
                 out.mux(packet)
         for packet in video.encode(None):
             out.mux(packet)
-        for pts in range(0, 48000, 1600):
+        for pts in range(0, round(seconds * 16000), 1600):
             silence = np.zeros((1, 1600), np.float32)
             chunk = av.AudioFrame.from_ndarray(silence, format="fltp", layout="mono")
             chunk.sample_rate, chunk.pts = 16000, pts
@@ -541,6 +544,13 @@ def test_matroska_whose_audio_outlasts_the_video_is_not_truncated(tmp_path):
                 out.mux(packet)
         for packet in sound.encode(None):
             out.mux(packet)
+    return clip
+
+
+def test_matroska_whose_audio_outlasts_the_video_is_not_truncated(tmp_path):
+    # Matroska gives no frame count and the container's duration is its longest stream's: 10
+    # frames (1 s) with 3 s of sound were taken for a clip truncated at a third.
+    clip = _mkv_with_silence(tmp_path / "clip.mkv", _frames(10), seconds=3.0)
     with av.open(str(clip)) as container:
         assert container.streams.video[0].frames == 0 and container.duration > 2_500_000
     report = colorize_video(clip, tmp_path / "out.mkv", settings=SMALL)
@@ -552,27 +562,7 @@ def test_a_video_that_starts_after_its_sound_stays_in_step(tmp_path):
     # Frames were renumbered from 0: a video whose first frame is at 1 s (its sound at 0) came
     # out a second early against the copied sound; and its Matroska DURATION tag (where the
     # track ends, 2 s) was read as its length, so the clip was called truncated.
-    clip = tmp_path / "clip.mkv"
-    with av.open(str(clip), "w") as out:
-        video = out.add_stream("libx264", rate=10)
-        video.width, video.height, video.pix_fmt = W, H, "yuv420p"
-        sound = out.add_stream("aac", rate=16000)
-        sound.layout = "mono"
-        for t, frame in enumerate(_frames(10)):
-            picture = av.VideoFrame.from_ndarray(frame, format="rgb24")
-            picture.pts = 10 + t  # 1.0 s, 1.1 s, ...
-            for packet in video.encode(picture):
-                out.mux(packet)
-        for packet in video.encode(None):
-            out.mux(packet)
-        for pts in range(0, 32000, 1600):
-            silence = np.zeros((1, 1600), np.float32)
-            chunk = av.AudioFrame.from_ndarray(silence, format="fltp", layout="mono")
-            chunk.sample_rate, chunk.pts = 16000, pts
-            for packet in sound.encode(chunk):
-                out.mux(packet)
-        for packet in sound.encode(None):
-            out.mux(packet)
+    clip = _mkv_with_silence(tmp_path / "clip.mkv", _frames(10), seconds=2.0, first_frame=10)
     for target in (tmp_path / "out.mkv", tmp_path / "out.mp4"):
         report = colorize_video(clip, target, settings=SMALL)
         assert report.frames == 10 and report.audio_streams == 1
