@@ -1310,7 +1310,14 @@ def eval_command(
 
 @app.command("train")
 def train_command(
-    data: Annotated[Path, typer.Option("--data", help="Folder of color training images.")],
+    data: Annotated[
+        Path,
+        typer.Option(
+            "--data",
+            help="Folder of color training images, subfolders too (gray, unreadable and those "
+            "under 64 x 64 pixels are left out, and counted).",
+        ),
+    ],
     out: Annotated[Path, typer.Option("--out", help="Run folder (checkpoint, log, exports).")],
     steps: Annotated[int, typer.Option("--steps", help="Optimizer steps.", min=1)] = 8000,
     batch: Annotated[int, typer.Option("--batch", help="Crops per step.", min=1)] = 16,
