@@ -153,3 +153,30 @@ def test_agreement_gate_trusts_the_proposal_less_where_hints_contradict_it():
     assert gate[30, 5] > 0.9 and gate[30, 115] < 0.1
     weak = _agreement(ab, (yx, agree_left, np.full(2, 0.1, np.float32)), CnnOptions())
     assert np.all(weak == 1.0)  # hints below hint_weight say nothing
+
+
+def test_a_model_that_is_not_a_colorization_network_is_refused_as_input(tmp_path):
+    """Another network's ONNX file ended in an internal error ('Required inputs (['image']) are
+    missing', exit 1); a junk file was exit 3, as for a broken install."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    from polychrome.errors import InputError
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["image"], ["out"])],
+        "other",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 3, 8, 8])],
+    )
+    other = tmp_path / "classifier.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), other)
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"not a model")
+    lum = luminance_of(data.coffee()[::8, ::8])
+    engine = CnnEngine()
+    for path, needle in ((other, "not a polychrome colorization network"), (junk, "not an ONNX")):
+        with pytest.raises(ValueCheckError, match=needle):
+            engine.propose(lum, options=CnnOptions(model=str(path)), seed=0)
+    with pytest.raises(InputError, match="no such file"):
+        engine.propose(lum, options=CnnOptions(model=str(tmp_path / "none.onnx")), seed=0)

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from polychrome.engines.base import EngineContext, EngineOptions, Proposal, engine_option
-from polychrome.errors import EngineUnavailableError
+from polychrome.errors import EngineUnavailableError, InputError, ValueCheckError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -95,6 +95,13 @@ class CnnOptions(EngineOptions):
 def _session(path: str):
     import onnxruntime as ort
 
+    from polychrome.engines.bins import ab_bins
+
+    # A model the user names is input (a bad one is exit 2); the shipped one is an install.
+    user = Path(path) != WEIGHTS
+    bad = ValueCheckError if user else EngineUnavailableError
+    if user and not Path(path).is_file():
+        raise InputError(f"cnn model={path}: no such file")
     verify_weights(Path(path))
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
@@ -103,9 +110,21 @@ def _session(path: str):
         opts.intra_op_num_threads = int(threads)
         opts.inter_op_num_threads = 1
     try:
-        return ort.InferenceSession(path, sess_options=opts, providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(path, sess_options=opts, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own untyped errors
-        raise EngineUnavailableError(f"cannot load the cnn model {path}: {exc}") from exc
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise bad(f"cannot load the cnn model {path}: not an ONNX model ({first})") from None
+    inputs = {i.name for i in session.get_inputs()}
+    outputs = session.get_outputs()
+    bins = outputs[0].shape[1] if outputs and len(outputs[0].shape) == 4 else None
+    if "luminance" not in inputs or not inputs <= {"luminance", "hints"} or bins != len(ab_bins()):
+        raise bad(
+            f"the cnn model {path} is not a polychrome colorization network (inputs "
+            f"{', '.join(sorted(inputs)) or 'none'}; one is wanted with a 'luminance' input, an "
+            f"optional 'hints' input and {len(ab_bins())} ab bins out): export one with "
+            "`polychrome train`"
+        )
+    return session
 
 
 @functools.lru_cache(maxsize=4)
