@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from polychrome.engines.bins import ab_bins
-from polychrome.io import file_sha256
+from polychrome.io import atomic_write_text, file_sha256
 from polychrome.train.model import ColorNet
 
 __all__ = ["export_onnx", "write_card"]
@@ -91,4 +91,4 @@ def export_onnx(checkpoint: str | Path, out: str | Path) -> dict:
 
 def write_card(description: dict, path: str | Path) -> None:
     """Write the machine-readable part of the model card (JSON next to the ONNX file)."""
-    Path(path).write_text(json.dumps(description, indent=2) + "\n")
+    atomic_write_text(path, json.dumps(description, indent=2) + "\n")

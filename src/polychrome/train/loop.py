@@ -16,6 +16,7 @@ from torch.nn import functional as F
 
 from polychrome.engines.bins import ab_bins
 from polychrome.errors import InputError, ValueCheckError
+from polychrome.io import atomic_write_text
 from polychrome.train.data import ImageBank, class_weights, sample_hints, soft_encode
 from polychrome.train.model import ColorNet
 
@@ -212,7 +213,7 @@ def train(
         "parameters": sum(p.numel() for p in model.parameters()),
         "class_weights": weights.tolist(),
     }
-    (out / "run.json").write_text(json.dumps({"config": asdict(config), **meta}, indent=2))
+    atomic_write_text(out / "run.json", json.dumps({"config": asdict(config), **meta}, indent=2))
     model.train()
     losses: list[float] = []
     start = time.perf_counter() - elapsed
