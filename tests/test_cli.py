@@ -291,6 +291,24 @@ def test_folder_refuses_to_write_over_its_inputs(tmp_path: Path):
     assert sorted(p.name for p in hints.iterdir()) == ["a.png"]
 
 
+def test_a_folder_colorized_into_itself_in_another_format_can_be_run_again(tmp_path: Path):
+    # The first run's a.jpg and b.jpg were read as inputs by the next: "share a file stem".
+    inputs, _ = _folder_scene(tmp_path)
+    (inputs / "c.png").unlink()
+    pages = {p.name: p.read_bytes() for p in inputs.iterdir()}
+    args = ["colorize", inputs, "-o", inputs, "--format", "jpg", "--engine", "none"]
+    assert _invoke(*args).exit_code == 0
+    assert sorted(p.name for p in inputs.glob("*.jpg")) == ["a.jpg", "b.jpg"]
+    again = _invoke(*args, "--skip-existing")
+    assert again.exit_code == 0, again.output
+    assert "0 written, 2 skipped" in again.stdout
+    assert _invoke(*args).exit_code == 0  # redone, not read as inputs
+    assert {p.name: p.read_bytes() for p in inputs.iterdir() if p.suffix != ".jpg"} == pages
+    # A gray a.jpg beside a.png may be a page: it is not written over, and the clash is named.
+    write_image(inputs / "a.jpg", _gray_gradient())
+    _assert_clean_failure(_invoke(*args), "share a file stem")
+
+
 # --------------------------------------------------------------------------- colorize: bad input
 
 

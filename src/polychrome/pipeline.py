@@ -25,9 +25,15 @@ import PIL.ImageOps
 
 from polychrome import __version__
 from polychrome.engines.base import EngineContext, engine_spec, load_engine
-from polychrome.errors import DecodeError, ImageTooLargeError, ShapeError, ValueCheckError
+from polychrome.errors import (
+    DecodeError,
+    ImageTooLargeError,
+    PolychromeError,
+    ShapeError,
+    ValueCheckError,
+)
 from polychrome.guidance.hints import Guidance, cell_of
-from polychrome.io import ImageData, read_image, write_image
+from polychrome.io import ImageData, read_image, read_metadata, write_image
 from polychrome.ops.color import lab_to_rgb, luminance_of, reduce_chroma
 from polychrome.ops.filters import resize, working_shape
 from polychrome.options import ColorizeOptions
@@ -38,6 +44,7 @@ __all__ = [
     "ColorizeResult",
     "Prepared",
     "colorize",
+    "earlier_results",
     "engine_context",
     "prepare",
     "sample_paths",
@@ -113,6 +120,40 @@ def sample_paths(path: str | os.PathLike[str], count: int) -> list[Path]:
     if count == 1:
         return [path]
     return [path.with_name(f"{path.stem}-{k + 1}{path.suffix}") for k in range(count)]
+
+
+def earlier_results(files: list[Path], output_format: str, samples: int = 1) -> set[Path]:
+    """Which of ``files`` (images of one folder that is also the output folder) are results of
+    an earlier run there rather than inputs: ``STEM.{output_format}`` (``STEM-1...`` for
+    several ``samples``) beside the input ``STEM.EXT`` it was made from, and either a PNG with
+    polychrome's metadata or, in another format, written in color (RGB) and not older than
+    that input. Anything unsure counts as an input, so it is never written over (the two then
+    share a stem, which the callers refuse, naming both)."""
+    made_from: dict[str, list[Path]] = {}  # a result's stem -> the inputs it may come from
+    for f in files:
+        for r in sample_paths(f.with_suffix(f".{output_format}"), samples):
+            made_from.setdefault(r.stem, []).append(f)
+    return {
+        f
+        for f in files
+        if f.suffix == f".{output_format}"
+        and _earlier_result(f, [s for s in made_from.get(f.stem, []) if s != f])
+    }
+
+
+def _earlier_result(candidate: Path, sources: list[Path]) -> bool:
+    if not sources:
+        return False
+    try:
+        if candidate.suffix == ".png":
+            return read_metadata(candidate) is not None
+        with PIL.Image.open(candidate) as im:
+            if im.mode not in ("RGB", "RGBA"):
+                return False
+        newest = max(p.stat().st_mtime for p in sources)
+        return candidate.stat().st_mtime >= newest
+    except (PolychromeError, OSError, PIL.UnidentifiedImageError):
+        return False
 
 
 EXACT_MAX_PIXELS = 2_000_000

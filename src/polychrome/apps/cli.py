@@ -484,6 +484,15 @@ def _plan_colorize(
                 f"diffusion); the {options.engine} engine would write identical copies"
             )
         output_format = _format_name(output_format)
+        if batch and output.is_dir():
+            # -o is the input folder: an earlier run's results there are not inputs.
+            from polychrome.pipeline import earlier_results
+
+            here = [f for f in files if f.parent.resolve() == output.resolve()]
+            left_out = earlier_results(here, output_format, options.samples) if here else set()
+            files = [f for f in files if f not in left_out]
+            if not files:
+                raise InputError(f"no input images in {output}: all are earlier results")
         if hints is not None and batch:
             raise ValueCheckError(
                 "--hints is for one input; use --hints-dir to pair hints with a folder"

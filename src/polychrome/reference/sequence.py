@@ -46,54 +46,21 @@ def page_files(
     """The images of a folder (not its subfolders), sorted by name.
 
     When ``output`` is the folder itself, the results of an earlier run there are not pages
-    (:func:`_earlier_result`): ``STEM.{output_format}`` (``STEM-1.{output_format}`` ... with
-    several ``samples``) beside the page ``STEM.EXT`` it was made from. A file that may be a page
-    is kept, so it is never written over (:func:`colorize_sequence` then refuses, naming it).
+    (:func:`polychrome.pipeline.earlier_results`). A file that may be a page is kept, so it is
+    never written over (:func:`colorize_sequence` then refuses, naming it).
     """
-    from polychrome.pipeline import sample_paths
+    from polychrome.pipeline import earlier_results
 
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"{folder} is not a folder of pages")
     files = image_files(folder)
     if output is not None and Path(output).resolve() == folder.resolve():
-        made_from: dict[str, list[Path]] = {}  # a result's stem -> the pages it may come from
-        for f in files:
-            for r in sample_paths(f.with_suffix(f".{output_format}"), samples):
-                made_from.setdefault(r.stem, []).append(f)
-        files = [
-            f
-            for f in files
-            if not (
-                f.suffix == f".{output_format}"
-                and _earlier_result(f, [s for s in made_from.get(f.stem, []) if s != f])
-            )
-        ]
+        left_out = earlier_results(files, output_format, samples)
+        files = [f for f in files if f not in left_out]
     if not files:
         raise InputError(f"{folder} holds no pages ({', '.join(IMAGE_SUFFIXES)})")
     return files
-
-
-def _earlier_result(candidate: Path, pages: list[Path]) -> bool:
-    """Whether ``candidate``, beside the ``pages`` it may be made from, is the result of an earlier
-    run rather than a page: a PNG carries polychrome's metadata; another format is written in
-    color (RGB) and not older than those pages. Anything unsure counts as a page."""
-    from PIL import Image, UnidentifiedImageError
-
-    from polychrome.io import read_metadata
-
-    if not pages:
-        return False
-    try:
-        if candidate.suffix == ".png":
-            return read_metadata(candidate) is not None
-        with Image.open(candidate) as im:
-            if im.mode not in ("RGB", "RGBA"):
-                return False
-        newest = max(p.stat().st_mtime for p in pages)
-        return candidate.stat().st_mtime >= newest
-    except (PolychromeError, OSError, UnidentifiedImageError):
-        return False
 
 
 def pool_hints(
