@@ -531,6 +531,29 @@ def test_words_that_color_nothing_are_warned_about(scene, tmp_path: Path):
     assert clean.exit_code == 0 and "warning" not in clean.stderr
 
 
+def test_a_multi_page_tiff_is_colorized_from_its_first_page_with_a_warning(tmp_path: Path):
+    """A multi-page TIFF scan gives one result, its first page's, and says that the other pages
+    were left out (they were dropped without a word); the metadata counts them."""
+    from PIL import Image
+
+    pages = [Image.fromarray(_gray_gradient(shift)) for shift in (0, 40, 80)]
+    scan = tmp_path / "scan.tif"
+    pages[0].save(scan, save_all=True, append_images=pages[1:])
+    out = tmp_path / "scan.png"
+    result = _invoke("colorize", scan, "--engine", "none", "-o", out)
+    assert result.exit_code == 0, result.output
+    assert "warning: scan.tif: the file holds 3 images (pages or frames)" in result.stderr
+    assert read_metadata(out)["input"]["pages"] == 3
+    np.testing.assert_allclose(
+        luminance_of(read_image(out).pixels), luminance_of(_gray_gradient()), atol=1.0
+    )
+    single = tmp_path / "single.tif"
+    pages[0].save(single)
+    clean = _invoke("colorize", single, "--engine", "none", "-o", tmp_path / "single.png")
+    assert clean.exit_code == 0 and "warning" not in clean.stderr
+    assert "pages" not in read_metadata(tmp_path / "single.png")["input"]
+
+
 # --------------------------------------------------------------------------- eval
 
 

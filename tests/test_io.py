@@ -259,6 +259,28 @@ def test_reads_cmyk_jpeg_as_rgb():
     np.testing.assert_allclose(got.pixels[4, 8], [255, 0, 0], atol=3)
 
 
+@pytest.mark.parametrize(
+    ("fmt", "options"),
+    [
+        ("TIFF", {}),
+        ("TIFF", {"compression": "tiff_lzw"}),
+        ("PNG", {}),
+        ("WEBP", {"lossless": True}),
+    ],
+)
+def test_a_file_of_several_pages_or_frames_reads_the_first_and_counts_them(rng, fmt, options):
+    """A multi-page TIFF scan (or an animated PNG or WebP) gives its first image, and says how
+    many it holds, so that the others are not dropped without a word."""
+    pages = [_random(rng, (H, W), np.uint8) for _ in range(3)]
+    frames = [Image.fromarray(page) for page in pages]
+    data = _pil_bytes(frames[0], fmt, save_all=True, append_images=frames[1:], **options)
+    got = read_image(data)
+    assert got.pages == 3
+    first = got.pixels if got.is_gray else got.pixels[..., 0]
+    np.testing.assert_array_equal(first, pages[0])
+    assert read_image(_pil_bytes(frames[0], fmt, **options)).pages == 1
+
+
 @pytest.mark.parametrize("mode", ["F", "I"])
 def test_float_and_32_bit_tiff_are_refused_by_mode(tmp_path, mode):
     path = tmp_path / "float.tif"

@@ -138,6 +138,8 @@ class ImageData:
         exif: the file's EXIF block (``b"Exif\0\0"`` and its TIFF-structured tags, camera,
             dates, ...) with the orientation set to 1, since ``pixels`` are already turned; or
             ``None``. Read from JPEG, PNG and WebP files.
+        pages: how many images the file holds (the pages of a multi-page TIFF, the frames of an
+            animated PNG or WebP); ``pixels`` are the first.
     """
 
     pixels: np.ndarray
@@ -146,6 +148,7 @@ class ImageData:
     path: str | None
     format: str
     exif: bytes | None = None
+    pages: int = 1
 
     @property
     def height(self) -> int:
@@ -183,6 +186,7 @@ class _Header:
     pil: Image.Image | None = None
     decode_with_pil: bool = False
     exif: bytes | None = None  # with the orientation set to 1 (JPEG, PNG and WebP)
+    pages: int = 1  # TIFF pages, animated PNG or WebP frames: only the first is read
 
 
 # ---------------------------------------------------------------------------------------------
@@ -253,7 +257,13 @@ def read_image(source: Source, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image
 
     bit_depth = 16 if pixels.dtype == np.uint16 else 8
     return ImageData(
-        pixels=pixels, alpha=alpha, bit_depth=bit_depth, path=path, format=fmt, exif=header.exif
+        pixels=pixels,
+        alpha=alpha,
+        bit_depth=bit_depth,
+        path=path,
+        format=fmt,
+        exif=header.exif,
+        pages=header.pages,
     )
 
 
@@ -509,6 +519,11 @@ def _pil_header(data: bytes, fmt: str, label: str) -> _Header:
     # 8-bit TIFF with alpha (OpenCV drops the alpha of gray+alpha and premultiplies RGB by it);
     # OpenCV decodes the rest, keeping 16 bit.
     decode_with_pil = fmt == "JPEG" or (fmt == "TIFF" and has_alpha and _tiff_bits(im) == 8)
+    try:
+        # TIFF: walks the chain of page headers (not their pixels), then seeks back to the first.
+        pages = max(1, int(getattr(im, "n_frames", 1)))
+    except Exception:  # a broken chain after the first page: the first is still read
+        pages = 1
     return _Header(
         fmt,
         width,
@@ -521,6 +536,7 @@ def _pil_header(data: bytes, fmt: str, label: str) -> _Header:
         im,
         decode_with_pil,
         exif,
+        pages,
     )
 
 
@@ -533,6 +549,7 @@ def _webp_header(data: bytes, label: str) -> _Header:
     """Size and EXIF orientation from the RIFF chunks (Pillow would allocate the canvas)."""
     size: tuple[int, int] | None = None
     exif: bytes | None = None
+    frames = 0
     pos = 12
     while pos + 8 <= len(data):
         kind = data[pos : pos + 4]
@@ -548,6 +565,8 @@ def _webp_header(data: bytes, label: str) -> _Header:
             size = (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
         elif kind == b"EXIF":
             exif = data[pos + 8 : pos + 8 + length]
+        elif kind == b"ANMF":
+            frames += 1
         pos += 8 + length + (length & 1)
     if size is None:
         raise DecodeError(f"cannot read {label}: malformed WebP header (no image size found)")
@@ -566,7 +585,15 @@ def _webp_header(data: bytes, label: str) -> _Header:
             warnings.warn(
                 f"{label}: unreadable EXIF data ({exc}); orientation ignored", stacklevel=3
             )
-    return _Header("WEBP", size[0], size[1], has_alpha=True, orientation=orientation, exif=kept)
+    return _Header(
+        "WEBP",
+        size[0],
+        size[1],
+        has_alpha=True,
+        orientation=orientation,
+        exif=kept,
+        pages=max(1, frames),
+    )
 
 
 def _decode_pixels(data: bytes, header: _Header, label: str) -> tuple[np.ndarray, bool]:

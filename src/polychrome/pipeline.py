@@ -68,6 +68,8 @@ class Prepared:
     path: str | None = None
     exif: bytes | None = None
     """The input file's EXIF block, carried to the result."""
+    pages: int = 1
+    """How many images the input file holds (a multi-page TIFF); only the first is colorized."""
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,8 @@ class ColorizeResult:
     """``(H, W)`` alpha copied from the input, or None."""
     metadata: dict[str, Any] = field(default_factory=dict)
     """How it was made (JSON-able, embedded in PNGs by :meth:`save`): ``software`` (polychrome's
-    version), ``input`` (file name, size, bit depth), ``engine``, ``engine_options``,
+    version), ``input`` (file name, size, bit depth; ``pages`` when the file holds several images
+    and only the first was colorized), ``engine``, ``engine_options``,
     ``options``, ``seed``, ``path`` (``"exact"`` or ``"fast"``), ``working_size``, ``guidance``,
     ``description`` (when one was bound) and ``timings`` (seconds per step)."""
     exif: bytes | None = None
@@ -170,7 +173,7 @@ def prepare(image: ImageInput, *, options: ColorizeOptions, exact: bool) -> Prep
     ``(H, W, 1)``, RGB ``(H, W, 3)`` or RGBA ``(H, W, 4)``. Color inputs are recolored: only
     their luminance is used.
     """
-    path, exif = None, None
+    path, exif, pages = None, None, 1
     if isinstance(image, (str, os.PathLike, bytes, bytearray)):
         path = None if isinstance(image, (bytes, bytearray)) else os.fspath(image)
         image = read_image(image, max_pixels=options.max_pixels)
@@ -179,7 +182,7 @@ def prepare(image: ImageInput, *, options: ColorizeOptions, exact: bool) -> Prep
         image = _from_pil(image, options.max_pixels)
     if isinstance(image, ImageData):
         pixels, alpha, bit_depth = image.pixels, image.alpha, image.bit_depth
-        path, exif = path or image.path, image.exif
+        path, exif, pages = path or image.path, image.exif, image.pages
     else:
         pixels, alpha, bit_depth = _split_array(np.asarray(image), options.max_pixels)
     shape = pixels.shape[:2]
@@ -192,7 +195,7 @@ def prepare(image: ImageInput, *, options: ColorizeOptions, exact: bool) -> Prep
     luminance = luminance_of(pixels)
     work = shape if exact else working_shape(shape, options.working_pixels)
     work_luminance = luminance if work == shape else resize(luminance, work, mode="area")
-    return Prepared(luminance, work_luminance, alpha, bit_depth, path, exif)
+    return Prepared(luminance, work_luminance, alpha, bit_depth, path, exif, pages)
 
 
 _PIL_AS_IS = frozenset({"L", "RGB", "RGBA", "I;16", "I;16L", "I;16B", "I;16N"})
@@ -469,6 +472,7 @@ def colorize(
             "path": Path(prepared.path).name if prepared.path else None,
             "size": [prepared.luminance.shape[1], prepared.luminance.shape[0]],
             "bit_depth": prepared.bit_depth,
+            **({"pages": prepared.pages} if prepared.pages > 1 else {}),
         },
         "engine": options.engine,
         # As the engine read them ("2" -> 2.0, numpy -> Python numbers): JSON-able for save().

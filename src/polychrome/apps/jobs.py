@@ -65,13 +65,23 @@ class JobSummary:
     failures: list[tuple[ColorizeJob, str]] = field(default_factory=list)
     codes: list[int] = field(default_factory=list)
     notes: list[tuple[ColorizeJob, str]] = field(default_factory=list)
-    """Parts of a description or label that colored nothing (see :func:`guidance_notes`)."""
+    """Parts of an input or its guidance that colored nothing (see :func:`guidance_notes`)."""
 
 
 def guidance_notes(metadata: dict[str, Any]) -> list[str]:
-    """What a result's guidance left unused: references with no confident match, typos and
-    phrases with no region in its description and labels."""
+    """What a result left unused: the other pages of a multi-page input, references with no
+    confident match, typos and phrases with no region in its description and labels."""
     from polychrome.guidance.binding import report_notes
+
+    pages = (metadata.get("input") or {}).get("pages", 1)
+    others = (
+        [
+            f"the file holds {pages} images (pages or frames); only the first was colorized: "
+            "save each as a file of its own to colorize the others"
+        ]
+        if pages > 1
+        else []
+    )
 
     empty = [
         row["source"]
@@ -101,7 +111,7 @@ def guidance_notes(metadata: dict[str, Any]) -> list[str]:
         if row.get("kind") == "instance"
         and (share := _box_share(row.get("source", ""), row.get("pixels", 0), size)) < BOX_SLIVER
     ]
-    return unmatched + slivers + report_notes(metadata.get("description") or {})
+    return others + unmatched + slivers + report_notes(metadata.get("description") or {})
 
 
 BOX_SLIVER = 0.1
