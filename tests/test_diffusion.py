@@ -609,3 +609,24 @@ def test_in_context_reference_from_a_pool(engine, tiny, tmp_path):
     pooled = engine.propose(lum, options=_opts(engine, tiny, pool=str(folder)), seed=0)
     assert pooled.ab.shape == (24, 32, 2)
     assert not np.allclose(plain.ab, pooled.ab)
+
+
+def test_float16_first_image_like_the_next(engine, tiny, tmp_path):
+    """dtype=float16 (the GPU default): the VAE that asks for float32 runs in it from the start,
+    so the first image of a process equals the same image later (it was upcast at the first
+    decode, after the references had been encoded in float16)."""
+    import torch
+
+    from polychrome.engines.diffusion.loading import load_components
+
+    ref = _write_color(
+        tmp_path / "ref.png", np.dstack([np.full((24, 32), 0.8)] * 2 + [_lum() / 100])
+    )
+    opts = _opts(engine, tiny, dtype="float16", references=ref)
+    load_components.cache_clear()
+    first = engine.propose(_lum(), options=opts, seed=0)
+    again = engine.propose(_lum(), options=opts, seed=0)
+    assert np.array_equal(first.ab, again.ab)
+    base, _ = tiny
+    comps = load_components(base["base_model"], base["controlnet"], "cpu", "float16")
+    assert comps.vae.dtype == torch.float32 and comps.unet.dtype == torch.float16

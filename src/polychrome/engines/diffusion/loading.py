@@ -96,9 +96,9 @@ def model_source(value: str, option: str) -> tuple[str, bool]:
     raise EngineUnavailableError(f"{option}={value}: no such folder (and not a hub id)")
 
 
-def _load(cls, source: str, *, option: str, local: bool, **kwargs):
-    """``cls.from_pretrained`` with the errors of missing files and of the network turned into
-    one message that says what to do."""
+def _load(cls, source: str, *, option: str, local: bool, how: str = "from_pretrained", **kwargs):
+    """``cls.from_pretrained`` (or another loader of ``cls``, ``how``) with the errors of missing
+    files and of the network turned into one message that says what to do."""
     if not local:
         from polychrome.guidance.textseg import _cache_only
 
@@ -109,7 +109,7 @@ def _load(cls, source: str, *, option: str, local: bool, **kwargs):
             # would be printed before our own message.
             warnings.filterwarnings("ignore", category=UserWarning, module=r"huggingface_hub\.")
             warnings.filterwarnings("ignore", category=FutureWarning, module=r"huggingface_hub\.")
-            return cls.from_pretrained(source, **kwargs)
+            return getattr(cls, how)(source, **kwargs)
     except (OSError, ValueError) as exc:
         part = f" ({kwargs['subfolder']})" if kwargs.get("subfolder") else ""
         if local:
@@ -153,6 +153,7 @@ def resolve_device(device: str, dtype: str):
 @functools.lru_cache(maxsize=1)
 def load_components(base_model: str, controlnet: str, device: str, dtype: str) -> Components:
     """Load (once per process and argument set) the base model's parts and the ControlNet."""
+    import torch
     from diffusers import AutoencoderKL, ControlNetModel, DDIMScheduler, UNet2DConditionModel
     from transformers import CLIPTextModel, CLIPTokenizer
 
@@ -169,7 +170,14 @@ def load_components(base_model: str, controlnet: str, device: str, dtype: str) -
     torch_device, torch_dtype = resolve_device(device, dtype)
     common = {"option": "base_model", "local": base_local}
     unet = _load(UNet2DConditionModel, base, subfolder="unet", torch_dtype=torch_dtype, **common)
-    vae = _load(AutoencoderKL, base, subfolder="vae", torch_dtype=torch_dtype, **common)
+    vae_dtype = torch_dtype
+    if torch_dtype == torch.float16:
+        # A VAE that overflows in float16 says so (force_upcast); it runs in float32 from the
+        # start, for every image alike (diffusers' pipelines upcast it when decoding).
+        config = _load(AutoencoderKL, base, subfolder="vae", how="load_config", **common)
+        if config.get("force_upcast", True):
+            vae_dtype = torch.float32
+    vae = _load(AutoencoderKL, base, subfolder="vae", torch_dtype=vae_dtype, **common)
     text_encoder = _load(CLIPTextModel, base, subfolder="text_encoder", dtype=torch_dtype, **common)
     tokenizer = _load(CLIPTokenizer, base, subfolder="tokenizer", **common)
     scheduler_config = dict(_load(DDIMScheduler, base, subfolder="scheduler", **common).config)

@@ -192,8 +192,6 @@ class Sampler:
         import torch
 
         vae = self.c.vae
-        if vae.dtype == torch.float16 and getattr(vae.config, "force_upcast", False):
-            vae.to(torch.float32)  # VAEs that overflow in float16 say so; diffusers upcasts too
         with torch.no_grad():
             x = vae.decode((latents / vae.config.scaling_factor).to(vae.dtype)).sample
         x = ((x[0].float().clamp(-1, 1) + 1) / 2).permute(1, 2, 0)
