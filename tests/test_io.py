@@ -474,11 +474,17 @@ def test_directory(tmp_path):
         read_image(tmp_path)
 
 
-def test_unsupported_format(tmp_path):
-    path = tmp_path / "a.bmp"
-    Image.new("RGB", (4, 4)).save(path)
-    with pytest.raises(DecodeError, match="not a PNG, JPEG, TIFF or WebP"):
-        read_image(path)
+@pytest.mark.parametrize(("fmt", "name"), [("BMP", "BMP"), ("GIF", "GIF"), ("PDF", "PDF")])
+def test_unsupported_format(tmp_path, fmt, name):
+    """A BMP or GIF scan is refused by its format's name, with what to do, not as an
+    'unrecognized header' (which reads like a corrupt file); from a file and from bytes."""
+    path = tmp_path / "a.img"
+    Image.new("RGB", (4, 4)).save(path, fmt)
+    for source in (path, path.read_bytes()):
+        with pytest.raises(DecodeError, match=f"is a {name} file; polychrome reads PNG, JPEG"):
+            read_image(source)
+    with pytest.raises(DecodeError, match="not a PNG, JPEG, TIFF or WebP image"):
+        read_image(b"neither of those")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -220,7 +220,7 @@ def read_image(source: Source, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image
         raise DecodeError(f"{label} is empty (0 bytes)")
     fmt = _sniff_format(data)
     if fmt is None:
-        raise DecodeError(_not_an_image(label))
+        raise DecodeError(_not_an_image(label, data[:16]))
 
     # 1. Header only: size (checked before any decoding), mode, EXIF orientation.
     early = _png_size(data) if fmt == "PNG" else None
@@ -393,7 +393,31 @@ RAISE_THE_LIMIT = (
 it)."""
 
 
-def _not_an_image(label: str) -> str:
+# Formats polychrome does not read, named by their first bytes so that the refusal says what the
+# file is instead of "unrecognized".
+_OTHER_FORMATS = (
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+    (b"BM", "BMP"),
+    (b"\x00\x00\x00\x0cjP  \r\n", "JPEG 2000"),
+    (b"\xff\x4f\xff\x51", "JPEG 2000"),
+    (b"8BPS", "Photoshop (PSD)"),
+    (b"%PDF", "PDF"),
+)
+
+
+def _not_an_image(label: str, head: bytes = b"") -> str:
+    for magic, name in _OTHER_FORMATS:
+        if head.startswith(magic):
+            return (
+                f"{label} is a {name} file; polychrome reads PNG, JPEG, TIFF and WebP images: "
+                "convert it to one of those"
+            )
+    if head[4:8] == b"ftyp" and head[8:12] in (b"heic", b"heix", b"mif1", b"avif"):
+        return (
+            f"{label} is a HEIF/AVIF file; polychrome reads PNG, JPEG, TIFF and WebP images: "
+            "convert it to one of those"
+        )
     return f"{label} is not a PNG, JPEG, TIFF or WebP image (unrecognized header)"
 
 
@@ -419,7 +443,7 @@ def _load_source(source: Source, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[
                 raise InputError(f"{path} is not a regular file (a device, pipe or socket)")
             head = f.read(16)
             if head and _sniff_format(head) is None:
-                raise DecodeError(_not_an_image(path))
+                raise DecodeError(_not_an_image(path, head))
             most = max_pixels * 8 + (64 << 20)  # 16-bit RGBA stored raw, plus metadata
             if info.st_size > most:
                 raise ImageTooLargeError(
