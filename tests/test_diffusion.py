@@ -630,3 +630,38 @@ def test_float16_first_image_like_the_next(engine, tiny, tmp_path):
     base, _ = tiny
     comps = load_components(base["base_model"], base["controlnet"], "cpu", "float16")
     assert comps.vae.dtype == torch.float32 and comps.unet.dtype == torch.float16
+
+
+def test_runs_in_threads_do_not_mix(engine, tiny):
+    """The HTTP service colorizes in threads: a run with attention guidance (which swaps the
+    shared UNet's processors) beside one without gives each its own result (the other run
+    crashed with an IndexError, or was guided with the first one's masks)."""
+    import threading
+
+    lum = _lum()
+    guided = {
+        "options": _opts(engine, tiny, attention_strength=20.0, instance_fraction=0.5, steps=4),
+        "seed": 0,
+        "context": _context(lum, ["car: red"]),
+    }
+    plain = {"options": _opts(engine, tiny, steps=4), "seed": 1}
+    expected = [engine.propose(lum, **guided).ab, engine.propose(lum, **plain).ab]
+    problems = []
+
+    def work(kwargs, want):
+        for _ in range(3):
+            try:
+                if not np.array_equal(engine.propose(lum, **kwargs).ab, want):
+                    problems.append("another result")
+            except Exception as exc:  # any failure in a thread is the finding
+                problems.append(repr(exc))
+
+    threads = [
+        threading.Thread(target=work, args=(kw, want))
+        for kw, want in zip([guided, plain], expected, strict=True)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not problems, problems

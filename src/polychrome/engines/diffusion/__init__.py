@@ -18,6 +18,7 @@ Nothing here imports torch or diffusers until :meth:`DiffusionEngine.propose` ru
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, ClassVar
 
 from polychrome.engines.base import EngineContext, EngineOptions, Proposal, require_modules
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
     import numpy as np
 
 __all__ = ["DiffusionEngine", "DiffusionOptions"]
+
+_RUN_LOCK = threading.Lock()
 
 
 class DiffusionEngine:
@@ -63,28 +66,31 @@ class DiffusionEngine:
         from polychrome.engines.diffusion.strategies import build_plan, sample_seed, to_proposal
 
         context = context or EngineContext()
-        # 1. Load the models (cached per process)
-        components = load_components(
-            options.base_model, options.controlnet, options.device, options.dtype
-        )
-        # 2. Anti-color guidance, when a CLIP model is given
-        anticolor = None
-        if options.clip_model and options.anticolor_strength > 0:
-            clip = load_clip(options.clip_model, options.device, options.dtype)
-            positive = context.description or options.prompt
-            anticolor = AntiColorGuide(clip, positive, options.anticolor_list)
-        # 3. Plan: prompt, branches, attention guidance, canvas with references, recolor
-        plan, layout = build_plan(
-            luminance,
-            options,
-            context,
-            multiple=components.multiple,
-            vae_scale=components.vae_scale,
-            seed=sample_seed(seed, sample),
-            anticolor=anticolor,
-        )
-        # 4. Sample and decode
-        rgb = Sampler(components).run(plan)
+        # The models are cached and shared, and a run swaps their attention processors: one
+        # run at a time in a process (the HTTP service colorizes in several threads).
+        with _RUN_LOCK:
+            # 1. Load the models (cached per process)
+            components = load_components(
+                options.base_model, options.controlnet, options.device, options.dtype
+            )
+            # 2. Anti-color guidance, when a CLIP model is given
+            anticolor = None
+            if options.clip_model and options.anticolor_strength > 0:
+                clip = load_clip(options.clip_model, options.device, options.dtype)
+                positive = context.description or options.prompt
+                anticolor = AntiColorGuide(clip, positive, options.anticolor_list)
+            # 3. Plan: prompt, branches, attention guidance, canvas with references, recolor
+            plan, layout = build_plan(
+                luminance,
+                options,
+                context,
+                multiple=components.multiple,
+                vae_scale=components.vae_scale,
+                seed=sample_seed(seed, sample),
+                anticolor=anticolor,
+            )
+            # 4. Sample and decode
+            rgb = Sampler(components).run(plan)
         # 5. Only the chroma, at working resolution, with a confidence
         ab, confidence = to_proposal(rgb, layout, luminance, options)
         return Proposal(ab, confidence)
