@@ -665,3 +665,16 @@ def test_runs_in_threads_do_not_mix(engine, tiny):
     for t in threads:
         t.join()
     assert not problems, problems
+
+
+def test_image_options_take_a_home_path(engine, tiny, tmp_path, monkeypatch):
+    """references, recolor and pool accept ~/ as the model options do (they said 'no such
+    file: ~/...')."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    rgb = np.dstack([np.full((24, 32), 0.7), _lum() / 100, np.full((24, 32), 0.2)])
+    (tmp_path / "pool").mkdir()
+    _write_color(tmp_path / "pool" / "color.png", rgb)
+    lum, path = _lum(), "~/pool/color.png"
+    for key, value in [("references", path), ("recolor", path), ("pool", "~/pool")]:
+        out = engine.propose(lum, options=_opts(engine, tiny, **{key: value}), seed=0)
+        assert out.ab.shape == (24, 32, 2)

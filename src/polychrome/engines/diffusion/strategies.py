@@ -16,6 +16,7 @@ layout, and from the decoded canvas back to a chroma proposal.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,7 +82,7 @@ def _read_color(path: str, what: str) -> np.ndarray:
     """``(H, W, 3)`` float32 RGB in ``[0, 1]`` of a color image file (typed errors)."""
     from polychrome.io import read_image
 
-    image = read_image(path)
+    image = read_image(os.path.expanduser(path))
     if image.is_gray:
         raise ValueCheckError(f"{what} {path} is a gray image; it must be a color image")
     return image.pixels.astype(np.float32) / np.float32(image.max_value)
@@ -105,7 +106,8 @@ def _references(options: DiffusionOptions, luminance: np.ndarray) -> list[np.nda
     if options.pool:
         from polychrome.reference.pool import Pool
 
-        retrieved = [str(p) for p, _ in Pool.open(options.pool).retrieve(luminance)]
+        pool = Pool.open(os.path.expanduser(options.pool))
+        retrieved = [str(p) for p, _ in pool.retrieve(luminance)]
         paths += [p for p in retrieved if p not in paths]
     return [_read_color(p, "reference") for p in paths[:3]]
 
