@@ -678,3 +678,17 @@ def test_image_options_take_a_home_path(engine, tiny, tmp_path, monkeypatch):
     for key, value in [("references", path), ("recolor", path), ("pool", "~/pool")]:
         out = engine.propose(lum, options=_opts(engine, tiny, **{key: value}), seed=0)
         assert out.ab.shape == (24, 32, 2)
+
+
+def test_a_controlnet_folder_that_holds_another_model(engine, tiny):
+    """controlnet= given the base model, or its unet/, says so (the unet/ was an internal error,
+    exit 1, after loading it with random ControlNet weights)."""
+    base, _ = tiny
+    folder = base["base_model"]
+    for value, message in [
+        (folder, "holds a Stable Diffusion base model"),
+        (os.path.join(folder, "unet"), "holds a UNet2DConditionModel, not a ControlNetModel"),
+    ]:
+        opts = _opts(engine, tiny, controlnet=value)
+        with pytest.raises(EngineUnavailableError, match=message):
+            engine.propose(_lum(), options=opts, seed=0)

@@ -103,6 +103,20 @@ def _load(cls, source: str, *, option: str, local: bool, how: str = "from_pretra
         from polychrome.guidance.textseg import _cache_only
 
         kwargs.setdefault("local_files_only", _cache_only())
+    part = f" ({kwargs['subfolder']})" if kwargs.get("subfolder") else ""
+    from diffusers import ModelMixin
+
+    if how == "from_pretrained" and issubclass(cls, ModelMixin):
+        # A diffusers model: another model's folder would load with random weights, or fail
+        # inside diffusers; its config names its class.
+        common = {k: v for k, v in kwargs.items() if k in ("subfolder", "local_files_only")}
+        config = _load(cls, source, option=option, local=local, how="load_config", **common)
+        found = config.get("_class_name")
+        if found and found != cls.__name__:
+            raise EngineUnavailableError(
+                f"{option}={source}{part} holds a {found}, not a {cls.__name__}: "
+                f"{_MODELS[option][0]} is needed there"
+            )
     try:
         with warnings.catch_warnings():
             # The hub client's deprecation notices (which diffusers triggers, not the user)
@@ -111,7 +125,6 @@ def _load(cls, source: str, *, option: str, local: bool, how: str = "from_pretra
             warnings.filterwarnings("ignore", category=FutureWarning, module=r"huggingface_hub\.")
             return getattr(cls, how)(source, **kwargs)
     except (OSError, ValueError) as exc:
-        part = f" ({kwargs['subfolder']})" if kwargs.get("subfolder") else ""
         if local:
             hint = "the folder must hold a diffusers-format model (save_pretrained layout)"
         else:
@@ -167,6 +180,12 @@ def load_components(base_model: str, controlnet: str, device: str, dtype: str) -
                 "format Stable Diffusion folder holds unet/, vae/, text_encoder/, tokenizer/ and "
                 "scheduler/"
             )
+    if control_local and all((Path(control) / p).is_dir() for p in ("unet", "vae")):
+        raise EngineUnavailableError(
+            f"controlnet={controlnet}: this folder holds a Stable Diffusion base model (unet/, "
+            "vae/...), not a ControlNet; pass it as base_model= and the ControlNet's own folder "
+            "as controlnet="
+        )
     torch_device, torch_dtype = resolve_device(device, dtype)
     common = {"option": "base_model", "local": base_local}
     unet = _load(UNet2DConditionModel, base, subfolder="unet", torch_dtype=torch_dtype, **common)
