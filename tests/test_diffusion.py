@@ -304,6 +304,11 @@ def test_in_context_reference(engine, tiny, tmp_path):
     write_image(gray, np.full((8, 8), 128, np.uint8))
     with pytest.raises(ValueCheckError, match="gray image"):
         engine.propose(lum, options=_opts(engine, tiny, references=str(gray)), seed=0)
+    # A gray picture saved as RGB has no colors to give either (it was used as a reference).
+    gray_rgb = _write_color(tmp_path / "gray-rgb.png", np.dstack([_lum() / 100] * 3))
+    for key in ("references", "recolor"):
+        with pytest.raises(ValueCheckError, match="no color"):
+            engine.propose(lum, options=_opts(engine, tiny, **{key: gray_rgb}), seed=0)
 
 
 def test_recolor_changes_only_inside_the_masks(engine, tiny, tmp_path):
@@ -329,7 +334,7 @@ def test_recolor_changes_only_inside_the_masks(engine, tiny, tmp_path):
                           seed=0)  # fmt: skip
     assert kept.ab.shape == (24, 32, 2)
     with pytest.raises(ShapeError, match="aspect"):
-        wide = _write_color(tmp_path / "wide.png", np.zeros((10, 40, 3), np.float32) + 0.5)
+        wide = _write_color(tmp_path / "wide.png", np.full((10, 40, 3), (0.6, 0.3, 0.2)))
         engine.propose(lum, options=_opts(engine, tiny, recolor=wide), seed=0)
 
 

@@ -81,11 +81,17 @@ def _prompt_with(prompt: str, texts: list[str]) -> str:
 def _read_color(path: str, what: str) -> np.ndarray:
     """``(H, W, 3)`` float32 RGB in ``[0, 1]`` of a color image file (typed errors)."""
     from polychrome.io import read_image
+    from polychrome.reference.match import is_color
 
     image = read_image(os.path.expanduser(path))
     if image.is_gray:
         raise ValueCheckError(f"{what} {path} is a gray image; it must be a color image")
-    return image.pixels.astype(np.float32) / np.float32(image.max_value)
+    rgb = image.pixels.astype(np.float32) / np.float32(image.max_value)
+    if not is_color(rgb):
+        raise ValueCheckError(
+            f"{what} {path} has no color (every pixel is gray); it must be a color image"
+        )
+    return rgb
 
 
 def _cover(rgb: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
