@@ -815,6 +815,25 @@ def test_format_names_are_read_leniently(tmp_path: Path, given: str, ending: str
     _assert_clean_failure(_invoke("colorize", folder, "-o", out, "--format", "gif"), "--format")
 
 
+def test_a_format_that_contradicts_the_output_file_is_refused(scene: Scene):
+    """With one input, -o names the file and its extension sets the format: a --format that says
+    otherwise is refused before any work (it was ignored without a word: '-o scan.png --format
+    tif' wrote a PNG). The same format in another spelling, or into a folder, is fine."""
+    out = scene.root / "color.png"
+    result = _invoke("colorize", scene.gray, "-o", out, "--format", "tif", "--engine", "none")
+    _assert_clean_failure(result, "--format tif does not match -o", "color.png")
+    assert not out.exists()
+    jpeg = scene.root / "color.jpeg"
+    agreed = _invoke("colorize", scene.gray, "-o", jpeg, "--format", "JPG", "--engine", "none")
+    assert agreed.exit_code == 0, agreed.output
+    assert read_image(jpeg).format == "JPEG"
+    folder = scene.root / "results"
+    folder.mkdir()
+    into = _invoke("colorize", scene.gray, "-o", folder, "--format", "tif", "--engine", "none")
+    assert into.exit_code == 0, into.output
+    assert [p.name for p in folder.iterdir()] == ["photo.tif"]
+
+
 def test_a_reference_that_matches_nothing_is_listed_and_warned_about(tmp_path: Path):
     from skimage import data
 

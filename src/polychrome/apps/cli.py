@@ -26,7 +26,7 @@ from typer.core import TyperCommand
 
 from polychrome import __version__
 from polychrome.errors import InputError, PolychromeError, ValueCheckError
-from polychrome.formats import IMAGE_SUFFIXES, image_files
+from polychrome.formats import IMAGE_FORMATS, IMAGE_SUFFIXES, image_files
 from polychrome.options import ColorizeOptions, option_specs
 from polychrome.video.settings import VideoSettings
 
@@ -454,8 +454,14 @@ def _plan_colorize(
         ),
     ] = False,
     output_format: Annotated[
-        str, typer.Option("--format", help="Output format in folder mode: png, jpg, tif or webp.")
-    ] = "png",
+        str | None,
+        typer.Option(
+            "--format",
+            help="Output format in folder mode: png (the default), jpg, tif or webp. A file "
+            "given to -o has its extension's format.",
+            show_default=False,
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     *,
     options: ColorizeOptions,
@@ -483,7 +489,8 @@ def _plan_colorize(
                 "--samples gives different results only with an engine that samples (cnn, "
                 f"diffusion); the {options.engine} engine would write identical copies"
             )
-        output_format = _format_name(output_format)
+        format_given = output_format is not None  # None: not given, png
+        output_format = _format_name(output_format or "png")
         if batch and output.is_dir():
             # -o is the input folder: an earlier run's results there are not inputs.
             from polychrome.pipeline import earlier_results
@@ -529,6 +536,16 @@ def _plan_colorize(
         else:
             if output.is_dir():
                 output = output / f"{files[0].stem}.{output_format}"
+            elif (
+                format_given
+                and output.suffix.lower() in IMAGE_SUFFIXES
+                and IMAGE_FORMATS[output.suffix.lower()] != IMAGE_FORMATS[f".{output_format}"]
+            ):
+                raise ValueCheckError(
+                    f"--format {output_format} does not match -o {output}: with one input, -o "
+                    f"names the file and its extension sets the format; name it .{output_format} "
+                    "or leave --format out"
+                )
             if output.suffix.lower() not in IMAGE_SUFFIXES:
                 raise ValueCheckError(
                     f"-o {output}: unknown image extension; use one of {', '.join(IMAGE_SUFFIXES)}"
