@@ -528,6 +528,13 @@ def test_bad_options(engine, key, value, message):
         engine.Options.from_mapping({key: value})
 
 
+@pytest.mark.parametrize("key", ["references", "pool"])
+def test_recolor_takes_no_references(engine, key):
+    """They were ignored without a word."""
+    with pytest.raises(ValueCheckError, match=f"takes no {key}"):
+        engine.Options.from_mapping({"recolor": "a.png", key: "b.png"})
+
+
 def test_cli_missing_weights_exit_code(tmp_path):
     from typer.testing import CliRunner
 

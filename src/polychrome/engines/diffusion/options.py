@@ -154,6 +154,12 @@ class DiffusionOptions(EngineOptions):
             raise ValueCheckError(
                 f"references takes at most 3 images, got {len(self.reference_paths)}"
             )
+        if self.recolor and (self.references or self.pool):
+            given = "references" if self.references else "pool"
+            raise ValueCheckError(
+                f"recolor edits the colors of one image and takes no {given}: give recolor= or "
+                f"{given}=, not both"
+            )
 
     @property
     def reference_paths(self) -> list[str]:

@@ -145,7 +145,7 @@ def build_plan(
     prompt = description or options.prompt
     prompt = _prompt_with(prompt, [t for t, _ in texts])
     # Canvas: the target alone, or beside its references (in-context reference).
-    references = [] if options.recolor else _references(options, luminance)
+    references = _references(options, luminance)
     rows, cols = (1, 1) if not references else (1, 2) if len(references) == 1 else (2, 2)
     canvas = (cell[0] * rows, cell[1] * cols)
     control = np.zeros(canvas, np.float32)
