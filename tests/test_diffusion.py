@@ -704,3 +704,16 @@ def test_a_controlnet_folder_that_holds_another_model(engine, tiny):
         opts = _opts(engine, tiny, controlnet=value)
         with pytest.raises(EngineUnavailableError, match=message):
             engine.propose(_lum(), options=opts, seed=0)
+
+
+def test_loading_prints_no_progress_bar(tiny, capfd):
+    """transformers' 'Loading weights' bar was printed on every run, --quiet or not."""
+    from polychrome.engines.diffusion.loading import load_clip, load_components
+
+    base, clip = tiny
+    load_components.cache_clear()
+    load_clip.cache_clear()
+    load_components(base["base_model"], base["controlnet"], "cpu", "auto")
+    load_clip(clip, "cpu", "auto")
+    err = capfd.readouterr().err
+    assert "Loading weights" not in err and "it/s" not in err, err

@@ -9,9 +9,11 @@ Hugging Face cache, so it is downloaded only when it is not cached and the machi
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -96,6 +98,23 @@ def model_source(value: str, option: str) -> tuple[str, bool]:
     raise EngineUnavailableError(f"{option}={value}: no such folder (and not a hub id)")
 
 
+@contextlib.contextmanager
+def _no_progress_bars() -> Iterator[None]:
+    """transformers' and diffusers' loading bars ('Loading weights 36/36') off while loading:
+    polychrome's own progress is the CLI's (and --quiet silences it)."""
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    shown = [m for m in (diffusers_logging, transformers_logging) if m.is_progress_bar_enabled()]
+    for module in shown:
+        module.disable_progress_bar()
+    try:
+        yield
+    finally:
+        for module in shown:
+            module.enable_progress_bar()
+
+
 def _load(cls, source: str, *, option: str, local: bool, how: str = "from_pretrained", **kwargs):
     """``cls.from_pretrained`` (or another loader of ``cls``, ``how``) with the errors of missing
     files and of the network turned into one message that says what to do."""
@@ -118,7 +137,7 @@ def _load(cls, source: str, *, option: str, local: bool, how: str = "from_pretra
                 f"{_MODELS[option][0]} is needed there"
             )
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _no_progress_bars():
             # The hub client's deprecation notices (which diffusers triggers, not the user)
             # would be printed before our own message.
             warnings.filterwarnings("ignore", category=UserWarning, module=r"huggingface_hub\.")
