@@ -815,6 +815,41 @@ def test_format_names_are_read_leniently(tmp_path: Path, given: str, ending: str
     _assert_clean_failure(_invoke("colorize", folder, "-o", out, "--format", "gif"), "--format")
 
 
+def test_what_a_folder_input_leaves_out_is_named(tmp_path: Path):
+    """Subfolders and GIF or BMP scans in an input folder are not colorized: a warning names
+    them (they were left out without a word), and when nothing is left the error says why. The
+    output folder and the hints folder inside it are not reported."""
+    from PIL import Image
+
+    scans = tmp_path / "scans"
+    write_image(scans / "a.png", _gray_gradient())
+    (scans / "1950s").mkdir()
+    write_image(scans / "1950s" / "b.png", _gray_gradient())
+    Image.fromarray(_gray_gradient()).save(scans / "c.gif")
+    Image.fromarray(_gray_gradient()).save(scans / "d.BMP")
+    (scans / "notes.txt").write_text("not an image")
+    (scans / "strokes").mkdir()
+    out = scans / "color"
+    result = _invoke(
+        "colorize", scans, "-o", out, "--hints-dir", scans / "strokes", "--engine", "none", "-q"
+    )
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in out.iterdir()] == ["a.png"]
+    left_out = [line for line in result.stderr.splitlines() if "left out" in line]
+    assert len(left_out) == 1, result.stderr
+    assert "1 subfolder (subfolders are not searched; give them as inputs): 1950s;" in left_out[0]
+    assert "2 images of a format polychrome does not read" in left_out[0]
+    assert "c.gif, d.BMP" in left_out[0] and "notes.txt" not in left_out[0]
+    assert "color" not in left_out[0] and "strokes" not in left_out[0]
+    (scans / "a.png").unlink()
+    _assert_clean_failure(
+        _invoke("colorize", scans, "-o", tmp_path / "out", "--engine", "none"),
+        "no input images found",
+        "1950s",
+        "c.gif",
+    )
+
+
 def test_a_format_that_contradicts_the_output_file_is_refused(scene: Scene):
     """With one input, -o names the file and its extension sets the format: a --format that says
     otherwise is refused before any work (it was ignored without a word: '-o scan.png --format

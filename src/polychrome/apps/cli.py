@@ -274,20 +274,66 @@ def _parse_numbers(text: str, n: int, what: str) -> tuple[float, ...]:
     return values
 
 
-def _collect_inputs(inputs: list[Path]) -> tuple[list[Path], bool]:
-    """Expand folders; returns (files, batch) where batch means the output is a folder."""
+# Image files of formats polychrome does not read: a folder's are named, not silently left out.
+_OTHER_IMAGE_SUFFIXES = frozenset(
+    {".gif", ".bmp", ".jp2", ".j2k", ".jpx", ".heic", ".heif", ".avif", ".psd", ".tga"}
+    | {".pcx", ".ppm", ".pgm", ".pbm", ".dng", ".jxl"}
+)
+
+
+def _left_out_of(folder: Path, known: tuple[Path | None, ...]) -> str:
+    """What :func:`image_files` leaves out of ``folder`` that a user may have meant to give:
+    subfolders (but the ``known`` ones: output, hints) and images of formats polychrome does
+    not read; or ''."""
+
+    def listed(names: list[str]) -> str:
+        return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+
+    def counted(n: int, what: str) -> str:
+        return f"{n} {what}" + ("" if n == 1 else "s")
+
+    entries = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+    skip = {p.resolve() for p in known if p is not None}
+    subfolders = [p.name for p in entries if p.is_dir() and p.resolve() not in skip]
+    others = [p.name for p in entries if p.suffix.lower() in _OTHER_IMAGE_SUFFIXES]
+    parts = []
+    if subfolders:
+        parts.append(
+            f"{counted(len(subfolders), 'subfolder')} (subfolders are not searched; give them "
+            f"as inputs): {listed(subfolders)}"
+        )
+    if others:
+        parts.append(
+            f"{counted(len(others), 'image')} of a format polychrome does not read (convert to "
+            f"PNG, JPEG, TIFF or WebP): {listed(others)}"
+        )
+    return "; ".join(parts)
+
+
+def _collect_inputs(
+    inputs: list[Path], known: tuple[Path | None, ...] = ()
+) -> tuple[list[Path], bool]:
+    """Expand folders; returns (files, batch) where batch means the output is a folder. What a
+    folder holds but is left out (subfolders but the ``known`` ones, GIF, BMP, ...) is named in
+    a warning."""
     files: list[Path] = []
+    notes: list[str] = []
     batch = len(inputs) > 1
     for item in inputs:
         if item.is_dir():
             batch = True
             files.extend(image_files(item))
+            if note := _left_out_of(item, known):
+                notes.append(f"{item}: left out {note}")
         elif item.exists():
             files.append(item)
         else:
             raise InputError(f"no such file or folder: {item}")
     if not files:
-        raise InputError("no input images found (" + ", ".join(IMAGE_SUFFIXES) + ")")
+        found = "".join(f"; {note}" for note in notes)
+        raise InputError("no input images found (" + ", ".join(IMAGE_SUFFIXES) + ")" + found)
+    for note in notes:
+        typer.echo(f"warning: {note}", err=True)
     return files, batch
 
 
@@ -468,7 +514,7 @@ def _plan_colorize(
 ) -> _ColorizePlan:
     """Check the flags of ``colorize`` and turn them into jobs; ``batch`` shares them."""
     try:
-        files, batch = _collect_inputs(inputs)
+        files, batch = _collect_inputs(inputs, (output, hints_dir))
         regions = _parse_pairs(region, "--region", at_last=True)
         labels = _parse_pairs(label, "--label")
         clicks = [(*_parse_numbers(k, 2, "--click"), v) for k, v in _parse_pairs(click, "--click")]
