@@ -23,8 +23,15 @@ def test_from_mapping_converts_and_refuses_unknown():
 
 
 def test_ranges_and_choices():
-    with pytest.raises(ValueCheckError, match="--working-pixels must be >="):
+    with pytest.raises(ValueCheckError, match=r"--working-pixels must be >= 4,096, got 10$"):
         ColorizeOptions(working_pixels=10)
+    # Integer bounds read as written (they said 'must be <= 4e+06, got 99999999999').
+    with pytest.raises(
+        ValueCheckError, match=r"--working-pixels must be <= 4,000,000, got 99,999,999,999$"
+    ):
+        ColorizeOptions(working_pixels=99_999_999_999)
+    with pytest.raises(ValueCheckError, match=r"--saturation must be <= 3, got 5\.5$"):
+        ColorizeOptions(saturation=5.5)
     with pytest.raises(ValueCheckError, match="one of auto, fast, exact"):
         ColorizeOptions(method="slow")
 

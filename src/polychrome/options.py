@@ -102,10 +102,15 @@ class ColorizeOptions:
                 raise ValueCheckError(
                     f"{spec.flag} must be one of {', '.join(spec.choices)}; got {value!r}"
                 )
+            # Integers read as written: 4,000,000 (not 4e+06).
+            shown = "{:,}" if spec.type is int else "{:g}"
+            got = shown.format(value) if spec.type is int else value
             if spec.min is not None and value < spec.min:
-                raise ValueCheckError(f"{spec.flag} must be >= {spec.min:g}, got {value}")
+                bound = shown.format(spec.min)
+                raise ValueCheckError(f"{spec.flag} must be >= {bound}, got {got}")
             if spec.max is not None and value > spec.max:
-                raise ValueCheckError(f"{spec.flag} must be <= {spec.max:g}, got {value}")
+                bound = shown.format(spec.max)
+                raise ValueCheckError(f"{spec.flag} must be <= {bound}, got {got}")
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any] | None = None, *, env: bool = True):
