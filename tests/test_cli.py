@@ -272,9 +272,11 @@ def test_hints_dir_says_which_files_are_unpaired_and_hidden_files_are_not_inputs
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png"]
     warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
-    assert len(warnings) == 2, result.stderr
+    assert len(warnings) == 3, result.stderr
     assert "for 1 of 2 inputs" in warnings[0] and "b.png" in warnings[0]
     assert "match no input" in warnings[1] and "photo-b.png" in warnings[1]
+    # Without hints and with the none engine, nothing colors b.png.
+    assert warnings[2].startswith("warning: b.png: the result is gray"), warnings[2]
 
 
 def test_folder_refuses_to_write_over_its_inputs(tmp_path: Path):
@@ -519,8 +521,9 @@ def test_words_that_color_nothing_are_warned_about(scene, tmp_path: Path):
     assert result.exit_code == 0, result.output
     assert out.is_file()
     warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
-    assert len(warnings) == 4, result.stderr
+    assert len(warnings) == 5, result.stderr
     assert "region 'car' (car.png) got no color" in warnings[3]  # the typo left it uncolored
+    assert "the result is gray: the none engine" in warnings[4]  # and nothing else colors
     assert "'gren'" in warnings[0] and "did you mean: green" in warnings[0]
     assert "'blu'" in warnings[1] and "in the label 'blu door'" in warnings[1]
     assert "'red hat'" in warnings[2] and "--label hat=MASK" in warnings[2]
@@ -529,6 +532,20 @@ def test_words_that_color_nothing_are_warned_about(scene, tmp_path: Path):
         "--label", f"car={tmp_path / 'car.png'}", "--engine", "none", "-o", out,
     )  # fmt: skip
     assert clean.exit_code == 0 and "warning" not in clean.stderr
+
+
+def test_a_result_left_gray_by_the_none_engine_is_warned_about(scene: Scene):
+    """The none engine with no guidance (e.g. POLYCHROME_ENGINE=none left set) writes a gray
+    copy: the run says so (it said nothing); with hints or a colored region it does not."""
+    out = scene.root / "out.png"
+    result = _invoke("colorize", scene.gray, "-o", out, env={"POLYCHROME_ENGINE": "none"})
+    assert result.exit_code == 0, result.output
+    assert "warning: photo.png: the result is gray: the none engine" in result.stderr
+    assert np.ptp(rgb_to_lab(read_image(out).pixels / 255.0)[..., 1:]) < 1.0
+    for guidance in (["--hints", scene.hints], ["--region", f"{scene.mask}=red"]):
+        colored = _invoke("colorize", scene.gray, "-o", out, "--engine", "none", *guidance)
+        assert colored.exit_code == 0, colored.output
+        assert "warning" not in colored.stderr
 
 
 def test_a_multi_page_tiff_is_colorized_from_its_first_page_with_a_warning(tmp_path: Path):
@@ -550,7 +567,7 @@ def test_a_multi_page_tiff_is_colorized_from_its_first_page_with_a_warning(tmp_p
     single = tmp_path / "single.tif"
     pages[0].save(single)
     clean = _invoke("colorize", single, "--engine", "none", "-o", tmp_path / "single.png")
-    assert clean.exit_code == 0 and "warning" not in clean.stderr
+    assert clean.exit_code == 0 and "holds" not in clean.stderr
     assert "pages" not in read_metadata(tmp_path / "single.png")["input"]
 
 

@@ -69,8 +69,9 @@ class JobSummary:
 
 
 def guidance_notes(metadata: dict[str, Any]) -> list[str]:
-    """What a result left unused: the other pages of a multi-page input, references with no
-    confident match, typos and phrases with no region in its description and labels."""
+    """What a result left unused: the other pages of a multi-page input, a gray result (the
+    ``none`` engine and no guidance that colors), references with no confident match, typos
+    and phrases with no region in its description and labels."""
     from polychrome.guidance.binding import report_notes
 
     pages = (metadata.get("input") or {}).get("pages", 1)
@@ -80,6 +81,19 @@ def guidance_notes(metadata: dict[str, Any]) -> list[str]:
             "save each as a file of its own to colorize the others"
         ]
         if pages > 1
+        else []
+    )
+    rows = metadata.get("guidance", ())
+    colored = any(
+        row.get("kind") == "instance" or (row.get("kind") == "points" and row.get("count", 0) > 0)
+        for row in rows
+    )
+    gray = (
+        [
+            "the result is gray: the none engine proposes no colors, and no hint, colored "
+            "region or reference match gave any (use another --engine, or give guidance)"
+        ]
+        if metadata.get("engine") == "none" and not colored
         else []
     )
 
@@ -111,7 +125,7 @@ def guidance_notes(metadata: dict[str, Any]) -> list[str]:
         if row.get("kind") == "instance"
         and (share := _box_share(row.get("source", ""), row.get("pixels", 0), size)) < BOX_SLIVER
     ]
-    return others + unmatched + slivers + report_notes(metadata.get("description") or {})
+    return others + unmatched + slivers + report_notes(metadata.get("description") or {}) + gray
 
 
 BOX_SLIVER = 0.1
