@@ -791,6 +791,36 @@ def test_exif_is_carried_to_the_result_with_the_orientation_upright(tmp_path, ex
     assert read_image(plain).exif is None
 
 
+@pytest.mark.parametrize("source_ext", [".png", ".jpg", ".tif"])
+@pytest.mark.parametrize("ext", [".png", ".jpg", ".tif"])
+def test_a_scans_resolution_is_carried_to_the_result(tmp_path, source_ext, ext):
+    """A 600 dpi scan gives a 600 dpi result (results stated no resolution, so they printed at
+    72 dpi, 8 times too large); a quarter turn by the EXIF orientation swaps x and y."""
+    from polychrome.pipeline import colorize
+
+    gray = np.tile(np.linspace(0, 255, 60), (40, 1)).astype(np.uint8)
+    source = tmp_path / f"scan{source_ext}"
+    Image.fromarray(gray).save(source, dpi=(600, 300))
+    image = read_image(source)
+    assert image.dpi is not None and np.allclose(image.dpi, (600, 300), atol=0.01)
+    out = tmp_path / f"out{ext}"
+    colorize(image, engine="none").save(out)
+    with Image.open(out) as written:
+        assert np.allclose(written.info["dpi"], (600, 300), atol=0.01)
+    assert np.allclose(read_image(out).dpi, (600, 300), atol=0.01)
+    plain = tmp_path / f"plain{ext}"
+    write_image(plain, gray)
+    assert read_image(plain).dpi is None
+    if source_ext == ".jpg":
+        tags = Image.Exif()
+        tags[0x0112] = 6  # turned 90 degrees: the stored x runs down the upright image
+        Image.fromarray(gray).save(source, dpi=(600, 300), exif=tags.tobytes())
+        turned = read_image(source)
+        assert turned.shape == (60, 40) and turned.dpi == (300, 600)
+    with pytest.raises(ValueCheckError, match="dpi must be two positive numbers"):
+        write_image(plain, gray, dpi=(0, 300))
+
+
 @pytest.mark.parametrize("quality", [90, 100])  # lossy (VP8) and lossless (VP8L)
 def test_webp_exif_with_alpha_and_from_a_webp_input(tmp_path, rng, quality):
     tags = Image.Exif()

@@ -140,6 +140,8 @@ class ImageData:
             ``None``. Read from JPEG, PNG and WebP files.
         pages: how many images the file holds (the pages of a multi-page TIFF, the frames of an
             animated PNG or WebP); ``pixels`` are the first.
+        dpi: the resolution the file states, ``(x, y)`` dots per inch (a scan's 600 dpi), with
+            x along ``pixels``' width; or ``None``. Read from PNG, JPEG and TIFF files.
     """
 
     pixels: np.ndarray
@@ -149,6 +151,7 @@ class ImageData:
     format: str
     exif: bytes | None = None
     pages: int = 1
+    dpi: tuple[float, float] | None = None
 
     @property
     def height(self) -> int:
@@ -187,6 +190,7 @@ class _Header:
     decode_with_pil: bool = False
     exif: bytes | None = None  # with the orientation set to 1 (JPEG, PNG and WebP)
     pages: int = 1  # TIFF pages, animated PNG or WebP frames: only the first is read
+    dpi: tuple[float, float] | None = None  # as stored, before the EXIF orientation
 
 
 # ---------------------------------------------------------------------------------------------
@@ -251,9 +255,12 @@ def read_image(source: Source, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image
 
     # 4. EXIF orientation.
     turn = _ORIENT.get(header.orientation)
+    dpi = header.dpi
     if turn is not None:
         pixels = turn(pixels)
         alpha = None if alpha is None else turn(alpha)
+        if dpi is not None and header.orientation >= 5:  # turned a quarter: x and y swap
+            dpi = (dpi[1], dpi[0])
 
     bit_depth = 16 if pixels.dtype == np.uint16 else 8
     return ImageData(
@@ -264,6 +271,7 @@ def read_image(source: Source, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image
         format=fmt,
         exif=header.exif,
         pages=header.pages,
+        dpi=dpi,
     )
 
 
@@ -548,6 +556,7 @@ def _pil_header(data: bytes, fmt: str, label: str) -> _Header:
         pages = max(1, int(getattr(im, "n_frames", 1)))
     except Exception:  # a broken chain after the first page: the first is still read
         pages = 1
+    dpi = _dpi_of(im.info.get("dpi"))
     return _Header(
         fmt,
         width,
@@ -561,7 +570,20 @@ def _pil_header(data: bytes, fmt: str, label: str) -> _Header:
         decode_with_pil,
         exif,
         pages,
+        dpi,
     )
+
+
+def _dpi_of(value: Any) -> tuple[float, float] | None:
+    """Pillow's ``info["dpi"]`` as two positive finite numbers, or ``None``. 1 x 1 is what
+    writers without a resolution put (OpenCV's TIFFs): no resolution either."""
+    try:
+        x, y = (float(v) for v in value)
+    except (TypeError, ValueError):
+        return None
+    if (x, y) == (1.0, 1.0):
+        return None
+    return (x, y) if 0 < x < 1e6 and 0 < y < 1e6 else None
 
 
 def _tiff_bits(im: Image.Image) -> int:
@@ -689,6 +711,7 @@ def write_image(
     compress_level: int = 1,
     quality: int = 95,
     exif: bytes | None = None,
+    dpi: tuple[float, float] | None = None,
 ) -> None:
     """Write an image atomically; the format comes from the extension.
 
@@ -708,6 +731,8 @@ def write_image(
         quality: JPEG and WebP quality, 1 to 100.
         exif: an EXIF block (:attr:`ImageData.exif`) to carry over: stored in JPEG, PNG and
             WebP files, not in TIFF.
+        dpi: ``(x, y)`` dots per inch (:attr:`ImageData.dpi`) to state: stored in PNG (pHYs),
+            JPEG (JFIF density) and TIFF files; WebP has no such field.
 
     Raises:
         ValueCheckError: unknown extension, bad dtype or setting, alpha with JPEG, a WebP side
@@ -731,6 +756,7 @@ def write_image(
         quality,
         label=f"cannot write {target}",
         exif=exif,
+        dpi=dpi,
     )
     _write_atomic(target, pieces)
 
@@ -744,11 +770,12 @@ def encode_image(
     compress_level: int = 1,
     quality: int = 95,
     exif: bytes | None = None,
+    dpi: tuple[float, float] | None = None,
 ) -> bytes:
     """Encode an image in memory, exactly as :func:`write_image` would write it.
 
     Args:
-        pixels, alpha, metadata, compress_level, quality, exif: see :func:`write_image`.
+        pixels, alpha, metadata, compress_level, quality, exif, dpi: see :func:`write_image`.
         format: ``"PNG"``, ``"JPEG"``, ``"TIFF"`` or ``"WEBP"`` (any case).
 
     Returns:
@@ -770,6 +797,7 @@ def encode_image(
         quality,
         label=f"cannot encode {fmt}",
         exif=exif,
+        dpi=dpi,
     )
     return b"".join(pieces)
 
@@ -784,6 +812,7 @@ def _encode_checked(
     *,
     label: str,
     exif: bytes | None = None,
+    dpi: tuple[float, float] | None = None,
 ) -> list[bytes | memoryview]:
     """Check the arguments of :func:`write_image` and encode; ``label`` starts error messages
     that name the target."""
@@ -796,6 +825,9 @@ def _encode_checked(
     compress_level, quality = int(compress_level), int(quality)
     if exif is not None and not isinstance(exif, bytes):
         raise ValueCheckError(f"exif must be bytes (ImageData.exif), got {type(exif).__name__}")
+    if dpi is not None and _dpi_of(dpi) is None:
+        raise ValueCheckError(f"dpi must be two positive numbers (x, y), got {dpi!r}")
+    dpi = _dpi_of(dpi)
     if fmt == "WEBP" and max(pixels.shape[:2]) > _WEBP_MAX_SIDE:
         raise ValueCheckError(
             f"{label}: WebP images are at most {_WEBP_MAX_SIDE} pixels a side, this one is "
@@ -807,7 +839,12 @@ def _encode_checked(
         )
     text = None if metadata is None else _metadata_text(metadata)  # checked for every format
 
-    pieces = _encode(fmt, pixels, alpha, compress_level=compress_level, quality=quality)
+    pieces = _encode(fmt, pixels, alpha, compress_level=compress_level, quality=quality, dpi=dpi)
+    if dpi is not None and fmt == "PNG":
+        per_metre = [max(1, round(v / 0.0254)) for v in dpi]
+        pieces = _after_ihdr(pieces, _png_chunk(b"pHYs", struct.pack(">IIB", *per_metre, 1)))
+    elif dpi is not None and fmt == "JPEG":
+        pieces = _with_jpeg_density(pieces, dpi)
     if text is not None and fmt == "PNG":
         pieces = _with_png_text(pieces, _METADATA_KEY, text)
     if exif and exif.startswith(_EXIF_HEADER):
@@ -828,6 +865,17 @@ _WEBP_MAX_SIDE = 16383
 def _is_integer(value: Any) -> bool:
     """An ``int`` or a numpy integer, not a ``bool``."""
     return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+
+def _with_jpeg_density(
+    pieces: Sequence[bytes | memoryview], dpi: tuple[float, float]
+) -> list[bytes | memoryview]:
+    """Set the density of the JFIF APP0 segment (OpenCV writes 1:1, no unit) to ``dpi``."""
+    data = memoryview(b"".join(pieces) if len(pieces) != 1 else pieces[0]).cast("B")
+    if bytes(data[2:4]) != b"\xff\xe0" or bytes(data[6:11]) != b"JFIF\0":
+        return [data]
+    x, y = (min(0xFFFF, max(1, round(v))) for v in dpi)
+    return [data[:13], struct.pack(">BHH", 1, x, y), data[18:]]
 
 
 def _with_jpeg_exif(pieces: Sequence[bytes | memoryview], exif: bytes) -> list[bytes | memoryview]:
@@ -930,6 +978,7 @@ def _encode(
     *,
     compress_level: int,
     quality: int,
+    dpi: tuple[float, float] | None = None,
 ) -> list[bytes | memoryview]:
     params: list[int]
     if fmt == "PNG":
@@ -942,8 +991,14 @@ def _encode(
             params += _PNG_FAST_PARAMS
     elif fmt == "TIFF":
         if alpha is not None and pixels.ndim == 2 and pixels.dtype == np.uint8:
-            return [_encode_tiff_gray_alpha(pixels, alpha)]
-        ext, params = ".tiff", []
+            return [_encode_tiff_gray_alpha(pixels, alpha, dpi)]
+        # Whole dots per inch (OpenCV takes integers); without one, no unit, so that OpenCV's
+        # 1 x 1 does not read as 1 dpi.
+        ext, params = ".tiff", [cv2.IMWRITE_TIFF_RESUNIT, 1]
+        if dpi is not None:
+            x, y = (max(1, round(v)) for v in dpi)
+            params = [cv2.IMWRITE_TIFF_RESUNIT, 2, cv2.IMWRITE_TIFF_XDPI, x]
+            params += [cv2.IMWRITE_TIFF_YDPI, y]
         if alpha is not None:
             encoded = _cv2_encode(ext, pixels, alpha, params, fmt)
             return _tiff_mark_alpha(encoded)
@@ -1027,12 +1082,15 @@ def _encode_png_gray_alpha(gray: np.ndarray, alpha: np.ndarray, level: int) -> b
     )
 
 
-def _encode_tiff_gray_alpha(gray: np.ndarray, alpha: np.ndarray) -> bytes:
+def _encode_tiff_gray_alpha(
+    gray: np.ndarray, alpha: np.ndarray, dpi: tuple[float, float] | None = None
+) -> bytes:
     """An 8-bit gray+alpha TIFF, which OpenCV cannot write (Pillow can)."""
     buffer = io.BytesIO()
+    extra = {} if dpi is None else {"dpi": dpi}
     try:
         Image.fromarray(np.stack([gray, alpha], axis=-1), "LA").save(
-            buffer, "TIFF", compression="tiff_lzw"
+            buffer, "TIFF", compression="tiff_lzw", **extra
         )
     except Exception as exc:  # Pillow raises many types
         raise PolychromeError(f"the TIFF encoder failed: {exc}") from exc

@@ -70,6 +70,8 @@ class Prepared:
     """The input file's EXIF block, carried to the result."""
     pages: int = 1
     """How many images the input file holds (a multi-page TIFF); only the first is colorized."""
+    dpi: tuple[float, float] | None = None
+    """The input file's stated resolution, carried to the result."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,9 @@ class ColorizeResult:
     exif: bytes | None = None
     """The input file's EXIF block (camera, dates, ...; orientation upright), written into JPEG
     and PNG results by :meth:`save`."""
+    dpi: tuple[float, float] | None = None
+    """The input file's resolution in dots per inch (a scan's 600 dpi), written into PNG, JPEG
+    and TIFF results by :meth:`save`."""
 
     @property
     def image(self) -> np.ndarray:
@@ -112,6 +117,7 @@ class ColorizeResult:
                 metadata=meta,
                 compress_level=compress_level,
                 exif=self.exif,
+                dpi=self.dpi,
             )
         return paths
 
@@ -173,7 +179,7 @@ def prepare(image: ImageInput, *, options: ColorizeOptions, exact: bool) -> Prep
     ``(H, W, 1)``, RGB ``(H, W, 3)`` or RGBA ``(H, W, 4)``. Color inputs are recolored: only
     their luminance is used.
     """
-    path, exif, pages = None, None, 1
+    path, exif, pages, dpi = None, None, 1, None
     if isinstance(image, (str, os.PathLike, bytes, bytearray)):
         path = None if isinstance(image, (bytes, bytearray)) else os.fspath(image)
         image = read_image(image, max_pixels=options.max_pixels)
@@ -182,7 +188,7 @@ def prepare(image: ImageInput, *, options: ColorizeOptions, exact: bool) -> Prep
         image = _from_pil(image, options.max_pixels)
     if isinstance(image, ImageData):
         pixels, alpha, bit_depth = image.pixels, image.alpha, image.bit_depth
-        path, exif, pages = path or image.path, image.exif, image.pages
+        path, exif, pages, dpi = path or image.path, image.exif, image.pages, image.dpi
     else:
         pixels, alpha, bit_depth = _split_array(np.asarray(image), options.max_pixels)
     shape = pixels.shape[:2]
@@ -195,7 +201,7 @@ def prepare(image: ImageInput, *, options: ColorizeOptions, exact: bool) -> Prep
     luminance = luminance_of(pixels)
     work = shape if exact else working_shape(shape, options.working_pixels)
     work_luminance = luminance if work == shape else resize(luminance, work, mode="area")
-    return Prepared(luminance, work_luminance, alpha, bit_depth, path, exif, pages)
+    return Prepared(luminance, work_luminance, alpha, bit_depth, path, exif, pages, dpi)
 
 
 _PIL_AS_IS = frozenset({"L", "RGB", "RGBA", "I;16", "I;16L", "I;16B", "I;16N"})
@@ -485,4 +491,4 @@ def colorize(
         **({"description": dict(guidance.report)} if guidance.report else {}),
         "timings": timings,
     }
-    return ColorizeResult(tuple(images), prepared.alpha, metadata, prepared.exif)
+    return ColorizeResult(tuple(images), prepared.alpha, metadata, prepared.exif, prepared.dpi)

@@ -486,6 +486,7 @@ def _colorize(call: _Call) -> tuple[list[bytes], dict[str, Any]]:
             alpha=result.alpha,
             metadata={**result.metadata, "sample": k} if several else result.metadata,
             exif=result.exif,
+            dpi=result.dpi,
         )
         for k, image in enumerate(result.images)
     ]
