@@ -534,6 +534,30 @@ def test_words_that_color_nothing_are_warned_about(scene, tmp_path: Path):
     assert clean.exit_code == 0 and "warning" not in clean.stderr
 
 
+def test_jpeg_results_of_inputs_with_alpha(tmp_path: Path):
+    """A folder of RGBA scans (alpha opaque everywhere, as many programs save them) can be
+    written as JPEG (each one failed, after its colorization); an input with real transparency
+    is refused before the colorization, naming it, and the others are written."""
+    from PIL import Image
+
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    gray = _gray_gradient()
+    Image.fromarray(np.dstack([gray] * 3 + [np.full_like(gray, 255)]), "RGBA").save(
+        scans / "opaque.png"
+    )
+    holes = np.full_like(gray, 255)
+    holes[:5, :5] = 0
+    Image.fromarray(np.dstack([gray, holes]), "LA").save(scans / "holes.png")
+    out = tmp_path / "out"
+    result = _invoke("colorize", scans, "-o", out, "--format", "jpg", "--engine", "none", "-q")
+    assert result.exit_code == 2, result.output
+    assert [p.name for p in out.iterdir()] == ["opaque.jpg"]
+    assert "holes.png has transparency, which a JPEG result (holes.jpg) cannot" in result.stderr
+    assert "Traceback" not in result.output
+    assert read_image(out / "opaque.jpg").alpha is None
+
+
 def test_a_result_left_gray_by_the_none_engine_is_warned_about(scene: Scene):
     """The none engine with no guidance (e.g. POLYCHROME_ENGINE=none left set) writes a gray
     copy: the run says so (it said nothing); with hints or a colored region it does not."""

@@ -594,12 +594,30 @@ def test_hints_fully_transparent(tmp_path, rng):
 # Writing: validation, atomicity, metadata
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_an_opaque_alpha_channel_does_not_stop_a_jpeg(tmp_path, rng, dtype):
+    """Scanning and editing programs often save RGBA with alpha opaque everywhere: a JPEG of it
+    is written without the channel (it was refused: 'JPEG cannot store alpha'); one
+    transparent pixel still refuses it."""
+    rgb = _random(rng, (H, W, 3), dtype)
+    opaque = np.full((H, W), np.iinfo(dtype).max, dtype)
+    write_image(tmp_path / "a.jpg", rgb, alpha=opaque)
+    got = read_image(tmp_path / "a.jpg")
+    assert got.alpha is None and got.shape == (H, W)
+    assert pio.is_opaque(opaque)
+    opaque[3, 4] -= 1
+    assert not pio.is_opaque(opaque)
+    with pytest.raises(ValueCheckError, match="JPEG cannot store alpha"):
+        write_image(tmp_path / "b.jpg", rgb, alpha=opaque)
+    assert not (tmp_path / "b.jpg").exists()
+
+
 def test_write_refuses_bad_arguments(tmp_path, rng):
     rgb = _random(rng, (H, W, 3), np.uint8)
     with pytest.raises(ValueCheckError, match="extension"):
         write_image(tmp_path / "a.gif", rgb)
     with pytest.raises(ValueCheckError, match=r"JPEG cannot store alpha.*\.png"):
-        write_image(tmp_path / "a.jpg", rgb, alpha=np.zeros((H, W), np.uint8))
+        write_image(tmp_path / "a.jpg", rgb, alpha=np.full((H, W), 254, np.uint8))
     with pytest.raises(ValueCheckError, match="uint8 or uint16"):
         write_image(tmp_path / "a.png", rgb.astype(np.float32))
     with pytest.raises(ShapeError):

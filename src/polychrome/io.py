@@ -51,6 +51,7 @@ __all__ = [
     "ImageData",
     "NamedBytes",
     "encode_image",
+    "is_opaque",
     "read_hints",
     "read_image",
     "read_mask",
@@ -723,7 +724,8 @@ def write_image(
         path: ``.png``, ``.jpg``/``.jpeg``, ``.tif``/``.tiff`` or ``.webp``.
         pixels: ``uint8`` or ``uint16``, ``(H, W)`` gray or ``(H, W, 3)`` RGB. JPEG and WebP are
             8 bit, so 16-bit pixels are rounded to 8 bit for them.
-        alpha: ``(H, W)``, same dtype as ``pixels``. Not possible with JPEG. WebP has no gray
+        alpha: ``(H, W)``, same dtype as ``pixels``. Not possible with JPEG (unless opaque
+            everywhere: then it is left out). WebP has no gray
             mode, and 16-bit gray+alpha TIFF is written as RGBA: gray comes back as RGB there.
         metadata: a JSON-serializable dict, stored in PNG files as a text chunk with the key
             ``"polychrome"`` (see :func:`read_metadata`); ignored for other formats.
@@ -834,9 +836,12 @@ def _encode_checked(
             f"{pixels.shape[1]}x{pixels.shape[0]}; write .png or .tif instead"
         )
     if fmt == "JPEG" and alpha is not None:
-        raise ValueCheckError(
-            f"{label}: JPEG cannot store alpha; write .png (or .tif, .webp) instead"
-        )
+        if not is_opaque(alpha):
+            raise ValueCheckError(
+                f"{label}: JPEG cannot store alpha (transparency); write .png (or .tif, .webp) "
+                "instead"
+            )
+        alpha = None  # an alpha channel that is opaque everywhere loses nothing
     text = None if metadata is None else _metadata_text(metadata)  # checked for every format
 
     pieces = _encode(fmt, pixels, alpha, compress_level=compress_level, quality=quality, dpi=dpi)
@@ -860,6 +865,12 @@ def _encode_checked(
 _EXIF_HEADER = b"Exif\0\0"
 _WEBP_MAX_SIDE = 16383
 """The WebP format's largest width and height."""
+
+
+def is_opaque(alpha: np.ndarray) -> bool:
+    """Whether an alpha channel (uint8 or uint16) is at full opacity everywhere: such a
+    channel (many scanning and editing programs write one) can be left out without a loss."""
+    return bool(alpha.min() == np.iinfo(alpha.dtype).max)
 
 
 def _is_integer(value: Any) -> bool:

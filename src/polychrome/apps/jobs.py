@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from polychrome.errors import InputError, PolychromeError
+from polychrome.errors import InputError, PolychromeError, ValueCheckError
 from polychrome.options import ColorizeOptions
 
 __all__ = [
@@ -298,10 +298,18 @@ def colorize_job(
 ):
     """Read the job's input and guidance and colorize it; nothing is written (``job.target`` is
     not used). Returns the :class:`~polychrome.pipeline.ColorizeResult`."""
-    from polychrome.io import read_image
+    from polychrome.formats import IMAGE_FORMATS
+    from polychrome.io import is_opaque, read_image
     from polychrome.pipeline import colorize
 
     image = read_image(job.source, max_pixels=options.max_pixels)
+    target_format = IMAGE_FORMATS.get(Path(job.target).suffix.lower())
+    if target_format == "JPEG" and image.alpha is not None and not is_opaque(image.alpha):
+        # Refused now, not after the colorization, which the writer would then refuse.
+        raise ValueCheckError(
+            f"{job.source} has transparency, which a JPEG result ({Path(job.target).name}) "
+            "cannot store; write .png (or .tif, .webp) instead"
+        )
     guidance = build_guidance(job, image, max_pixels=options.max_pixels)
     return colorize(image, guidance=guidance, options=options, engine_options=engine_options)
 
