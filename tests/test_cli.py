@@ -792,6 +792,32 @@ def test_console_script_bad_file_has_no_traceback(scene: Scene, bad: str):
     assert not out.exists()
 
 
+@pytest.mark.parametrize("writer", ["pillow", "opencv"])
+def test_console_script_truncated_tiff_is_one_error_line(scene: Scene, writer: str):
+    """A scan cut short by a failed copy gives one 'error:' line: libtiff's WARN and ERROR lines
+    came through OpenCV's log before it (the header first, as Pillow writes it), or Pillow's
+    'Corrupt EXIF data' warning with its source line (the header last, as OpenCV writes it)."""
+    from PIL import Image
+
+    full = scene.root / "full.tif"
+    if writer == "pillow":
+        Image.fromarray(_gray_gradient()).save(full)
+    else:
+        write_image(full, _gray_gradient().astype(np.uint16) * 257)
+    cut = scene.root / "cut.tif"
+    cut.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+    out = scene.root / "out.png"
+    done = subprocess.run(
+        [_console_script(), "colorize", cut, "-o", out, "--engine", "none"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: cannot "), done.stderr
+    assert str(cut) in lines[0] and "truncated" in lines[0]
+    assert not out.exists()
+
+
 def test_console_script_progress_bar_goes_to_stderr(tmp_path: Path):
     """With stderr on a terminal the folder run shows a progress bar there; stdout, which may be
     piped, gets only the summary line."""

@@ -26,7 +26,7 @@ import stat
 import struct
 import warnings
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -519,7 +519,11 @@ def _pil_header(data: bytes, fmt: str, label: str) -> _Header:
     # The plugin classes are used directly instead of Image.open, which would apply Pillow's own
     # decompression-bomb limit; the size is checked against max_pixels by the caller instead.
     try:
-        im = _PIL_OPENERS[fmt](io.BytesIO(data))
+        with warnings.catch_warnings():
+            # Pillow warns ("Corrupt EXIF data") where a truncated TIFF lost its header at the
+            # end, then raises: the error below says it once.
+            warnings.simplefilter("ignore")
+            im = _PIL_OPENERS[fmt](io.BytesIO(data))
         width, height = im.size
         mode = im.mode
     except Exception as exc:  # Pillow raises many types (SyntaxError, OSError, ...) for bad data
@@ -659,7 +663,8 @@ def _decode_pixels(data: bytes, header: _Header, label: str) -> tuple[np.ndarray
     if header.format == "PNG" and data.rfind(b"IEND") < 0:
         raise DecodeError(f"cannot decode {label}: the PNG data is truncated (no end chunk)")
     try:
-        array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        with _opencv_silent():
+            array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     except cv2.error as exc:
         raise DecodeError(f"cannot decode {label}: {exc}") from exc
     if array is None:
@@ -668,6 +673,19 @@ def _decode_pixels(data: bytes, header: _Header, label: str) -> tuple[np.ndarray
             "kind OpenCV cannot decode"
         )
     return array, True
+
+
+@contextlib.contextmanager
+def _opencv_silent() -> Iterator[None]:
+    """OpenCV's own log off while decoding: a truncated TIFF made libtiff print four WARN and
+    ERROR lines before the one error that a failed decode raises here."""
+    logging = cv2.utils.logging
+    level = logging.getLogLevel()
+    logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        logging.setLogLevel(level)
 
 
 def _split_channels(
