@@ -818,6 +818,25 @@ def test_console_script_truncated_tiff_is_one_error_line(scene: Scene, writer: s
     assert not out.exists()
 
 
+def test_console_script_corrupt_png_is_one_error_line(scene: Scene):
+    """A PNG damaged by bit rot: one 'error:' line (libpng's own 'libpng error:' line came
+    first)."""
+    data = bytearray(scene.gray.read_bytes())
+    data[data.index(b"IDAT") + 40] ^= 0xFF
+    bad = scene.root / "rot.png"
+    bad.write_bytes(bytes(data))
+    out = scene.root / "out.png"
+    done = subprocess.run(
+        [_console_script(), "colorize", bad, "-o", out, "--engine", "none"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: cannot decode {bad}"), done.stderr
+    assert "checksum mismatch in the IDAT chunk" in lines[0]
+    assert not out.exists()
+
+
 def test_console_script_progress_bar_goes_to_stderr(tmp_path: Path):
     """With stderr on a terminal the folder run shows a progress bar there; stdout, which may be
     piped, gets only the summary line."""

@@ -474,6 +474,23 @@ def test_directory(tmp_path):
         read_image(tmp_path)
 
 
+def test_a_png_with_a_bad_checksum_is_refused_by_it(rng):
+    """Bit rot in an archived PNG: refused here, naming the chunk (libpng printed its own
+    'libpng error: ...' line before the refusal). A bad checksum in an ancillary chunk (text)
+    after the pixels does not stop the image, as it does not stop libpng."""
+    gray = _random(rng, (H, W), np.uint8)
+    data = bytearray(_png_bytes(gray, color_type=0))
+    idat = data.index(b"IDAT")
+    data[idat + 10] ^= 0xFF
+    with pytest.raises(DecodeError, match=r"PNG data is corrupt \(checksum mismatch in the IDAT"):
+        read_image(bytes(data))
+    good = _png_bytes(gray, color_type=0)
+    text = bytearray(_png_chunk(b"tEXt", b"Title\0a scan"))
+    text[-1] ^= 0xFF  # its checksum
+    at = good.index(b"IEND") - 4
+    np.testing.assert_array_equal(read_image(good[:at] + bytes(text) + good[at:]).pixels, gray)
+
+
 @pytest.mark.parametrize(("fmt", "name"), [("BMP", "BMP"), ("GIF", "GIF"), ("PDF", "PDF")])
 def test_unsupported_format(tmp_path, fmt, name):
     """A BMP or GIF scan is refused by its format's name, with what to do, not as an

@@ -662,6 +662,9 @@ def _decode_pixels(data: bytes, header: _Header, label: str) -> tuple[np.ndarray
             ) from exc
     if header.format == "PNG" and data.rfind(b"IEND") < 0:
         raise DecodeError(f"cannot decode {label}: the PNG data is truncated (no end chunk)")
+    if header.format == "PNG" and (bad := _png_bad_chunk(data)) is not None:
+        # Found here, libpng would print 'libpng error: ...' on stderr before failing.
+        raise DecodeError(f"cannot decode {label}: the PNG data is corrupt ({bad})")
     try:
         with _opencv_silent():
             array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
@@ -673,6 +676,28 @@ def _decode_pixels(data: bytes, header: _Header, label: str) -> tuple[np.ndarray
             "kind OpenCV cannot decode"
         )
     return array, True
+
+
+def _png_bad_chunk(data: bytes) -> str | None:
+    """What is wrong with the critical chunks of a PNG file (a checksum that does not match, as
+    bit rot leaves; a chunk running past the end), or ``None``. Ancillary chunks (lower-case
+    first letter: text, EXIF, ...) are not checked: libpng drops a bad one and reads on. About
+    1 ms per 2 megabytes."""
+    view = memoryview(data)
+    pos = len(_PNG_SIGNATURE)
+    while pos + 12 <= len(data):
+        length = int.from_bytes(view[pos : pos + 4], "big")
+        kind = bytes(view[pos + 4 : pos + 8])
+        end = pos + 8 + length
+        if end + 4 > len(data):
+            return f"the {kind.decode('latin-1')} chunk runs past the end of the file"
+        critical = kind[:1].isupper()
+        if critical and zlib.crc32(view[pos + 4 : end]) != int.from_bytes(view[end : end + 4]):
+            return f"checksum mismatch in the {kind.decode('latin-1')} chunk at byte {pos}"
+        if kind == b"IEND":
+            return None
+        pos = end + 4
+    return None
 
 
 @contextlib.contextmanager
