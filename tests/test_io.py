@@ -826,6 +826,40 @@ def test_exif_is_carried_to_the_result_with_the_orientation_upright(tmp_path, ex
     assert read_image(plain).exif is None
 
 
+@pytest.mark.parametrize("ext", [".jpg", ".png", ".webp"])
+def test_a_tiff_scans_description_and_rights_are_carried_to_the_result(tmp_path, ext):
+    """A TIFF master's artist, copyright, caption, date and scanner pass to JPEG, PNG and WebP
+    results, as a JPEG's EXIF does (they were dropped: EXIF was read from JPEG, PNG and WebP
+    only); the tags that describe the TIFF's storage (strip offsets, sizes) are not."""
+    from PIL import TiffImagePlugin
+
+    from polychrome.pipeline import colorize
+
+    described = {
+        270: "Wedding, 1952",
+        271: "Epson",
+        272: "Perfection V850",
+        306: "2026:11:30 10:00:00",
+        315: "Jane Restorer",
+        33432: "(c) 1952 the family",
+    }
+    info = TiffImagePlugin.ImageFileDirectory_v2()
+    for tag, value in described.items():
+        info[tag] = value
+    gray = np.tile(np.linspace(0, 255, 60), (40, 1)).astype(np.uint8)
+    source = tmp_path / "master.tif"
+    Image.fromarray(gray).save(source, tiffinfo=info)
+    out = tmp_path / f"out{ext}"
+    colorize(read_image(source), engine="none").save(out)
+    with Image.open(out) as written:
+        carried = dict(written.getexif())
+    assert {tag: carried.get(tag) for tag in described} == described
+    assert not {256, 257, 273, 279} & set(carried)  # width, height, strips: the TIFF's own
+    plain = tmp_path / "plain.tif"
+    Image.fromarray(gray).save(plain)
+    assert read_image(plain).exif is None
+
+
 @pytest.mark.parametrize("source_ext", [".png", ".jpg", ".tif"])
 @pytest.mark.parametrize("ext", [".png", ".jpg", ".tif"])
 def test_a_scans_resolution_is_carried_to_the_result(tmp_path, source_ext, ext):

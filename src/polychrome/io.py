@@ -138,7 +138,8 @@ class ImageData:
         format: ``"PNG"``, ``"JPEG"``, ``"TIFF"`` or ``"WEBP"``.
         exif: the file's EXIF block (``b"Exif\0\0"`` and its TIFF-structured tags, camera,
             dates, ...) with the orientation set to 1, since ``pixels`` are already turned; or
-            ``None``. Read from JPEG, PNG and WebP files.
+            ``None``. Read from JPEG, PNG and WebP files; from a TIFF, its descriptive tags
+            (artist, copyright, description, date, make, model) and EXIF and GPS sub-IFDs.
         pages: how many images the file holds (the pages of a multi-page TIFF, the frames of an
             animated PNG or WebP); ``pixels`` are the first.
         dpi: the resolution the file states, ``(x, y)`` dots per inch (a scan's 600 dpi), with
@@ -542,6 +543,8 @@ def _pil_header(data: bytes, fmt: str, label: str) -> _Header:
                 if 0x0112 in tags:
                     tags[0x0112] = 1  # the pixels are turned upright: say so
                 exif = tags.tobytes()
+        else:
+            exif = _tiff_exif(im)
     except Exception as exc:  # a corrupt EXIF block should not make the image unreadable
         warnings.warn(f"{label}: unreadable EXIF data ({exc}); orientation ignored", stacklevel=3)
     if fmt == "PNG":
@@ -589,6 +592,26 @@ def _dpi_of(value: Any) -> tuple[float, float] | None:
     if (x, y) == (1.0, 1.0):
         return None
     return (x, y) if 0 < x < 1e6 and 0 < y < 1e6 else None
+
+
+_TIFF_DESCRIPTIVE_TAGS = (270, 271, 272, 305, 306, 315, 33432)
+"""The tags of a TIFF's first page that describe the picture rather than its storage:
+ImageDescription, Make, Model, Software, DateTime, Artist, Copyright."""
+
+
+def _tiff_exif(im: Image.Image) -> bytes | None:
+    """A TIFF scan's descriptive tags, with its EXIF and GPS sub-IFDs, as an EXIF block to carry
+    to the result (strip offsets, sizes and the like describe the TIFF's own storage and are
+    left out); ``None`` when it has none."""
+    tags = Image.Image.getexif(im)
+    kept = Image.Exif()
+    for tag in _TIFF_DESCRIPTIVE_TAGS:
+        if tag in tags:
+            kept[tag] = tags[tag]
+    for pointer in (0x8769, 0x8825):  # EXIF (exposure, dates, ...) and GPS
+        if sub := tags.get_ifd(pointer):
+            kept.get_ifd(pointer).update(sub)
+    return kept.tobytes() if len(kept) or kept.get_ifd(0x8769) or kept.get_ifd(0x8825) else None
 
 
 def _tiff_bits(im: Image.Image) -> int:
