@@ -936,6 +936,21 @@ def test_what_a_folder_input_leaves_out_is_named(tmp_path: Path):
     )
 
 
+def test_one_input_skipped_by_skip_existing_says_so(scene: Scene):
+    """With one input, --skip-existing left an existing result alone without a word (a folder
+    run prints 'N written, M skipped'); it says so now, unless --quiet."""
+    out = scene.root / "out.png"
+    first = _invoke("colorize", scene.gray, "-o", out, "--engine", "none", "--skip-existing")
+    assert first.exit_code == 0 and "left as it is" not in first.output
+    before = out.read_bytes()
+    again = _invoke("colorize", scene.gray, "-o", out, "--engine", "none", "--skip-existing")
+    assert again.exit_code == 0, again.output
+    assert f"{out} exists, left as it is (--skip-existing)" in again.stdout
+    assert out.read_bytes() == before
+    quiet = _invoke("colorize", scene.gray, "-o", out, "--skip-existing", "-q")
+    assert quiet.exit_code == 0 and quiet.stdout == ""
+
+
 def test_a_format_that_contradicts_the_output_file_is_refused(scene: Scene):
     """With one input, -o names the file and its extension sets the format: a --format that says
     otherwise is refused before any work (it was ignored without a word: '-o scan.png --format

@@ -672,6 +672,8 @@ def colorize_command(*, options: ColorizeOptions, **flags: Any) -> None:
         raise typer.Exit(max(code for code in summary.codes))
     if batch and not quiet:
         typer.echo(f"{summary.done} written, {summary.skipped} skipped -> {output}")
+    elif summary.skipped and not quiet:  # one input: say why nothing happened
+        typer.echo(f"{jobs[0].target} exists, left as it is (--skip-existing)")
 
 
 def _warn_notes(notes: list[tuple[Any, str]]) -> None:
