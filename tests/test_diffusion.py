@@ -581,6 +581,7 @@ def test_cli_description_and_label_reach_the_engine(tiny, tmp_path, monkeypatch)
     args += ["--describe", "a red car", "--label", f"car={mask}"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
+    assert "colorizing in.png with the diffusion engine" in result.stderr  # no silent minutes
     assert seen[0].description == "a red car"
     assert [label for _, label in seen[0].instances] == ["car: red"]
     assert seen[0].instances[0][0][:, :12].all() and not seen[0].instances[0][0][:, 12:].any()

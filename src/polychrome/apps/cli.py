@@ -653,6 +653,15 @@ def colorize_command(*, options: ColorizeOptions, **flags: Any) -> None:
 
     jobs, engine_options, batch, output = _plan_colorize(options=options, **flags)
     skip_existing, quiet = flags["skip_existing"], flags["quiet"]
+    if options.engine == "diffusion" and not batch and not quiet:
+        # One image shows no bar, and a diffusion run takes minutes on a CPU: say it started.
+        steps = engine_options.get("steps", "20")
+        typer.echo(
+            f"colorizing {jobs[0].source.name} with the diffusion engine ({steps} steps per "
+            f"sample, {options.samples} sample{'s' if options.samples > 1 else ''}; seconds on "
+            "a GPU, minutes on a CPU)...",
+            err=True,
+        )
     summary = run_jobs(
         jobs,
         options=options,
