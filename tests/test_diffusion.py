@@ -480,6 +480,21 @@ def test_missing_weights_say_what_to_pass(engine):
         engine.propose(lum, options=opts, seed=0)
 
 
+def test_missing_input_files_are_found_before_the_models_load(engine, tiny, tmp_path, monkeypatch):
+    from polychrome.engines.diffusion import loading
+    from polychrome.errors import InputError
+
+    def never(*args, **kwargs):
+        raise AssertionError("the models were loaded before the missing file was found")
+
+    monkeypatch.setattr(loading, "load_components", never)
+    base, _ = tiny
+    for key in ("references", "recolor", "pool"):
+        opts = engine.Options.from_mapping({**base, key: str(tmp_path / "gone.png")})
+        with pytest.raises(InputError, match=f"{key}=.*gone.png: no such file"):
+            engine.propose(_lum(), options=opts, seed=0)
+
+
 def test_incomplete_folder_and_offline_hub_id(engine, tiny, tmp_path):
     base, _ = tiny
     (tmp_path / "unet").mkdir()

@@ -18,11 +18,13 @@ Nothing here imports torch or diffusers until :meth:`DiffusionEngine.propose` ru
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import TYPE_CHECKING, ClassVar
 
 from polychrome.engines.base import EngineContext, EngineOptions, Proposal, require_modules
 from polychrome.engines.diffusion.options import DiffusionOptions
+from polychrome.errors import InputError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -57,6 +59,14 @@ class DiffusionEngine:
         # Fail on missing weights before importing anything heavy.
         model_source(options.base_model, "base_model")
         model_source(options.controlnet, "controlnet")
+        # ... and on missing input files before loading the models (minutes on a CPU).
+        for what, path in (
+            *(("references", p) for p in options.reference_paths),
+            ("recolor", options.recolor),
+            ("pool", options.pool),
+        ):
+            if path and not os.path.exists(os.path.expanduser(path)):
+                raise InputError(f"{what}={path}: no such file")
         require_modules(
             ("torch", "diffusers", "transformers"), extra="diffusion", what="the diffusion engine"
         )
