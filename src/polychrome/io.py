@@ -308,7 +308,7 @@ def read_mask(
     label = _label(image)
     _check_shape(image, shape, f"{name} {label}")
     half = image.max_value // 2
-    if image.alpha is not None and int(image.alpha.min()) < image.max_value:
+    if image.alpha is not None and not is_opaque(image.alpha):
         mask = image.alpha > half
     elif image.is_gray:
         mask = image.pixels > half
@@ -538,11 +538,7 @@ def _pil_header(data: bytes, fmt: str, label: str) -> _Header:
         # decode the whole image.
         if fmt != "TIFF":
             tags = Image.Image.getexif(im)
-            orientation = int(tags.get(0x0112, 1))
-            if len(tags):
-                if 0x0112 in tags:
-                    tags[0x0112] = 1  # the pixels are turned upright: say so
-                exif = tags.tobytes()
+            orientation, exif = int(tags.get(0x0112, 1)), _upright_exif(tags)
         else:
             exif = _tiff_exif(im)
     except Exception as exc:  # a corrupt EXIF block should not make the image unreadable
@@ -580,6 +576,16 @@ def _pil_header(data: bytes, fmt: str, label: str) -> _Header:
         pages,
         dpi,
     )
+
+
+def _upright_exif(tags: Image.Exif) -> bytes | None:
+    """The EXIF block to keep, with the orientation set to 1 (the pixels are read upright), or
+    ``None`` when there is no tag."""
+    if not len(tags):
+        return None
+    if 0x0112 in tags:
+        tags[0x0112] = 1
+    return tags.tobytes()
 
 
 def _dpi_of(value: Any) -> tuple[float, float] | None:
@@ -650,11 +656,7 @@ def _webp_header(data: bytes, label: str) -> _Header:
             loaded = Image.Exif()
             # The chunk holds the TIFF-structured tags; some writers put the JPEG header first.
             loaded.load(exif if exif.startswith(_EXIF_HEADER) else _EXIF_HEADER + exif)
-            orientation = int(loaded.get(0x0112, 1))
-            if len(loaded):
-                if 0x0112 in loaded:
-                    loaded[0x0112] = 1  # the pixels are turned upright: say so
-                kept = loaded.tobytes()
+            orientation, kept = int(loaded.get(0x0112, 1)), _upright_exif(loaded)
         except Exception as exc:  # a corrupt EXIF block should not make the image unreadable
             warnings.warn(
                 f"{label}: unreadable EXIF data ({exc}); orientation ignored", stacklevel=3
@@ -893,9 +895,10 @@ def _encode_checked(
     compress_level, quality = int(compress_level), int(quality)
     if exif is not None and not isinstance(exif, bytes):
         raise ValueCheckError(f"exif must be bytes (ImageData.exif), got {type(exif).__name__}")
-    if dpi is not None and _dpi_of(dpi) is None:
+    stated = _dpi_of(dpi)
+    if dpi is not None and stated is None:
         raise ValueCheckError(f"dpi must be two positive numbers (x, y), got {dpi!r}")
-    dpi = _dpi_of(dpi)
+    dpi = stated
     if fmt == "WEBP" and max(pixels.shape[:2]) > _WEBP_MAX_SIDE:
         raise ValueCheckError(
             f"{label}: WebP images are at most {_WEBP_MAX_SIDE} pixels a side, this one is "

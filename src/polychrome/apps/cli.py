@@ -274,6 +274,17 @@ def _parse_numbers(text: str, n: int, what: str) -> tuple[float, ...]:
     return values
 
 
+def _listed(names: list[str], most: int = 5) -> str:
+    """``a, b, c, d, e and 3 more``: the first ``most`` names of a list a message gives."""
+    more = f" and {len(names) - most} more" if len(names) > most else ""
+    return ", ".join(names[:most]) + more
+
+
+def _counted(n: int, what: str) -> str:
+    """``1 image``, ``3 images``."""
+    return f"{n} {what}" + ("" if n == 1 else "s")
+
+
 # Image files of formats polychrome does not read: a folder's are named, not silently left out.
 _OTHER_IMAGE_SUFFIXES = frozenset(
     {".gif", ".bmp", ".jp2", ".j2k", ".jpx", ".heic", ".heif", ".avif", ".psd", ".tga"}
@@ -286,12 +297,6 @@ def _left_out_of(folder: Path, known: tuple[Path | None, ...]) -> str:
     subfolders (but the ``known`` ones: output, hints) and images of formats polychrome does
     not read; or ''."""
 
-    def listed(names: list[str]) -> str:
-        return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-
-    def counted(n: int, what: str) -> str:
-        return f"{n} {what}" + ("" if n == 1 else "s")
-
     entries = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
     skip = {p.resolve() for p in known if p is not None}
     subfolders = [p.name for p in entries if p.is_dir() and p.resolve() not in skip]
@@ -299,13 +304,13 @@ def _left_out_of(folder: Path, known: tuple[Path | None, ...]) -> str:
     parts = []
     if subfolders:
         parts.append(
-            f"{counted(len(subfolders), 'subfolder')} (subfolders are not searched; give them "
-            f"as inputs): {listed(subfolders)}"
+            f"{_counted(len(subfolders), 'subfolder')} (subfolders are not searched; give them "
+            f"as inputs): {_listed(subfolders)}"
         )
     if others:
         parts.append(
-            f"{counted(len(others), 'image')} of a format polychrome does not read (convert to "
-            f"PNG, JPEG, TIFF or WebP): {listed(others)}"
+            f"{_counted(len(others), 'image')} of a format polychrome does not read (convert to "
+            f"PNG, JPEG, TIFF or WebP): {_listed(others)}"
         )
     return "; ".join(parts)
 
@@ -349,14 +354,11 @@ def _warn_unpaired(hints_dir: Path, files: list[Path], hint_files: list[Path | N
     """Say which inputs found no hint image in ``--hints-dir`` (they are colorized without
     hints) and which hint images match no input (a misspelled stem is otherwise silent)."""
 
-    def listed(names: list[str]) -> str:
-        return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-
     lacking = [f.name for f, h in zip(files, hint_files, strict=True) if h is None]
     if lacking:
         typer.echo(
             f"warning: no hint image in {hints_dir} for {len(lacking)} of {len(files)} "
-            f"inputs (colorized without hints): {listed(lacking)}",
+            f"inputs (colorized without hints): {_listed(lacking)}",
             err=True,
         )
     used = {h.resolve() for h in hint_files if h is not None}
@@ -368,7 +370,7 @@ def _warn_unpaired(hints_dir: Path, files: list[Path], hint_files: list[Path | N
     if stray:
         typer.echo(
             f"warning: {len(stray)} hint images in {hints_dir} match no input by name: "
-            f"{listed(stray)}",
+            f"{_listed(stray)}",
             err=True,
         )
 
@@ -658,7 +660,7 @@ def colorize_command(*, options: ColorizeOptions, **flags: Any) -> None:
         steps = engine_options.get("steps", "20")
         typer.echo(
             f"colorizing {jobs[0].source.name} with the diffusion engine ({steps} steps per "
-            f"sample, {options.samples} sample{'s' if options.samples > 1 else ''}; seconds on "
+            f"sample, {_counted(options.samples, 'sample')}; seconds on "
             "a GPU, minutes on a CPU)...",
             err=True,
         )
@@ -857,10 +859,8 @@ def pool_build_command(
         raise _fail(exc) from None
     if not quiet:
         if pool.skipped:
-            names = ", ".join(p.name for p in pool.skipped[:5])
-            more = f" and {len(pool.skipped) - 5} more" if len(pool.skipped) > 5 else ""
-            grays = f"{len(pool.skipped)} gray image{'s' * (len(pool.skipped) != 1)}"
-            typer.echo(f"left out {grays}: {names}{more}", err=True)
+            names = _listed([p.name for p in pool.skipped])
+            typer.echo(f"left out {_counted(len(pool.skipped), 'gray image')}: {names}", err=True)
         for path, reason in pool.unreadable:
             typer.echo(f"left out {path.name}: {reason}", err=True)
         typer.echo(f"{len(pool)} references ({pool.embedder}) -> {output}")
@@ -1192,11 +1192,9 @@ def video_command(
             shown = ", ".join(map(str, report.cuts[:10]))
             more = f", ... ({len(report.cuts)} in all)" if len(report.cuts) > 10 else ""
             cuts = f", scene cuts before frames {shown}{more}"
-        frames, audio = report.frames, report.audio_streams
-        typer.echo(
-            f"{frames} frame{'s' * (frames != 1)} at {report.fps:.1f} frames/s, {audio} audio "
-            f"stream{'s' * (audio != 1)} copied{cuts} -> {output}"
-        )
+        frames = _counted(report.frames, "frame")
+        audio = _counted(report.audio_streams, "audio stream")
+        typer.echo(f"{frames} at {report.fps:.1f} frames/s, {audio} copied{cuts} -> {output}")
 
 
 def _say_kept(report: Any, output: Path, when: str = "before it") -> None:

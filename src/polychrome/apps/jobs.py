@@ -97,11 +97,7 @@ def guidance_notes(metadata: dict[str, Any]) -> list[str]:
         else []
     )
 
-    empty = [
-        row["source"]
-        for row in metadata.get("guidance", ())
-        if row.get("kind") == "points" and row.get("count") == 0
-    ]
+    empty = [row["source"] for row in rows if row.get("kind") == "points" and row.get("count") == 0]
     # References the user named are reported one by one; those a pool retrieved, in one line
     # (the pool's palette still colors the page).
     retrieved = [source for source in empty if ", retrieved from " in source]
@@ -121,7 +117,7 @@ def guidance_notes(metadata: dict[str, Any]) -> list[str]:
         f"{row['source']} selected only {share:.0%} of the box ({row['pixels']} pixels): a box "
         "that cuts an object short gets a sliver of it; draw it around the whole object, or "
         "give a mask"
-        for row in metadata.get("guidance", ())
+        for row in rows
         if row.get("kind") == "instance"
         and (share := _box_share(row.get("source", ""), row.get("pixels", 0), size)) < BOX_SLIVER
     ]

@@ -30,7 +30,7 @@ import numpy as np
 from polychrome.engines.base import require_modules
 from polychrome.errors import DecodeError, InputError, ValueCheckError
 from polychrome.formats import IMAGE_SUFFIXES, image_files
-from polychrome.io import read_image, write_image
+from polychrome.io import is_opaque, read_image, write_image
 
 __all__ = [
     "FOLDER_SUFFIXES",
@@ -94,11 +94,9 @@ class _FolderReader:
         self.on_audio = None
         self.time = None
         self.alpha: np.ndarray | None = None
-        self._first_alpha: np.ndarray | None = None
         # The first frame gives the size; it is kept for the first iteration (not read twice).
-        self._first: np.ndarray | None = self._read(0)
-        self._first_alpha = self.alpha
-        self.size = (self._first.shape[1], self._first.shape[0])
+        self._first: tuple[np.ndarray, np.ndarray | None] | None = self._read(0)
+        self.size = (self._first[0].shape[1], self._first[0].shape[0])
         # Every other frame's size from its header (a few ms in all): a frame of another size
         # stops the run now, not hours in.
         for index in range(1, len(files)):
@@ -106,20 +104,20 @@ class _FolderReader:
             if size is not None and size != self.size:
                 raise DecodeError(self._size_message(index, size))
 
-    def _read(self, index: int) -> np.ndarray:
+    def _read(self, index: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """The frame's RGB, and its alpha when it has transparency."""
         path = self.files[index]
         try:
             image = read_image(path, max_pixels=self.max_pixels)
         except InputError as exc:
             raise DecodeError(f"frame {index} ({path.name}): {exc}") from None
         pixels = image.pixels  # 16-bit frames stay 16 bit (a scan's precision is kept)
-        alpha = image.alpha
-        self.alpha = alpha if alpha is not None and int(alpha.min()) < image.max_value else None
+        alpha = None if image.alpha is None or is_opaque(image.alpha) else image.alpha
         if pixels.ndim == 2:
             pixels = np.repeat(pixels[..., None], 3, axis=2)
         if index and (pixels.shape[1], pixels.shape[0]) != self.size:
             raise DecodeError(self._size_message(index, (pixels.shape[1], pixels.shape[0])))
-        return pixels
+        return pixels, alpha
 
     def _size_message(self, index: int, size: tuple[int, int]) -> str:
         return (
@@ -129,13 +127,9 @@ class _FolderReader:
 
     def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
         first, self._first = self._first, None
-        if first is None:
-            first = self._read(0)
-        else:
-            self.alpha = self._first_alpha
-        yield 0, first
-        for index in range(1, len(self.files)):
-            yield index, self._read(index)
+        for index in range(len(self.files)):
+            pixels, self.alpha = first if index == 0 and first else self._read(index)
+            yield index, pixels
 
     def close(self) -> None:
         pass
@@ -316,12 +310,6 @@ class FrameWriter(Protocol):
         in the target if it did not exist, else beside it as ``NAME.partial.EXT``."""
 
 
-def _same_depth(alpha: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    if dtype == np.uint16:
-        return alpha.astype(np.uint16) * 257
-    return np.round(alpha / 257.0).astype(np.uint8)
-
-
 def _keep_aside(target: Path) -> Path:
     """A free name beside ``target`` for the frames of a failed run: ``NAME.partial.EXT``
     (``.partial-2``, ... when taken)."""
@@ -372,8 +360,6 @@ class _FolderWriter:
         alpha: np.ndarray | None = None,
     ) -> None:
         name = self.path_of(index).name
-        if alpha is not None and alpha.dtype != rgb.dtype:  # 8-bit alpha, 16-bit result or back
-            alpha = _same_depth(alpha, rgb.dtype)
         write_image(self.staging / name, rgb, alpha=alpha, compress_level=1)
         self._done.append(name)
 
