@@ -321,3 +321,125 @@ def test_samples_are_offered_only_with_an_engine_that_samples(page):
     if page.locator("#engine option[value=cnn]:not([disabled])").count():
         page.select_option("#engine", "cnn")
         assert page.locator("#samples").is_enabled()
+
+
+def _focused(page) -> str:
+    return page.evaluate("document.activeElement.id")
+
+
+def _alpha(page, canvas: str, x: int, y: int) -> int:
+    """Alpha of one pixel (image pixels) of the canvas that the CSS selector ``canvas`` finds."""
+    return page.evaluate(
+        "([css, x, y]) => document.querySelector(css).getContext('2d')"
+        ".getImageData(x, y, 1, 1).data[3]",
+        [canvas, x, y],
+    )
+
+
+def test_a_stroke_painted_with_the_keyboard_alone_colors_the_result(page):
+    """No pointer: Tab to 'Paint with the keyboard', move the cursor with the arrow keys, paint
+    a stroke with Enter, colorize with Enter. The stroke is sent and colors the result."""
+    page.set_input_files("#image-input", str(sample_path("coffee-gray.png")))  # 600 x 400
+    page.wait_for_selector("#stage:not([hidden])")
+    page.select_option("#engine", "none")  # hints only: any color comes from the stroke
+    page.fill("#stroke-color", "#2050d0")
+
+    # The button follows the paint controls, and takes focus to the image.
+    page.focus("#clear")
+    page.keyboard.press("Tab")
+    assert _focused(page) == "keyboard-paint"
+    page.keyboard.press("Enter")
+    assert _focused(page) == "hint-layer"
+    assert page.locator("#key-cursor").is_visible()
+    assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") == "solid"
+    assert page.text_content("#paint-status") == "Cursor at x 300, y 200 (50% across, 50% down)."
+
+    # A step is 1% of the longer side (6 px), 10% with Shift.
+    for key in ["Shift+ArrowLeft", "Shift+ArrowLeft", "Shift+ArrowUp", "Shift+ArrowUp"]:
+        page.keyboard.press(key)
+    assert page.text_content("#paint-status") == "Cursor at x 180, y 80 (30% across, 20% down)."
+    assert _alpha(page, "#hint-layer", 180, 80) == 0  # moving alone paints nothing
+    page.keyboard.press("Enter")
+    assert "Stroke with color #2050d0 started at x 180, y 80" in page.text_content("#paint-status")
+    for _ in range(10):
+        page.keyboard.press("ArrowRight")
+    page.keyboard.press("Enter")
+    assert page.text_content("#paint-status").startswith("Stroke ended at x 240, y 80")
+    for x in (180, 210, 240):
+        assert _alpha(page, "#hint-layer", x, 80) == 255, x
+    assert _alpha(page, "#hint-layer", 210, 120) == 0
+    assert page.evaluate("document.documentElement.scrollTop") == 0  # the keys did not scroll
+
+    # The image follows Colorize in the tab order; back to Colorize, and press it.
+    page.keyboard.press("Shift+Tab")
+    assert _focused(page) == "colorize"
+    assert page.locator("#key-cursor").is_hidden()
+    page.evaluate(  # the form's fields, as sent (Playwright does not show a multipart body)
+        """() => {
+            const send = window.fetch;
+            window.fetch = (url, init) => {
+                if (init?.body instanceof FormData) window.sentFields = [...init.body.keys()];
+                return send(url, init);
+            };
+        }"""
+    )
+    page.keyboard.press("Enter")
+    page.wait_for_function("window.sentFields !== undefined")
+    assert "hints" in page.evaluate("window.sentFields")
+    page.wait_for_selector("#result:not([hidden])")
+    page.wait_for_function("document.getElementById('after').complete")
+    r, g, b = _result_pixel(page, 210 / 600, 80 / 400)  # under the stroke: blue
+    assert b > r + 40 and b > g + 20, (r, g, b)
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+def test_masks_and_the_eraser_work_with_the_keyboard_and_a_pointer_shows_no_cursor(page, tmp_path):
+    page.set_input_files("#image-input", str(_small_png(tmp_path, "small.png", (200, 100))))
+    page.wait_for_selector("#stage:not([hidden])")
+
+    # The mask tool without a mask says what to do.
+    page.check("input[name=tool][value=mask]")
+    page.focus("#keyboard-paint")
+    page.keyboard.press("Enter")
+    page.keyboard.press("Space")
+    assert "Add a mask first" in page.text_content("#paint-status")
+    assert "error" in page.get_attribute("#paint-status", "class")
+
+    # Add mask (it focuses the mask's text), name it, paint it with a stroke from the keyboard.
+    page.focus("#add-mask")
+    page.keyboard.press("Enter")
+    page.keyboard.type("green")
+    page.focus("#keyboard-paint")
+    page.keyboard.press("Enter")  # the cursor is where it was: the middle, x 100, y 50
+    page.keyboard.press("Enter")
+    assert "Stroke with mask 1 started" in page.text_content("#paint-status")
+    assert page.locator("#key-cursor.pen-down").is_visible()
+    page.keyboard.press("Shift+ArrowDown")  # 10% of 200 px: 20 px
+    page.keyboard.press("Escape")
+    assert page.text_content("#paint-status").startswith("Stroke ended at x 100, y 70")
+    mask = "#mask-layers canvas"
+    assert _alpha(page, mask, 100, 50) == 255
+    assert _alpha(page, mask, 100, 70) == 255
+    page.keyboard.press("ArrowRight")  # the pen is up: nothing more is painted
+    page.keyboard.press("Shift+ArrowRight")
+    assert _alpha(page, mask, 123, 70) == 0
+
+    # The eraser's dot clears the mask under the cursor.
+    page.keyboard.press("Shift+ArrowLeft")
+    page.keyboard.press("ArrowLeft")
+    page.check("input[name=tool][value=erase]")
+    page.focus("#keyboard-paint")
+    page.keyboard.press("Enter")
+    page.keyboard.press("Space")
+    assert page.text_content("#paint-status").startswith("Erased a dot at x 100, y 70")
+    assert _alpha(page, mask, 100, 70) == 0
+    assert _alpha(page, mask, 100, 50) == 255
+
+    # A pointer paints as before, and its press shows no keyboard cursor.
+    page.check("input[name=tool][value=stroke]")
+    _drag(page, "#hint-layer", [(0.1, 0.1), (0.3, 0.1)])
+    assert _alpha(page, "#hint-layer", 40, 10) == 255
+    assert page.locator("#key-cursor").is_hidden()
+    page.keyboard.press("ArrowDown")  # the keyboard goes on from where the pointer stopped
+    assert page.text_content("#paint-status").startswith("Cursor at x 60, y 12")
+    assert page.errors == []  # type: ignore[attr-defined]

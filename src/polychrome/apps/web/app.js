@@ -151,6 +151,7 @@ async function openImage(file) {
   }
   $("base").getContext("2d").drawImage(img, 0, 0);
   clearHints();
+  resetKeyboard();
   $("stage").hidden = false;
   $("empty").hidden = true;
   const pixels = state.width * state.height;
@@ -265,30 +266,55 @@ function toImage(canvas, event) {
   ];
 }
 
+// Paint on each layer with the current tool, color and brush: draw(ctx) makes the path. The
+// brush is in CSS pixels of the image as shown.
+function paintWith(layers, draw) {
+  const surface = $("hint-layer");
+  const mode = tool();
+  const color = mode === "mask" ? state.activeMask.tint : $("stroke-color").value;
+  for (const layer of layers) {
+    const ctx = layer.getContext("2d");
+    ctx.globalCompositeOperation = mode === "erase" ? "destination-out" : "source-over";
+    ctx.strokeStyle = color;
+    ctx.fillStyle = color;
+    ctx.lineWidth = Number($("brush-size").value) * (state.width / surface.clientWidth);
+    ctx.lineCap = "round";
+    ctx.lineJoin = "round";
+    ctx.beginPath();
+    draw(ctx);
+  }
+  if (mode === "stroke") state.hintsPainted = true;
+  if (mode === "mask") state.activeMask.painted = true;
+}
+
+// A line between two points of the image (pixels). Where they are equal it paints nothing.
+function paintSegment(layers, from, to) {
+  paintWith(layers, (ctx) => {
+    ctx.moveTo(...from);
+    ctx.lineTo(...to);
+    ctx.stroke();
+  });
+}
+
+// A dot of the brush's size at a point of the image (pixels).
+function paintDot(layers, [x, y]) {
+  paintWith(layers, (ctx) => {
+    ctx.arc(x, y, ctx.lineWidth / 2, 0, 2 * Math.PI);
+    ctx.fill();
+  });
+}
+
 function installDrawing() {
   const surface = $("hint-layer");
   let last = null;
   let layers = [];
   const paint = (event) => {
-    const [x, y] = toImage(surface, event);
-    const mode = tool();
-    for (const layer of layers) {
-      const ctx = layer.getContext("2d");
-      ctx.globalCompositeOperation = mode === "erase" ? "destination-out" : "source-over";
-      ctx.strokeStyle = mode === "mask" ? state.activeMask.tint : $("stroke-color").value;
-      ctx.lineWidth = Number($("brush-size").value) * (state.width / surface.clientWidth);
-      ctx.lineCap = "round";
-      ctx.lineJoin = "round";
-      ctx.beginPath();
-      ctx.moveTo(...(last || [x, y]));
-      ctx.lineTo(x, y);
-      ctx.stroke();
-    }
-    last = [x, y];
-    if (mode === "stroke") state.hintsPainted = true;
-    if (mode === "mask") state.activeMask.painted = true;
+    const xy = toImage(surface, event);
+    paintSegment(layers, last || xy, xy);
+    last = xy;
   };
   surface.addEventListener("pointerdown", (event) => {
+    keyCursorToPointer(toImage(surface, event));
     layers = activeLayers();
     if (!layers.length) {
       setStatus("Add a mask first (Add mask), then paint it.", true);
@@ -302,11 +328,163 @@ function installDrawing() {
     if (layers.length && surface.hasPointerCapture(event.pointerId)) paint(event);
   });
   const stop = () => {
+    if (last) keyCursorToPointer(last); // the keyboard goes on from where the pointer stopped
     layers = [];
     last = null;
   };
   surface.addEventListener("pointerup", stop);
   surface.addEventListener("pointercancel", stop);
+}
+
+// ------------------------------------------------------------------------ keyboard painting
+
+// The keyboard's cursor, at a pixel of the image (it paints at the pixel's center). While the
+// pen is down, each move paints a stroke on the layers the tool chose when the pen went down.
+const keyboard = { x: 0, y: 0, penDown: false, layers: [] };
+
+const KEY_MOVES = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
+
+function announce(text, isError = false) {
+  const el = $("paint-status");
+  el.textContent = text;
+  el.classList.toggle("error", isError);
+}
+
+function resetKeyboard() {
+  keyboard.x = Math.floor(state.width / 2);
+  keyboard.y = Math.floor(state.height / 2);
+  keyboard.penDown = false;
+  keyboard.layers = [];
+  $("key-cursor").hidden = true;
+  announce("");
+}
+
+// A step is 1% of the image's longer side, and 10% with Shift.
+function keyStep(big) {
+  const step = Math.max(1, Math.round(Math.max(state.width, state.height) / 100));
+  return big ? 10 * step : step;
+}
+
+function keyPoint() {
+  return [keyboard.x + 0.5, keyboard.y + 0.5];
+}
+
+function keyPlace() {
+  const across = Math.round((100 * (keyboard.x + 0.5)) / state.width);
+  const down = Math.round((100 * (keyboard.y + 0.5)) / state.height);
+  return `x ${keyboard.x}, y ${keyboard.y} (${across}% across, ${down}% down)`;
+}
+
+// What the tool paints with, in words: "color #d0302b", "mask 1", "the eraser".
+function toolWords() {
+  const mode = tool();
+  if (mode === "mask") return `mask ${state.activeMask.id}`;
+  if (mode === "erase") return "the eraser";
+  return `color ${$("stroke-color").value}`;
+}
+
+function showKeyCursor() {
+  const cursor = $("key-cursor");
+  const [x, y] = keyPoint();
+  cursor.style.left = `${(100 * x) / state.width}%`;
+  cursor.style.top = `${(100 * y) / state.height}%`;
+  cursor.style.setProperty("--brush", `${$("brush-size").value}px`);
+  cursor.classList.toggle("pen-down", keyboard.penDown);
+  cursor.hidden = false;
+}
+
+// A pointer press moves the keyboard's cursor there (and hides it until a key is pressed).
+function keyCursorToPointer([x, y]) {
+  keyboard.x = Math.min(state.width - 1, Math.max(0, Math.floor(x)));
+  keyboard.y = Math.min(state.height - 1, Math.max(0, Math.floor(y)));
+  penUp();
+  $("key-cursor").hidden = true;
+}
+
+// The layers the tool paints on, or null (and says why) when there are none.
+function keyLayers() {
+  const layers = activeLayers();
+  if (layers.length) return layers;
+  announce("Add a mask first (Add mask), then paint it.", true);
+  return null;
+}
+
+function penUp() {
+  const wasDown = keyboard.penDown;
+  keyboard.penDown = false;
+  keyboard.layers = [];
+  return wasDown;
+}
+
+function onKey(event) {
+  if (event.ctrlKey || event.metaKey || event.altKey || !state.drawable) return;
+  if (event.key in KEY_MOVES) {
+    const [dx, dy] = KEY_MOVES[event.key];
+    const step = keyStep(event.shiftKey);
+    const from = keyPoint();
+    keyboard.x = Math.min(state.width - 1, Math.max(0, keyboard.x + dx * step));
+    keyboard.y = Math.min(state.height - 1, Math.max(0, keyboard.y + dy * step));
+    if (keyboard.penDown) {
+      paintSegment(keyboard.layers, from, keyPoint());
+      announce(`Stroke to ${keyPlace()}.`);
+    } else {
+      announce(`Cursor at ${keyPlace()}.`);
+    }
+  } else if (event.key === " ") {
+    const layers = keyLayers();
+    if (layers) {
+      paintDot(layers, keyPoint());
+      const verb = tool() === "erase" ? "Erased a dot" : `Painted a dot with ${toolWords()}`;
+      announce(`${verb} at ${keyPlace()}.`);
+    }
+  } else if (event.key === "Enter") {
+    if (penUp()) {
+      announce(`Stroke ended at ${keyPlace()}.`);
+    } else {
+      const layers = keyLayers();
+      if (layers) {
+        keyboard.penDown = true;
+        keyboard.layers = layers;
+        paintDot(layers, keyPoint());
+        announce(`Stroke with ${toolWords()} started at ${keyPlace()}: the arrow keys paint, `
+          + "Enter or Escape ends it.");
+      }
+    }
+  } else if (event.key === "Escape" && keyboard.penDown) {
+    penUp();
+    announce(`Stroke ended at ${keyPlace()}.`);
+  } else {
+    return;
+  }
+  event.preventDefault(); // the arrow keys and Space would scroll the page
+  showKeyCursor();
+}
+
+function installKeyboard() {
+  const surface = $("hint-layer");
+  surface.addEventListener("keydown", onKey);
+  surface.addEventListener("focus", () => {
+    if (!surface.matches(":focus-visible")) return; // a pointer's press: no cursor
+    showKeyCursor();
+    announce(`Cursor at ${keyPlace()}.`);
+  });
+  surface.addEventListener("blur", () => {
+    const ended = penUp();
+    $("key-cursor").hidden = true;
+    if (ended) announce(`Stroke ended at ${keyPlace()}.`);
+  });
+  $("brush-size").addEventListener("input", () => {
+    if (!$("key-cursor").hidden) showKeyCursor();
+  });
+  $("keyboard-paint").addEventListener("click", () => {
+    if (!state.drawable) {
+      announce("Choose an image first: there is nothing to paint on yet.", true);
+      return;
+    }
+    surface.focus({ focusVisible: true });
+    showKeyCursor();
+    announce(`Cursor at ${keyPlace()}.`);
+  });
 }
 
 // ------------------------------------------------------------------------ posting
@@ -480,6 +658,7 @@ function start() {
   $("colorize").addEventListener("click", colorize);
   $("slider").addEventListener("input", moveSlider);
   installDrawing();
+  installKeyboard();
   loadControls().catch((error) => setStatus(`Cannot reach the service: ${error.message}`, true));
 }
 
