@@ -13,6 +13,7 @@ import pytest
 from polychrome.engines.base import ENGINES, EngineContext, load_engine
 from polychrome.errors import (
     EngineUnavailableError,
+    InputError,
     ShapeError,
     ValueCheckError,
 )
@@ -475,9 +476,26 @@ def test_missing_weights_say_what_to_pass(engine):
     lum = _lum()
     with pytest.raises(EngineUnavailableError, match="base_model=FOLDER_OR_HUB_ID"):
         engine.propose(lum, options=engine.Options.from_mapping({}), seed=0)
-    opts = engine.Options.from_mapping({"base_model": "/no/such/folder", "controlnet": "x/y"})
-    with pytest.raises(EngineUnavailableError, match="no such folder"):
-        engine.propose(lum, options=opts, seed=0)
+
+
+def test_a_mistyped_model_path_is_an_input_error(engine, tiny, tmp_path):
+    """A local path that does not exist, or holds no model of the kind wanted, is a mistake in
+    the call (exit 2, as the cnn engine's model= file), not missing weights (it was exit 3)."""
+    _, clip = tiny
+    (tmp_path / "weights.safetensors").write_bytes(b"\0")
+    (tmp_path / "empty").mkdir()
+    for option, value, message in [
+        ("base_model", "/no/such/folder", "base_model=/no/such/folder: no such folder"),
+        ("base_model", "~/no/such/folder", "no such folder .*Stable Diffusion 1.5 model"),
+        ("controlnet", "./cn/brightness", "controlnet=./cn/brightness: no such folder"),
+        ("base_model", str(tmp_path / "weights.safetensors"), "is a file: .* model folder"),
+        ("controlnet", str(tmp_path / "empty"), "no config.json.*a ControlNet"),
+        ("clip_model", str(tmp_path / "gone"), "clip_model=.*gone: no such folder"),
+    ]:
+        opts = _opts(engine, tiny, **{"clip_model": clip, option: value})
+        with pytest.raises(InputError, match=message) as caught:
+            engine.propose(_lum(), options=opts, seed=0)
+        assert caught.value.exit_code == 2
 
 
 def test_missing_input_files_are_found_before_the_models_load(engine, tiny, tmp_path, monkeypatch):
@@ -499,7 +517,7 @@ def test_incomplete_folder_and_offline_hub_id(engine, tiny, tmp_path):
     base, _ = tiny
     (tmp_path / "unet").mkdir()
     opts = engine.Options.from_mapping({"base_model": str(tmp_path), "controlnet": "x/y"})
-    with pytest.raises(EngineUnavailableError, match=r"lacks vae/, text_encoder/"):
+    with pytest.raises(ValueCheckError, match=r"lacks vae/, text_encoder/"):
         engine.propose(_lum(), options=opts, seed=0)
     opts = engine.Options.from_mapping(
         {"base_model": base["base_model"], "controlnet": "polychrome-test/not-cached-anywhere"}
@@ -565,6 +583,31 @@ def test_cli_missing_weights_exit_code(tmp_path):
     assert result.exit_code == 3, result.output
     assert "base_model=" in result.output and "Traceback" not in result.output
     assert not out.exists()
+
+
+def test_cli_model_paths_exit_codes(tiny, tmp_path, monkeypatch):
+    """A mistyped local model folder exits 2 (the call is wrong), naming the option and path;
+    a hub id that is not cached on an offline machine exits 3 (weights are missing here)."""
+    from typer.testing import CliRunner
+
+    from polychrome.apps.cli import app
+    from polychrome.io import write_image
+
+    base, _ = tiny
+    monkeypatch.chdir(tmp_path)
+    write_image(tmp_path / "in.png", np.full((16, 16), 100, np.uint8))
+    for option, value, code, message in [
+        ("base_model", "./modles/sd15", 2, "base_model=./modles/sd15: no such folder"),
+        ("controlnet", base["base_model"], 2, "holds a Stable Diffusion base model"),
+        ("base_model", "polychrome-test/not-cached", 3, "not in the local Hugging Face cache"),
+    ]:
+        args = ["colorize", "in.png", "-o", "out.png", "--engine", "diffusion"]
+        for key, given in {**base, option: value}.items():
+            args += ["--engine-option", f"{key}={given}"]
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == code, result.output
+        assert message in result.stderr and "Traceback" not in result.output
+        assert not (tmp_path / "out.png").exists()
 
 
 def test_cli_description_and_label_reach_the_engine(tiny, tmp_path, monkeypatch):
@@ -708,9 +751,16 @@ def test_image_options_take_a_home_path(engine, tiny, tmp_path, monkeypatch):
         assert out.ab.shape == (24, 32, 2)
 
 
-def test_a_controlnet_folder_that_holds_another_model(engine, tiny):
+def test_a_controlnet_folder_that_holds_another_model(engine, tiny, monkeypatch):
     """controlnet= given the base model, or its unet/, says so (the unet/ was an internal error,
-    exit 1, after loading it with random ControlNet weights)."""
+    exit 1, after loading it with random ControlNet weights), before any model loads (the
+    unet/ was found after loading the base model, minutes on a CPU)."""
+    from polychrome.engines.diffusion import loading
+
+    def never(*args, **kwargs):
+        raise AssertionError("the models were loaded before the wrong folder was found")
+
+    monkeypatch.setattr(loading, "load_components", never)
     base, _ = tiny
     folder = base["base_model"]
     for value, message in [
@@ -718,7 +768,7 @@ def test_a_controlnet_folder_that_holds_another_model(engine, tiny):
         (os.path.join(folder, "unet"), "holds a UNet2DConditionModel, not a ControlNetModel"),
     ]:
         opts = _opts(engine, tiny, controlnet=value)
-        with pytest.raises(EngineUnavailableError, match=message):
+        with pytest.raises(ValueCheckError, match=message):  # the call's mistake: exit 2
             engine.propose(_lum(), options=opts, seed=0)
 
 

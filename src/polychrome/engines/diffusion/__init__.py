@@ -56,9 +56,11 @@ class DiffusionEngine:
         from polychrome.engines.diffusion.loading import model_source
 
         assert isinstance(options, DiffusionOptions)
-        # Fail on missing weights before importing anything heavy.
+        # Fail on missing weights and mistyped model folders before importing anything heavy.
         model_source(options.base_model, "base_model")
         model_source(options.controlnet, "controlnet")
+        if options.clip_model and options.anticolor_strength > 0:
+            model_source(options.clip_model, "clip_model")
         # ... and on missing input files before loading the models (minutes on a CPU).
         for what, path in (
             *(("references", p) for p in options.reference_paths),

@@ -3,14 +3,20 @@ luminance ControlNet and, for anti-color guidance, a CLIP model.
 
 Each model is a local folder or a hub id. A folder is read as it is; a hub id goes through the
 Hugging Face cache, so it is downloaded only when it is not cached and the machine is online
-(``HF_HUB_OFFLINE=1`` forbids that). Whatever is missing is reported as an
-:class:`~polychrome.errors.EngineUnavailableError` that says what to pass or install.
+(``HF_HUB_OFFLINE=1`` forbids that).
+
+Errors say what to pass. A model that is not given, or a hub id that cannot be had here (not
+cached, offline), is missing weights: :class:`~polychrome.errors.EngineUnavailableError` (exit 3),
+as for a missing extra. A local path that does not exist, or names a file or a folder that holds
+no model of the kind the option wants, is a mistake in the call: an
+:class:`~polychrome.errors.InputError` (exit 2), as for the cnn engine's ``model=`` file.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import re
 import warnings
 from collections.abc import Iterator
@@ -18,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from polychrome.errors import EngineUnavailableError
+from polychrome.errors import EngineUnavailableError, InputError, ValueCheckError
 
 __all__ = [
     "ClipPack",
@@ -78,10 +84,14 @@ _MODELS = {
 
 
 def model_source(value: str, option: str) -> tuple[str, bool]:
-    """``(value, is_local)`` for the model option ``option`` (a key of ``_MODELS``); raises
-    when ``value`` is empty or names no folder or hub id (checked without importing torch)."""
+    """``(value, is_local)`` for the model option ``option`` (a key of ``_MODELS``), checked
+    without importing torch: an empty value is missing weights
+    (:class:`~polychrome.errors.EngineUnavailableError`); a local path that does not exist, is a
+    file, or is a folder without the layout of the model ``option`` wants is an
+    :class:`~polychrome.errors.InputError`. A value shaped like a hub id (``org/name``) that is
+    no folder here is returned as a hub id."""
+    what, example = _MODELS[option]
     if not value:
-        what, example = _MODELS[option]
         raise EngineUnavailableError(
             f"the diffusion engine needs {what}: pass --engine-option {option}=FOLDER_OR_HUB_ID "
             f"(e.g. {example}); nothing is downloaded unless you pass a hub id"
@@ -89,13 +99,55 @@ def model_source(value: str, option: str) -> tuple[str, bool]:
     path = Path(value).expanduser()
     if path.exists():
         if not path.is_dir():
-            raise EngineUnavailableError(
-                f"{option}={value}: a diffusers model folder is needed, not a file"
+            raise ValueCheckError(
+                f"{option}={value} is a file: {what} is needed, as a diffusers-format model "
+                "folder (save_pretrained layout) or a hub id; single-file checkpoints are not read"
             )
+        _check_layout(path, value, option)
         return str(path), True
     if _HUB_ID.match(value) and not value.startswith((".", "~")):
         return value, False
-    raise EngineUnavailableError(f"{option}={value}: no such folder (and not a hub id)")
+    raise InputError(
+        f"{option}={value}: no such folder (and not a hub id): {what} is needed, as a local "
+        f"diffusers-format model folder or a hub id (e.g. {example})"
+    )
+
+
+def _check_layout(path: Path, value: str, option: str) -> None:
+    """Refuse a folder that cannot hold the model ``option`` wants (checked on its files, before
+    anything loads: loading the others first takes minutes on a CPU)."""
+    if option == "base_model":
+        missing = [p for p in _BASE_PARTS if not (path / p).is_dir()]
+        if missing:
+            raise ValueCheckError(
+                f"base_model={value}: the folder lacks {'/, '.join(missing)}/; a diffusers-"
+                "format Stable Diffusion folder holds unet/, vae/, text_encoder/, tokenizer/ and "
+                "scheduler/"
+            )
+        return
+    if option == "controlnet" and all((path / p).is_dir() for p in ("unet", "vae")):
+        raise ValueCheckError(
+            f"controlnet={value}: this folder holds a Stable Diffusion base model (unet/, "
+            "vae/...), not a ControlNet; pass it as base_model= and the ControlNet's own folder "
+            "as controlnet="
+        )
+    config = path / "config.json"
+    if not config.is_file():
+        raise ValueCheckError(
+            f"{option}={value}: the folder has no config.json, so it holds no diffusers-format "
+            f"model: {_MODELS[option][0]} is needed there (a save_pretrained folder)"
+        )
+    if option == "controlnet":
+        try:
+            found = json.loads(config.read_text(encoding="utf-8")).get("_class_name")
+        except (OSError, ValueError, AttributeError) as exc:
+            message = f"controlnet={value}: its config.json is not a JSON object ({exc})"
+            raise ValueCheckError(message) from None
+        if found and found != "ControlNetModel":
+            raise ValueCheckError(
+                f"controlnet={value} holds a {found}, not a ControlNetModel: "
+                f"{_MODELS[option][0]} is needed there"
+            )
 
 
 @contextlib.contextmanager
@@ -132,7 +184,7 @@ def _load(cls, source: str, *, option: str, local: bool, how: str = "from_pretra
         config = _load(cls, source, option=option, local=local, how="load_config", **common)
         found = config.get("_class_name")
         if found and found != cls.__name__:
-            raise EngineUnavailableError(
+            raise ValueCheckError(
                 f"{option}={source}{part} holds a {found}, not a {cls.__name__}: "
                 f"{_MODELS[option][0]} is needed there"
             )
@@ -144,17 +196,17 @@ def _load(cls, source: str, *, option: str, local: bool, how: str = "from_pretra
             warnings.filterwarnings("ignore", category=FutureWarning, module=r"huggingface_hub\.")
             return getattr(cls, how)(source, **kwargs)
     except (OSError, ValueError) as exc:
-        if local:
-            hint = "the folder must hold a diffusers-format model (save_pretrained layout)"
-        else:
-            hint = (
-                "it is not in the local Hugging Face cache and could not be downloaded (offline, "
-                "or HF_HUB_OFFLINE=1); download it once on a machine with a network, or pass a "
-                "local folder"
-            )
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if local:  # the user's folder: a mistake in the call
+            raise ValueCheckError(
+                f"cannot load {option}={source}{part}: the folder must hold a diffusers-format "
+                f"model (save_pretrained layout) ({first})"
+            ) from None
         raise EngineUnavailableError(
-            f"cannot load {option}={source}{part}: {hint} ({first})"
+            f"cannot load {option}={source}{part}: there is no such folder here, and the hub id "
+            "is not in the local Hugging Face cache and could not be downloaded (offline, or "
+            "HF_HUB_OFFLINE=1); download it once on a machine with a network, or pass a local "
+            f"folder ({first})"
         ) from None
 
 
@@ -189,22 +241,8 @@ def load_components(base_model: str, controlnet: str, device: str, dtype: str) -
     from diffusers import AutoencoderKL, ControlNetModel, DDIMScheduler, UNet2DConditionModel
     from transformers import CLIPTextModel, CLIPTokenizer
 
-    base, base_local = model_source(base_model, "base_model")
+    base, base_local = model_source(base_model, "base_model")  # folders' layouts checked
     control, control_local = model_source(controlnet, "controlnet")
-    if base_local:
-        missing = [p for p in _BASE_PARTS if not (Path(base) / p).is_dir()]
-        if missing:
-            raise EngineUnavailableError(
-                f"base_model={base_model}: the folder lacks {'/, '.join(missing)}/; a diffusers-"
-                "format Stable Diffusion folder holds unet/, vae/, text_encoder/, tokenizer/ and "
-                "scheduler/"
-            )
-    if control_local and all((Path(control) / p).is_dir() for p in ("unet", "vae")):
-        raise EngineUnavailableError(
-            f"controlnet={controlnet}: this folder holds a Stable Diffusion base model (unet/, "
-            "vae/...), not a ControlNet; pass it as base_model= and the ControlNet's own folder "
-            "as controlnet="
-        )
     torch_device, torch_dtype = resolve_device(device, dtype)
     common = {"option": "base_model", "local": base_local}
     unet = _load(UNet2DConditionModel, base, subfolder="unet", torch_dtype=torch_dtype, **common)
