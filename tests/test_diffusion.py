@@ -342,6 +342,7 @@ def test_recolor_changes_only_inside_the_masks(engine, tiny, tmp_path):
 def test_colorize_keeps_luminance_and_passes_the_context(tiny, monkeypatch):
     """Through the pipeline: instances reach the engine, and the result's L* is the input's."""
     from polychrome.engines.diffusion import DiffusionEngine
+    from polychrome.engines.diffusion.progress import reporting
     from polychrome.guidance.hints import Guidance, Instance
     from polychrome.ops.color import rgb_to_lab
     from polychrome.pipeline import colorize
@@ -359,12 +360,15 @@ def test_colorize_keeps_luminance_and_passes_the_context(tiny, monkeypatch):
     mask = np.zeros(gray.shape, bool)
     mask[:20] = True
     guidance = Guidance(instances=(Instance(mask, np.array([50, 40], np.float32), "car: red"),))
-    result = colorize(
-        gray,
-        guidance=guidance,
-        engine="diffusion",
-        engine_options={k: v for k, v in base.items()},
-    )
+    steps = []
+    with reporting(steps.append):  # the documented library route to the steps
+        result = colorize(
+            gray,
+            guidance=guidance,
+            engine="diffusion",
+            engine_options={k: v for k, v in base.items()},
+        )
+    assert [(s.step, s.phase) for s in steps] == [(1, "global"), (2, "global"), (2, "decode")]
     assert seen and seen[0].instances[0][1] == "car: red"
     lab = rgb_to_lab(result.image.astype(np.float32) / 255)
     expected = rgb_to_lab(np.repeat(gray[..., None], 3, axis=2).astype(np.float32) / 255)
@@ -610,6 +614,63 @@ def test_cli_model_paths_exit_codes(tiny, tmp_path, monkeypatch):
         assert not (tmp_path / "out.png").exists()
 
 
+def _steps(reports):
+    return [(r.step, r.steps, r.phase, r.sample) for r in reports]
+
+
+def test_progress_reports_each_step(engine, tiny):
+    """Each denoising step reaches the callback, with its phase (the multi-instance branches,
+    then the global prompt) and sample, then the decode."""
+    from polychrome.engines.diffusion.progress import reporting
+
+    lum = _lum()
+    seen = []
+    engine.propose(lum, options=_opts(engine, tiny), seed=0, progress=seen.append)
+    assert _steps(seen) == [(1, 2, "global", None), (2, 2, "global", None), (2, 2, "decode", None)]
+    seen.clear()
+    branches = _opts(engine, tiny, instance_fraction=0.5)
+    context = _context(lum, ["car: red"])
+    with reporting(seen.append):  # the library route through colorize(): no argument to pass
+        engine.propose(lum, options=branches, seed=0, sample=1, context=context)
+    assert _steps(seen) == [(1, 2, "instances", 1), (2, 2, "global", 1), (2, 2, "decode", 1)]
+    seen.clear()
+    engine.propose(lum, options=branches, seed=0)  # outside the block: no one is told
+    assert seen == []
+
+
+def test_cli_progress_on_a_terminal(monkeypatch):
+    """On a terminal the steps drive the CLI's bar, labelled with the sample and phase."""
+    from polychrome.apps import cli
+    from polychrome.engines.diffusion.progress import DiffusionStep, current
+
+    shown = []
+
+    class Bar:
+        def __init__(self, label, **kwargs):
+            shown.append(label)
+
+        def __enter__(self):
+            return lambda done, total, *value, label="": shown.append((done, total, label))
+
+        def __exit__(self, *exc):
+            shown.append("closed")
+
+    monkeypatch.setattr(cli, "_progress_bar", Bar)
+    monkeypatch.setattr(cli.sys.stderr, "isatty", lambda: True, raising=False)
+    with cli._diffusion_steps(2, enabled=True):
+        current()(DiffusionStep(1, 4, "instances", 0))
+        current()(DiffusionStep(4, 4, "decode", 1))
+    assert shown == [
+        "diffusion",
+        (1, 4, "diffusion sample 1/2 (instances)"),
+        (4, 4, "diffusion sample 2/2 decoding"),
+        "closed",
+    ]
+    assert current() is None
+    with cli._diffusion_steps(2, enabled=False):  # --quiet
+        assert current() is None
+
+
 def test_cli_description_and_label_reach_the_engine(tiny, tmp_path, monkeypatch):
     """The user's path: colorize --engine diffusion with a description and a labelled region."""
     from typer.testing import CliRunner
@@ -637,13 +698,23 @@ def test_cli_description_and_label_reach_the_engine(tiny, tmp_path, monkeypatch)
     for key, value in base.items():
         args += ["--engine-option", f"{key}={value}"]
     args += ["--describe", "a red car", "--label", f"car={mask}"]
+    args += ["--engine-option", "instance_fraction=0.5", "--samples", "2"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "colorizing in.png with the diffusion engine" in result.stderr  # no silent minutes
+    # ... and each step, one line each when stderr is no terminal (it said nothing more)
+    steps = [line for line in result.stderr.splitlines() if line.startswith("diffusion")]
+    assert steps == [
+        f"diffusion sample {k}/2{line}"
+        for k in (1, 2)
+        for line in (" (instances): step 1/2", ": step 2/2", " decoding")
+    ]
+    quiet = CliRunner().invoke(app, [*args, "--quiet"])
+    assert quiet.exit_code == 0 and quiet.stderr == "", quiet.stderr
     assert seen[0].description == "a red car"
     assert [label for _, label in seen[0].instances] == ["car: red"]
     assert seen[0].instances[0][0][:, :12].all() and not seen[0].instances[0][0][:, 12:].any()
-    assert read_image(out).pixels.shape == (24, 32, 3)
+    assert read_image(tmp_path / "out-1.png").pixels.shape == (24, 32, 3)
 
 
 def test_proposal_is_the_chroma_trusted_where_luminance_agrees():

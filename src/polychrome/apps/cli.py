@@ -17,7 +17,7 @@ import math
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, NamedTuple
 
@@ -655,8 +655,10 @@ def colorize_command(*, options: ColorizeOptions, **flags: Any) -> None:
 
     jobs, engine_options, batch, output = _plan_colorize(options=options, **flags)
     skip_existing, quiet = flags["skip_existing"], flags["quiet"]
-    if options.engine == "diffusion" and not batch and not quiet:
-        # One image shows no bar, and a diffusion run takes minutes on a CPU: say it started.
+    steps_shown = options.engine == "diffusion" and not batch and not quiet
+    if steps_shown:
+        # One image shows no bar, and a diffusion run takes minutes on a CPU: say it started,
+        # then show its steps.
         steps = engine_options.get("steps", "20")
         typer.echo(
             f"colorizing {jobs[0].source.name} with the diffusion engine ({steps} steps per "
@@ -664,13 +666,14 @@ def colorize_command(*, options: ColorizeOptions, **flags: Any) -> None:
             "a GPU, minutes on a CPU)...",
             err=True,
         )
-    summary = run_jobs(
-        jobs,
-        options=options,
-        engine_options=engine_options,
-        skip_existing=skip_existing,
-        progress=batch and not quiet,
-    )
+    with _diffusion_steps(options.samples, enabled=steps_shown):
+        summary = run_jobs(
+            jobs,
+            options=options,
+            engine_options=engine_options,
+            skip_existing=skip_existing,
+            progress=batch and not quiet,
+        )
     _warn_notes(summary.notes)
     if summary.failures:
         for job, message in summary.failures:
@@ -685,6 +688,43 @@ def colorize_command(*, options: ColorizeOptions, **flags: Any) -> None:
         typer.echo(f"{summary.done} written, {summary.skipped} skipped -> {output}")
     elif summary.skipped and not quiet:  # one input: say why nothing happened
         typer.echo(f"{jobs[0].target} exists, left as it is (--skip-existing)")
+
+
+@contextlib.contextmanager
+def _diffusion_steps(samples: int, *, enabled: bool) -> Iterator[None]:
+    """The diffusion engine's denoising steps on stderr while the block runs: a bar on a
+    terminal; otherwise a line when a sample or phase begins, for its last step and the decode,
+    and at most one every 10 s in between (a CPU step takes seconds, a GPU step milliseconds)."""
+    if not enabled:
+        yield
+        return
+    import time
+
+    from polychrome.engines.diffusion.progress import DiffusionStep, reporting
+
+    def label(s: DiffusionStep) -> str:
+        sample = f" sample {s.sample + 1}/{samples}" if s.sample is not None else ""
+        phase = {"instances": " (instances)", "decode": " decoding"}.get(s.phase, "")
+        return f"diffusion{sample}{phase}"
+
+    if sys.stderr.isatty():
+        with (
+            _progress_bar("diffusion") as advance,
+            reporting(lambda s: advance(s.step, s.steps, label=label(s))),
+        ):
+            yield
+        return
+    said = {"at": 0.0, "label": ""}
+
+    def log(s: DiffusionStep) -> None:
+        now, name = time.monotonic(), label(s)
+        if name != said["label"] or s.step in (1, s.steps) or now - said["at"] >= 10:
+            done = "" if s.phase == "decode" else f": step {s.step}/{s.steps}"
+            typer.echo(f"{name}{done}", err=True)
+            said.update(at=now, label=name)
+
+    with reporting(log):
+        yield
 
 
 def _warn_notes(notes: list[tuple[Any, str]]) -> None:
@@ -1472,8 +1512,9 @@ def train_command(
 
 
 class _progress_bar:
-    """A rich progress bar as a context manager yielding ``advance(done, total, value=None)``:
-    ``value`` is a training loss (``loss=True``) or a rate shown with its ``unit``."""
+    """A rich progress bar as a context manager yielding ``advance(done, total, value=None, *,
+    label="")``: ``value`` is a training loss (``loss=True``) or a rate shown with its ``unit``;
+    ``label`` replaces the bar's label."""
 
     def __init__(self, label: str, *, enabled: bool = True, loss: bool = False, unit: str = ""):
         self.label = label
@@ -1487,7 +1528,7 @@ class _progress_bar:
         start = time.perf_counter()
         if not self.enabled:
             if not self.loss:
-                return lambda done, total, *extra: None
+                return lambda done, total, *extra, **label: None
 
             first: list[int] = []  # the step this run started at (a resumed run: not 0)
 
@@ -1516,12 +1557,15 @@ class _progress_bar:
         self._progress.start()
         self._task = self._progress.add_task(self.label, total=None, extra="")
 
-        def advance(done: int, total: int | None, value: float | None = None) -> None:
+        def advance(
+            done: int, total: int | None, value: float | None = None, *, label: str = ""
+        ) -> None:
             if value is None:
                 extra = ""
             else:
                 extra = f"loss {value:.4f}" if self.loss else f"{value:.1f} {self.unit}"
-            self._progress.update(self._task, completed=done, total=total, extra=extra)
+            described = {"description": label} if label else {}
+            self._progress.update(self._task, completed=done, total=total, extra=extra, **described)
 
         return advance
 

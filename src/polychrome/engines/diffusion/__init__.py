@@ -11,19 +11,22 @@ Modules: :mod:`.options` (the engine's options), :mod:`.loading` (models from fo
 ids, with errors that say what to pass), :mod:`.strategies` (from guidance to a sampling plan and
 back to chroma), :mod:`.sampler` (the denoising loop), :mod:`.fusion` (multi-instance
 sampling), :mod:`.attention` (instance-aware attention guidance), :mod:`.anticolor` (CLIP
-anti-color guidance). See docs/diffusion.md.
+anti-color guidance), :mod:`.progress` (a callback told of each denoising step). See
+docs/diffusion.md.
 
 Nothing here imports torch or diffusers until :meth:`DiffusionEngine.propose` runs.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 from typing import TYPE_CHECKING, ClassVar
 
 from polychrome.engines.base import EngineContext, EngineOptions, Proposal, require_modules
 from polychrome.engines.diffusion.options import DiffusionOptions
+from polychrome.engines.diffusion.progress import DiffusionStep, ProgressCallback, current
 from polychrome.errors import InputError
 
 if TYPE_CHECKING:
@@ -49,10 +52,13 @@ class DiffusionEngine:
         seed: int,
         sample: int | None = None,
         context: EngineContext | None = None,
+        progress: ProgressCallback | None = None,
     ) -> Proposal:
         """Chroma for ``luminance`` ``(h, w)`` in ``[0, 100]``: ``Proposal(ab (h, w, 2),
         confidence (h, w))`` at the same resolution. ``sample`` picks another initial noise
-        (diverse results); ``context`` carries the description and instances."""
+        (diverse results); ``context`` carries the description and instances; ``progress`` is
+        told of each denoising step (default: the callback of an enclosing
+        :func:`~polychrome.engines.diffusion.progress.reporting` block)."""
         from polychrome.engines.diffusion.loading import model_source
 
         assert isinstance(options, DiffusionOptions)
@@ -102,7 +108,20 @@ class DiffusionEngine:
                 anticolor=anticolor,
             )
             # 4. Sample and decode
-            rgb = Sampler(components).run(plan)
+            rgb = Sampler(components).run(plan, progress=_with_sample(progress, sample))
         # 5. Only the chroma, at working resolution, with a confidence
         ab, confidence = to_proposal(rgb, layout, luminance, options)
         return Proposal(ab, confidence)
+
+
+def _with_sample(progress: ProgressCallback | None, sample: int | None) -> ProgressCallback | None:
+    """``progress`` (or the current :func:`~.progress.reporting` callback), its reports marked
+    with the sample they belong to."""
+    callback = progress or current()
+    if callback is None:
+        return None
+
+    def report(step: DiffusionStep) -> None:
+        callback(dataclasses.replace(step, sample=sample))
+
+    return report

@@ -16,6 +16,7 @@ import numpy as np
 from polychrome.engines.diffusion.attention import AttentionGuide, guided_attention, word_tokens
 from polychrome.engines.diffusion.fusion import fuse_instance_latents, fuse_scheduler_state
 from polychrome.engines.diffusion.loading import Components, make_scheduler
+from polychrome.engines.diffusion.progress import DiffusionStep, ProgressCallback
 from polychrome.errors import ShapeError, ValueCheckError
 
 __all__ = ["Sampler", "SamplingPlan"]
@@ -69,18 +70,29 @@ class Sampler:
 
     # ------------------------------------------------------------------ public steps
 
-    def run(self, plan: SamplingPlan) -> np.ndarray:
-        """Sample and decode: ``(H, W, 3)`` float32 RGB in ``[0, 1]``."""
-        return self.decode(self.denoise(plan))
+    def run(self, plan: SamplingPlan, *, progress: ProgressCallback | None = None) -> np.ndarray:
+        """Sample and decode: ``(H, W, 3)`` float32 RGB in ``[0, 1]``. ``progress`` is called
+        after each denoising step and before the decode
+        (:class:`~polychrome.engines.diffusion.progress.DiffusionStep`)."""
+        latents = self.denoise(plan, progress=progress)
+        if progress is not None:
+            steps = plan.steps - self.first_step(plan)
+            progress(DiffusionStep(steps, steps, "decode"))
+        return self.decode(latents)
 
-    def denoise(self, plan: SamplingPlan):
-        """The latents ``(1, C, h, w)`` at the end of sampling."""
+    def first_step(self, plan: SamplingPlan) -> int:
+        """The first step run: a run from a known image skips those above its noise level."""
+        return plan.steps - round(plan.strength * plan.steps) if plan.known is not None else 0
+
+    def denoise(self, plan: SamplingPlan, *, progress: ProgressCallback | None = None):
+        """The latents ``(1, C, h, w)`` at the end of sampling; ``progress`` is called after
+        each step."""
         import torch
 
         c = self.c
         # 1. Check inputs
         height, width = self.check(plan)
-        first = plan.steps - round(plan.strength * plan.steps) if plan.known is not None else 0
+        first = self.first_step(plan)
         branch_steps = round(plan.instance_fraction * (plan.steps - first))
         n = len(plan.instance_texts) if branch_steps > 0 else 0
         cfg = plan.guidance_scale > 1.0
@@ -138,6 +150,9 @@ class Sampler:
                 latents = scheduler.step(eps, t, latents, return_dict=False)[0]
                 if keep is not None:
                     latents = self.keep_known(scheduler, latents, known, noise, keep, timesteps, i)
+                if progress is not None:
+                    phase = "instances" if n and i < branch_end else "global"
+                    progress(DiffusionStep(i + 1 - first, len(timesteps) - first, phase))
         if n and branch_end >= len(timesteps):  # a = 1: the branches ran to the end
             latents, _ = self.fuse(plan, scheduler, latents, embeds, masks, cfg)
         return latents
