@@ -4,6 +4,7 @@ reference protocol. Clips are generated here (a moving colored texture, with a s
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -11,10 +12,17 @@ import pytest
 from typer.testing import CliRunner
 
 from polychrome.apps.cli import app
-from polychrome.errors import DecodeError, InputError, ValueCheckError
+from polychrome.errors import DecodeError, InputError, ShapeError, ValueCheckError
 from polychrome.io import read_image, write_image
 from polychrome.ops.color import luminance_of, rgb_to_lab
-from polychrome.video.flow import flicker, histogram_distance, temporal_prior, track, warp
+from polychrome.video.flow import (
+    flicker,
+    histogram_distance,
+    temporal_prior,
+    track,
+    track_shift,
+    warp,
+)
 from polychrome.video.temporal import VideoColorizer, VideoSettings, colorize_video
 
 av = pytest.importorskip("av")
@@ -102,6 +110,23 @@ def test_flow_follows_a_shift_and_flags_disocclusion():
     assert pair.confidence[inner].mean() > 0.8
     # The last 3 columns of the target were never in the source: not trusted.
     assert pair.confidence[:, -2:].mean() < 0.5 * pair.confidence[inner].mean()
+
+
+def test_track_shift_finds_how_the_whole_frame_moved():
+    tex = luminance_of(_texture(3))
+    source, target = tex[10 : 10 + H, 10 : 10 + W], tex[12 : 12 + H, 13 : 13 + W]
+    pair, correlation = track_shift(source, target)
+    assert pair.flow[..., 0] == pytest.approx(3, abs=0.2)  # target[y, x] = source[y+2, x+3]
+    assert pair.flow[..., 1] == pytest.approx(2, abs=0.2)
+    assert correlation > 0.99 and pair.confidence[:-3, :-4].min() > 0.5
+    # The last 3 columns and 2 rows come from outside the source: no confidence.
+    assert pair.confidence[:, -3:].max() == 0 and pair.confidence[-2:].max() == 0
+    assert track_shift(source, luminance_of(_texture(5))[:H, :W])[1] < 0.5  # another view
+    assert track_shift(source, np.full_like(source, 50.0))[1] == 0  # a flat frame
+    with pytest.raises(ValueCheckError, match="max_shift"):
+        track_shift(source, target, max_shift=0.5)
+    with pytest.raises(ShapeError, match="8 pixels"):
+        track_shift(source[:4], target[:4])
 
 
 def test_temporal_prior_warps_the_previous_chroma():
@@ -254,6 +279,44 @@ def test_a_cut_between_shots_of_the_same_tones_is_found_by_motion():
     assert not any(histogram_only.step(f).cut for f in frames)
     with pytest.raises(ValueCheckError, match="cut_tracked"):
         VideoSettings(cut_tracked=1.0)
+
+
+def _sawtooth(n: int, *, vertical: bool = False) -> list[np.ndarray]:
+    """``n`` gray frames of a sawtooth (period 8 px) along x moving 3 px left per frame: a
+    periodic pattern, on which the optical flow is ambiguous. ``vertical``: along y, moving up
+    (the same tones, another view)."""
+    ramp = (np.arange(max(H, W) + 3 * n) % 8 * (255 / 7)).astype(np.uint8)
+    if vertical:
+        return [np.tile(ramp[3 * t : 3 * t + H, None], (1, W)) for t in range(n)]
+    return [np.tile(ramp[3 * t : 3 * t + W], (H, 1)) for t in range(n)]
+
+
+def test_a_moving_periodic_pattern_is_no_scene_cut():
+    """On a moving sawtooth the flow is ambiguous and fails its forward-backward check, and at
+    working resolution its few tones fall into other histogram bins from frame to frame: every
+    frame was a cut, and the clip lost its temporal prior. It is the previous frame moved."""
+    from polychrome.pipeline import prepare
+
+    frames = _sawtooth(6) + _sawtooth(3, vertical=True)
+    colorizer = VideoColorizer(settings=SMALL)
+    lum = [prepare(f, options=colorizer.options, exact=False).work_luminance for f in frames]
+    pairs = list(itertools.pairwise(lum[:6]))
+    flow = [track(a, b, preset=SMALL.flow_preset) for a, b in pairs]
+    followed = [float((p.confidence > 0.5).mean()) for p in flow]
+    assert max(followed) < SMALL.cut_tracked  # what the flow alone follows
+    assert max(histogram_distance(a, b) for a, b in pairs) > SMALL.scene_cut
+    results = [colorizer.step(f) for f in frames]
+    # Within each pattern no cut; between them, the same tones but another view: a cut.
+    assert [r.cut for r in results] == [False] * 6 + [True] + [False] * 2
+    assert [r.anchor for r in results] == [True] + [False] * 5 + [True] + [False] * 2
+    moved = track_shift(lum[0], lum[1])
+    assert moved[1] > 0.95 and float((moved[0].confidence > 0.5).mean()) > 0.8
+    assert track_shift(lum[5], lum[6])[1] < SMALL.cut_correlation
+    # cut_correlation=1 turns the check off: the flow and histogram rules alone, as before.
+    before = VideoColorizer(settings=dataclasses.replace(SMALL, cut_correlation=1))
+    assert all([before.step(f).cut for f in frames][1:])
+    with pytest.raises(ValueCheckError, match="cut_correlation"):
+        VideoSettings(cut_correlation=1.5)
 
 
 def test_the_engine_sees_the_matched_reference_hints_at_anchors(monkeypatch):

@@ -14,6 +14,12 @@ the one of ``b``, the warped value is not trusted. The confidence is
     * exp(-(dL / luminance_tolerance)^2)
 
 in ``[0, 1]``; pixels that come from outside the frame get 0.
+
+Where the flow is ambiguous (a periodic pattern: stripes, a fence, a grille, where many
+displacements fit equally well), the two flows rarely cancel and almost nothing is consistent,
+though the frame is the previous one moved. :func:`track_shift` tries the simplest motion there:
+the whole frame moved by one shift, the one that correlates the two frames best (any period's
+shift of a pattern fits, and then the luminance agrees, which is all that carrying colors needs).
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ __all__ = [
     "optical_flow",
     "temporal_prior",
     "track",
+    "track_shift",
     "warp",
 ]
 
@@ -148,6 +155,71 @@ def track(
     d_lum = (_remap(source, x, y) - target) * np.float32(1 / luminance_tolerance)
     confidence = np.exp(-err / scale - d_lum * d_lum)
     return FlowPair(back, (confidence * _inside(x, y, (h, w))).astype(np.float32))
+
+
+def _peak_offset(below: float, peak: float, above: float) -> float:
+    """Subpixel offset in ``[-0.5, 0.5]`` of a peak from the parabola through three samples."""
+    curvature = below - 2 * peak + above
+    if curvature >= 0:  # flat (no structure along this axis) or not a maximum
+        return 0.0
+    return float(np.clip(0.5 * (below - above) / curvature, -0.5, 0.5))
+
+
+def track_shift(
+    source: np.ndarray,
+    target: np.ndarray,
+    *,
+    max_shift: float = 0.1,
+    luminance_tolerance: float = 8.0,
+) -> tuple[FlowPair, float]:
+    """The whole of ``target`` as ``source`` moved by one shift: the shift within ``max_shift``
+    that correlates them best (subpixel), as a :class:`FlowPair`, and that correlation.
+
+    Args:
+        source, target: ``(h, w)`` L* in ``[0, 100]``, at least 8 pixels a side.
+        max_shift: the largest shift searched, as a fraction of the shorter side (at least 1
+            pixel).
+        luminance_tolerance: as for :func:`track`.
+
+    Returns:
+        ``(pair, correlation)``: the pair's flow is the shift everywhere and its confidence the
+        luminance agreement alone, ``exp(-(dL / luminance_tolerance)^2)``, 0 outside the frame
+        (one motion for the whole frame needs no forward-backward check); ``correlation`` is
+        Pearson's, in ``[-1, 1]``, between ``target`` and ``source`` moved, over their overlap
+        (0 for a flat frame): about 1 for the same view moved, about 0 for another one.
+    """
+    _check_pair(source, target)
+    h, w = target.shape
+    if min(h, w) < 8:
+        raise ShapeError(f"frames must be at least 8 pixels a side, got {target.shape}")
+    if not 0 < max_shift < 0.5:
+        raise ValueCheckError(f"max_shift must be in (0, 0.5), got {max_shift}")
+    r = max(1, round(max_shift * min(h, w)))
+    src, tgt = np.asarray(source, np.float32), np.asarray(target, np.float32)
+    # Normalized cross-correlation of target's centre against every shift of source.
+    scores = cv2.matchTemplate(src, tgt[r : h - r, r : w - r], cv2.TM_CCOEFF_NORMED)
+    scores = np.nan_to_num(scores, nan=0.0)  # a flat window has no correlation
+    # Of shifts that fit about as well (a pattern without structure along one axis, a period's
+    # aliases), the smallest: it leaves the fewest pixels without a source.
+    d = np.arange(-r, r + 1, dtype=np.float32) / r
+    penalty = 0.01 * (d[:, None] ** 2 + d[None, :] ** 2)
+    iy, ix = np.unravel_index(int(np.argmax(scores - penalty)), scores.shape)
+    dx, dy = float(ix - r), float(iy - r)
+    if 0 < ix < scores.shape[1] - 1:
+        dx += _peak_offset(*scores[iy, ix - 1 : ix + 2])
+    if 0 < iy < scores.shape[0] - 1:
+        dy += _peak_offset(*scores[iy - 1 : iy + 2, ix])
+    flow = np.empty((h, w, 2), np.float32)
+    flow[..., 0], flow[..., 1] = dx, dy
+    gx, gy = _grid(h, w)
+    inside = _inside(gx + dx, gy + dy, (h, w))
+    moved = warp(src, flow)
+    d_lum = (moved - tgt) * np.float32(1 / luminance_tolerance)
+    confidence = (np.exp(-d_lum * d_lum) * inside).astype(np.float32)
+    a, b = moved[inside], tgt[inside]
+    spread = float(a.std() * b.std())
+    correlation = float(np.mean((a - a.mean()) * (b - b.mean())) / spread) if spread > 0 else 0.0
+    return FlowPair(flow, confidence), min(max(correlation, -1.0), 1.0)
 
 
 def temporal_prior(

@@ -8,7 +8,10 @@ colors come from:
   (``cnn`` by default). A scene cut is a frame whose luminance histogram differs from the
   previous frame's by more than ``scene_cut`` (:func:`~polychrome.video.flow.histogram_distance`),
   or one where less than ``cut_tracked`` of the pixels can be followed from the previous frame
-  by optical flow; the temporal prior is dropped there.
+  by optical flow; but not a frame that is the previous one moved as a whole (correlation
+  above ``cut_correlation`` after the best shift, :func:`~polychrome.video.flow.track_shift`),
+  where the flow is ambiguous (periodic patterns) and the shift follows its pixels instead.
+  The temporal prior is dropped at a cut.
 - **Other frames**: the previous output's chroma warped to this frame by optical flow, weighted
   by the flow's forward-backward and luminance consistency (the ``"temporal"`` prior, see
   :mod:`polychrome.video.flow`). Where it is not trusted (things appearing), the solver fills in
@@ -47,12 +50,17 @@ from polychrome.options import ColorizeOptions
 from polychrome.pipeline import prepare, propose, render
 from polychrome.solve.propagate import Prior, SolveSettings, solve_chroma
 from polychrome.solve.upsample import compose_chroma
-from polychrome.video.flow import histogram_distance, track, warp
+from polychrome.video.flow import FlowPair, histogram_distance, track, track_shift, warp
 from polychrome.video.settings import VideoSettings
 
 __all__ = ["FrameResult", "VideoColorizer", "VideoReport", "VideoSettings", "colorize_video"]
 
 Progress = Callable[[int, int | None, float], None]
+
+
+def _followed(pair: FlowPair) -> float:
+    """Share of a frame's pixels followed consistently from the previous frame."""
+    return float((pair.confidence > 0.5).mean())
 
 
 @dataclass(frozen=True)
@@ -156,6 +164,39 @@ class VideoColorizer:
             out.append(PointHints(hints.yx[keep], hints.ab[keep], hints.weight[keep], hints.source))
         return out
 
+    def _follow(
+        self, previous: np.ndarray, luminance: np.ndarray, *, tones_changed: bool
+    ) -> FlowPair | None:
+        """How the frame's pixels come from the previous frame (``(h, w)`` L* both), or None
+        for a scene cut.
+
+        A cut is another view. The proxies for it, tones that changed (``tones_changed``: the
+        histogram rule) or too few pixels that the optical flow follows (``cut_tracked``), fail
+        on one kind of frame: the same view moved, where the flow is ambiguous (a periodic
+        pattern: stripes, a fence, a grille) or a pattern of few tones falls into other
+        histogram bins at working resolution. So a frame either proxy flags is no cut when it
+        is the previous frame moved as a whole (correlation above ``cut_correlation`` after the
+        best shift, :func:`~polychrome.video.flow.track_shift`) and at least ``cut_tracked`` of
+        its pixels are followed, each by the shift or by the flow, whichever it is the more
+        confident of."""
+        s = self.settings
+        pair = None
+        if not tones_changed:
+            pair = track(previous, luminance, preset=s.flow_preset)
+            if _followed(pair) >= s.cut_tracked:
+                return pair
+        shifted, correlation = track_shift(previous, luminance)
+        if correlation <= s.cut_correlation:
+            return None
+        if pair is None:
+            pair = track(previous, luminance, preset=s.flow_preset)
+        better = shifted.confidence > pair.confidence
+        pair = FlowPair(
+            np.where(better[..., None], shifted.flow, pair.flow),
+            np.maximum(shifted.confidence, pair.confidence),
+        )
+        return pair if _followed(pair) >= s.cut_tracked else None
+
     def reset(self) -> None:
         """Forget the previous frame: the next frame is an anchor."""
         self._previous = None
@@ -175,17 +216,15 @@ class VideoColorizer:
                     f"frame size changed from {self._previous[0].shape} to {lum.shape} (working)"
                 )
             cut = histogram_distance(self._previous[0], lum) > s.scene_cut
-        # 3. Motion from the previous frame (a cut too where almost nothing can be followed),
-        # and the references: aligned by flow and followed from frame to frame (a dense prior,
-        # outranking the others where it holds), and matched into hints at keyframes where the
-        # alignment does not hold.
-        anchor = self._previous is None or cut or not s.temporal
+        # 3. Motion from the previous frame (a cut too where almost nothing can be followed,
+        # and no cut where the frame is the previous one moved), and the references: aligned by
+        # flow and followed from frame to frame (a dense prior, outranking the others where it
+        # holds), and matched into hints at keyframes where the alignment does not hold.
+        anchor = self._previous is None or not s.temporal
         pair = None
         if not anchor:
-            pair = track(self._previous[0], lum, preset=s.flow_preset)
-            if float((pair.confidence > 0.5).mean()) < s.cut_tracked:
-                cut = anchor = True
-                pair = None
+            pair = self._follow(self._previous[0], lum, tones_changed=cut)
+            cut = anchor = pair is None
         self._since_anchor = 0 if anchor else self._since_anchor + 1
         keyframe = anchor or (s.rematch_every > 0 and self._since_anchor % s.rematch_every == 0)
         alignment, aligned = None, None
