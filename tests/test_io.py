@@ -6,8 +6,12 @@ import io
 import os
 import re
 import struct
+import subprocess
+import sys
 import time
+import warnings
 import zlib
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -70,6 +74,13 @@ def _png_bytes(samples: np.ndarray, color_type: int) -> bytes:
         + _png_chunk(b"IDAT", zlib.compress(raw))
         + _png_chunk(b"IEND", b"")
     )
+
+
+@contextmanager
+def warnings_as_errors():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        yield
 
 
 def _pil_bytes(image: Image.Image, fmt: str, **options: object) -> bytes:
@@ -491,6 +502,153 @@ def test_a_png_with_a_bad_checksum_is_refused_by_it(rng):
     np.testing.assert_array_equal(read_image(good[:at] + bytes(text) + good[at:]).pixels, gray)
 
 
+def _photo_jpeg(**options: object) -> bytes:
+    """scikit-image's astronaut photo as a JPEG written by Pillow (libjpeg-turbo)."""
+    from skimage import data
+
+    return _pil_bytes(Image.fromarray(data.astronaut()), "JPEG", quality=90, **options)
+
+
+def _scan_middle(data: bytes) -> int:
+    """A byte halfway through the compressed data of the (first) scan."""
+    sos = data.index(b"\xff\xda")
+    return (sos + 2 + int.from_bytes(data[sos + 2 : sos + 4], "big") + len(data)) // 2
+
+
+def _damaged_jpeg(kind: str) -> bytes:
+    if kind == "garbage in the scan":  # 64 bytes dropped in (a stray disk block)
+        data = _photo_jpeg()
+        at = _scan_middle(data)
+        return data[:at] + bytes(range(7, 7 + 3 * 64, 3)) + data[at:]
+    if kind == "scan cut short":  # the end marker halfway through the scan
+        data = _photo_jpeg()
+        return data[: _scan_middle(data)] + b"\xff\xd9"
+    data = _photo_jpeg(restart_marker_blocks=4)  # "restart marker out of order"
+    at = data.index(b"\xff\xd3", _scan_middle(data) // 2)
+    return data[: at + 1] + b"\xd6" + data[at + 2 :]
+
+
+@pytest.mark.parametrize(
+    "kind", ["garbage in the scan", "scan cut short", "restart marker out of order"]
+)
+def test_a_jpeg_with_damaged_data_is_refused(tmp_path, kind, capfd):
+    """libjpeg decodes damaged JPEG data on, into gray or garbage blocks, and only prints a
+    warning ('Corrupt JPEG data: ...'), which Pillow hid: such files were read without a word.
+    They are refused, naming the file, and libjpeg's line does not reach stderr."""
+    path = tmp_path / "damaged.jpg"
+    path.write_bytes(_damaged_jpeg(kind))
+    capfd.readouterr()
+    with pytest.raises(DecodeError, match=rf"{re.escape(str(path))}: the JPEG data is corrupt"):
+        read_image(path)
+    assert capfd.readouterr().err == ""
+
+
+def test_console_script_damaged_jpeg_is_one_error_line(tmp_path):
+    """As a user runs it: exit 2, one 'error:' line that names the file (libjpeg printed its
+    own 'Corrupt JPEG data' line first where OpenCV decodes), no result."""
+    script = Path(sys.executable).parent / "polychrome"
+    if not script.is_file():
+        pytest.skip("the polychrome console script is not installed")
+    path, out = tmp_path / "damaged.jpg", tmp_path / "out.png"
+    path.write_bytes(_damaged_jpeg("garbage in the scan"))
+    done = subprocess.run(
+        [script, "colorize", path, "-o", out, "--engine", "none"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith(f"error: cannot decode {path}: the JPEG data is corrupt")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"progressive": True},
+        {"restart_marker_blocks": 4},
+        {"restart_marker_rows": 1},
+        {"optimize": True, "subsampling": 0},
+        {"quality": 100},
+        {"gray": True},
+        {"cmyk": True},
+        {"exif": True},
+        {"after the end": True},
+    ],
+    ids=repr,
+)
+def test_valid_jpegs_are_read_as_pillow_reads_them(options):
+    """Progressive, restart intervals, gray, CMYK, EXIF, bytes after the end marker (phones
+    append data there): read without a warning, pixel for pixel as Pillow decodes them."""
+    from skimage import data
+
+    options = dict(options)
+    image = Image.fromarray(data.astronaut())
+    if options.pop("gray", False):
+        image = image.convert("L")
+    if options.pop("cmyk", False):
+        image = image.convert("CMYK")
+    if options.pop("exif", False):
+        options["exif"] = _exif(1)
+    after = b"MPF\0" * 100 if options.pop("after the end", False) else b""
+    encoded = _pil_bytes(image, "JPEG", **{"quality": 90, **options}) + after
+    with warnings_as_errors():
+        got = read_image(encoded)
+    reference = Image.open(io.BytesIO(encoded)).convert("L" if image.mode == "L" else "RGB")
+    tolerance = 2 if image.mode == "CMYK" else 0  # CMYK to RGB rounds differently in OpenCV
+    np.testing.assert_allclose(got.pixels, np.asarray(reference), atol=tolerance, rtol=0)
+
+
+def test_a_12_megapixel_jpeg_is_read():
+    """A camera-sized baseline JPEG (grain on a ramp) reads without a warning, as Pillow does."""
+    rng = np.random.default_rng(5)
+    ramp = (np.arange(3000)[:, None] + np.arange(4000)) // 28  # 0..249
+    gray = (ramp + rng.integers(0, 6, (3000, 4000))).astype(np.uint8)
+    encoded = _pil_bytes(Image.fromarray(gray), "JPEG", quality=92)
+    with warnings_as_errors():
+        got = read_image(encoded)
+    np.testing.assert_array_equal(got.pixels, np.asarray(Image.open(io.BytesIO(encoded))))
+
+
+def test_a_few_stray_bytes_before_the_end_marker_warn():
+    """Some cameras and programs leave a few bytes before the end marker, which libjpeg reports
+    as '1 extraneous bytes before marker 0xd9': all the image data is there, so the image is
+    read with a warning; more (3 or more as libjpeg counts) is refused, as data that left the
+    decoder out of step ends that way."""
+    data = _photo_jpeg()
+    end = data.rindex(b"\xff\xd9")
+    clean = read_image(data).pixels
+    for n in range(1, 16):  # libjpeg-turbo's read-ahead swallows the first few bytes unreported
+        padded = data[:end] + bytes(n) + data[end:]
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            got = read_image(padded)
+        if caught:
+            break
+    assert len(caught) == 1
+    assert "stray bytes before its end marker" in str(caught[0].message)
+    np.testing.assert_array_equal(got.pixels, clean)
+    with pytest.raises(DecodeError, match="the JPEG data is corrupt"):
+        read_image(data[:end] + bytes(n + 8) + data[end:])
+
+
+def test_libjpeg_lines_are_sorted_from_other_output(monkeypatch, capfd):
+    """Descriptor 2 is the process's: while a JPEG decodes, what another thread writes there is
+    caught with libjpeg's warnings and written out again afterwards; harmless libjpeg warnings
+    are dropped."""
+    real = cv2.imdecode
+
+    def printing(buffer, flags):
+        os.write(2, b"Warning: unknown JFIF revision number 3.00\nanother thread's line\n")
+        return real(buffer, flags)
+
+    monkeypatch.setattr(pio.cv2, "imdecode", printing)
+    capfd.readouterr()
+    assert read_image(_photo_jpeg()).shape == (512, 512)
+    assert capfd.readouterr().err == "another thread's line\n"
+
+
 @pytest.mark.parametrize(("fmt", "name"), [("BMP", "BMP"), ("GIF", "GIF"), ("PDF", "PDF")])
 def test_unsupported_format(tmp_path, fmt, name):
     """A BMP or GIF scan is refused by its format's name, with what to do, not as an
@@ -798,10 +956,11 @@ def test_image_data_properties(rng):
         image.bit_depth = 8  # type: ignore[misc]
 
 
-@pytest.mark.parametrize("ext", [".jpg", ".png", ".webp"])
+@pytest.mark.parametrize("ext", [".jpg", ".png", ".webp", ".tif"])
 def test_exif_is_carried_to_the_result_with_the_orientation_upright(tmp_path, ext):
     """Archivists keep camera, dates and captions: they pass from the input to the result;
-    the orientation becomes 1 because the pixels are already turned."""
+    the orientation becomes 1 because the pixels are already turned. (TIFF results had none:
+    in a TIFF they are tags of its first IFD, with the EXIF sub-IFD.)"""
     from polychrome.pipeline import colorize
 
     tags = Image.Exif()
@@ -826,7 +985,7 @@ def test_exif_is_carried_to_the_result_with_the_orientation_upright(tmp_path, ex
     assert read_image(plain).exif is None
 
 
-@pytest.mark.parametrize("ext", [".jpg", ".png", ".webp"])
+@pytest.mark.parametrize("ext", [".jpg", ".png", ".webp", ".tif"])
 def test_a_tiff_scans_description_and_rights_are_carried_to_the_result(tmp_path, ext):
     """A TIFF master's artist, copyright, caption, date and scanner pass to JPEG, PNG and WebP
     results, as a JPEG's EXIF does (they were dropped: EXIF was read from JPEG, PNG and WebP
@@ -854,17 +1013,19 @@ def test_a_tiff_scans_description_and_rights_are_carried_to_the_result(tmp_path,
     with Image.open(out) as written:
         carried = dict(written.getexif())
     assert {tag: carried.get(tag) for tag in described} == described
-    assert not {256, 257, 273, 279} & set(carried)  # width, height, strips: the TIFF's own
+    if ext != ".tif":  # width, height, strips: the TIFF's own
+        assert not {256, 257, 273, 279} & set(carried)
     plain = tmp_path / "plain.tif"
     Image.fromarray(gray).save(plain)
     assert read_image(plain).exif is None
 
 
 @pytest.mark.parametrize("source_ext", [".png", ".jpg", ".tif"])
-@pytest.mark.parametrize("ext", [".png", ".jpg", ".tif"])
+@pytest.mark.parametrize("ext", [".png", ".jpg", ".tif", ".webp"])
 def test_a_scans_resolution_is_carried_to_the_result(tmp_path, source_ext, ext):
     """A 600 dpi scan gives a 600 dpi result (results stated no resolution, so they printed at
-    72 dpi, 8 times too large); a quarter turn by the EXIF orientation swaps x and y."""
+    72 dpi, 8 times too large); a quarter turn by the EXIF orientation swaps x and y. WebP has
+    no resolution field: its EXIF states it (XResolution, YResolution, ResolutionUnit)."""
     from polychrome.pipeline import colorize
 
     gray = np.tile(np.linspace(0, 255, 60), (40, 1)).astype(np.uint8)
@@ -875,7 +1036,12 @@ def test_a_scans_resolution_is_carried_to_the_result(tmp_path, source_ext, ext):
     out = tmp_path / f"out{ext}"
     colorize(image, engine="none").save(out)
     with Image.open(out) as written:
-        assert np.allclose(written.info["dpi"], (600, 300), atol=0.01)
+        if ext == ".webp":
+            tags = written.getexif()
+            assert tags[0x0128] == 2  # inches
+            assert np.allclose([float(tags[0x011A]), float(tags[0x011B])], (600, 300), atol=0.01)
+        else:
+            assert np.allclose(written.info["dpi"], (600, 300), atol=0.01)
     assert np.allclose(read_image(out).dpi, (600, 300), atol=0.01)
     plain = tmp_path / f"plain{ext}"
     write_image(plain, gray)
@@ -910,6 +1076,58 @@ def test_webp_exif_with_alpha_and_from_a_webp_input(tmp_path, rng, quality):
         np.testing.assert_array_equal(np.asarray(written)[..., 3] > 127, image.alpha > 127)
     again = read_image(out)
     assert again.exif is not None and again.shape == (H, W)
+
+
+def test_tiff_exif_with_alpha_and_16_bit(tmp_path, rng):
+    """The EXIF tags join the TIFF's own in one first IFD: the alpha stays tagged, the pixels
+    and the stated resolution are the file's (not the EXIF's 72 dpi), and the tags that
+    describe the EXIF's storage (YCbCrPositioning) stay out."""
+    tags = Image.Exif()
+    tags[0x013B] = "Jane Restorer"  # Artist
+    tags[0x011A], tags[0x011B], tags[0x0128] = 72.0, 72.0, 2  # a camera's default
+    tags[0x0213] = 1  # YCbCrPositioning, of a JPEG's samples
+    tags.get_ifd(0x8825)[1] = "N"  # GPSLatitudeRef
+    exif = tags.tobytes()
+    cases = [
+        (_random(rng, (H, W, 3), np.uint16), _random(rng, (H, W), np.uint16)),
+        (_random(rng, (H, W), np.uint8), _random(rng, (H, W), np.uint8)),  # Pillow writes it
+        (_random(rng, (H, W), np.uint16), None),
+    ]
+    for pixels, alpha in cases:
+        path = tmp_path / "out.tif"
+        write_image(path, pixels, alpha=alpha, exif=exif, dpi=(600, 600))
+        with Image.open(path) as written:
+            carried = written.getexif()
+            assert carried[0x013B] == "Jane Restorer" and 0x0213 not in carried
+            assert carried.get_ifd(0x8825) == {1: "N"}
+            assert written.info["dpi"] == (600, 600)
+            if alpha is not None:
+                assert written.tag_v2.get(338) == (2,)  # ExtraSamples: unassociated alpha
+        again = read_image(path)
+        np.testing.assert_array_equal(again.pixels, pixels)
+        if alpha is not None:
+            np.testing.assert_array_equal(again.alpha, alpha)
+        assert again.exif is not None and again.dpi == (600, 600)
+
+
+def test_webp_resolution_is_read_from_its_exif(tmp_path, rng):
+    """A WebP's EXIF states its resolution (in inches or centimetres); the dpi written replaces
+    the EXIF's own (a camera's 72), and the other tags stay."""
+    rgb = _random(rng, (H, W, 3), np.uint8)
+    tags = Image.Exif()
+    tags[0x010F] = "Rolleiflex"
+    tags[0x011A], tags[0x011B], tags[0x0128] = 72.0, 72.0, 2
+    path = tmp_path / "out.webp"
+    write_image(path, rgb, exif=tags.tobytes(), dpi=(600, 300), quality=100)
+    image = read_image(path)
+    assert image.dpi == (600, 300)
+    with Image.open(path) as written:
+        assert written.getexif()[0x010F] == "Rolleiflex"
+    tags[0x011A], tags[0x011B], tags[0x0128] = 100.0, 50.0, 3  # per centimetre
+    Image.fromarray(rgb).save(path, exif=tags.tobytes(), lossless=True)
+    assert np.allclose(read_image(path).dpi, (254, 127))
+    write_image(path, rgb, exif=tags.tobytes())  # no dpi given: the EXIF's stays as it is
+    assert np.allclose(read_image(path).dpi, (254, 127))
 
 
 def test_read_refuses_what_is_no_source(tmp_path, rng):
