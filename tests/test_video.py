@@ -319,6 +319,18 @@ def test_a_moving_periodic_pattern_is_no_scene_cut():
         VideoSettings(cut_correlation=1.5)
 
 
+def test_cli_cut_correlation_reaches_the_cut_rule(tmp_path):
+    """``--cut-correlation 1`` turns the moved-pattern check off from the command line."""
+    _frame_folder(tmp_path / "in", _sawtooth(5))
+    args = ["video", str(tmp_path / "in"), "-o", str(tmp_path / "o"), "--working-pixels=4096"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0 and "scene cuts" not in result.output, result.output
+    result = CliRunner().invoke(app, [*args, "--cut-correlation", "1"])
+    assert result.exit_code == 0 and "scene cuts before frames 1, 2, 3, 4" in result.output
+    result = CliRunner().invoke(app, [*args, "--cut-correlation", "1.5"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+
+
 def test_the_engine_sees_the_matched_reference_hints_at_anchors(monkeypatch):
     """At an anchor (here a scene cut into a shot the reference does not show) the reference's
     matches are hints for the solver and for the engine (a hint network reads them)."""

@@ -1138,6 +1138,17 @@ def video_command(
             max=0.99,
         ),
     ] = VideoSettings.cut_tracked,
+    cut_correlation: Annotated[
+        float,
+        typer.Option(
+            "--cut-correlation",
+            help="A frame flagged by --scene-cut or --cut-tracked is no cut when it matches the "
+            "previous one moved as a whole with this correlation (a moving stripe or fence "
+            "pattern; 1: off).",
+            min=0.0,
+            max=1.0,
+        ),
+    ] = VideoSettings.cut_correlation,
     rematch_every: Annotated[
         int,
         typer.Option(
@@ -1181,6 +1192,7 @@ def video_command(
         changes = {
             "scene_cut": scene_cut,
             "cut_tracked": cut_tracked,
+            "cut_correlation": cut_correlation,
             "rematch_every": rematch_every,
         }
         if working_pixels is not None:
