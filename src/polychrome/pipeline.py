@@ -89,11 +89,11 @@ class ColorizeResult:
     ``options``, ``seed``, ``path`` (``"exact"`` or ``"fast"``), ``working_size``, ``guidance``,
     ``description`` (when one was bound) and ``timings`` (seconds per step)."""
     exif: bytes | None = None
-    """The input file's EXIF block (camera, dates, ...; orientation upright), written into JPEG
-    and PNG results by :meth:`save`."""
+    """The input file's EXIF block (camera, dates, ...; orientation upright), written into JPEG,
+    PNG, WebP and TIFF results by :meth:`save`."""
     dpi: tuple[float, float] | None = None
-    """The input file's resolution in dots per inch (a scan's 600 dpi), written into PNG, JPEG
-    and TIFF results by :meth:`save`."""
+    """The input file's resolution in dots per inch (a scan's 600 dpi), written into PNG, JPEG,
+    TIFF and WebP (as EXIF tags) results by :meth:`save`."""
 
     @property
     def image(self) -> np.ndarray:
