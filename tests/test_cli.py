@@ -1013,3 +1013,35 @@ def test_a_reference_that_is_no_image_is_named_as_the_reference(scene: Scene):
     result = _invoke("colorize", scene.gray, "--reference", clip, "-o", scene.root / "o.png")
     _assert_clean_failure(result, f"reference {clip} is not a PNG, JPEG, TIFF or WebP image")
     assert not (scene.root / "o.png").exists()
+
+
+def test_a_library_warning_is_one_warning_line(tmp_path, monkeypatch):
+    """A Python warning from the library (here a JPEG's stray bytes before its end marker) was
+    printed as ``.../jobs.py:301: UserWarning: ...`` and a line of source code."""
+    import io
+    import warnings
+
+    from PIL import Image
+    from skimage import data
+
+    buffer = io.BytesIO()
+    Image.fromarray(data.camera()).save(buffer, "JPEG")
+    clean = buffer.getvalue()
+    end = clean.rindex(b"\xff\xd9")
+    for n in range(1, 16):  # libjpeg's read-ahead swallows the first few bytes unreported
+        padded = clean[:end] + bytes(n) + clean[end:]
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            read_image(padded)
+        if caught:
+            break
+    source = tmp_path / "scan.jpg"
+    source.write_bytes(padded)
+    monkeypatch.delenv("POLYCHROME_DEBUG", raising=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        result = CliRunner().invoke(app, ["colorize", str(source), "-o", str(tmp_path / "o.png")])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if "stray bytes" in line]
+    assert lines and lines[0].startswith(f"warning: {source}: the JPEG data has stray bytes")
+    assert "UserWarning" not in result.output and "read_image(" not in result.output

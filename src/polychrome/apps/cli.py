@@ -17,6 +17,7 @@ import math
 import os
 import re
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, NamedTuple
@@ -82,6 +83,21 @@ def main_callback(
     ] = False,
 ) -> None:
     """Colorize grayscale photos, comics, image sequences and video, offline."""
+    if not os.environ.get("POLYCHROME_DEBUG"):
+        warnings.showwarning = _show_warning
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    """A Python warning as one ``warning: ...`` line, like the CLI's own (not Python's
+    ``file:line: UserWarning:`` and a line of source); POLYCHROME_DEBUG=1 keeps Python's."""
+    typer.echo(f"warning: {message}", err=True)
 
 
 # --------------------------------------------------------------------------- options from schema
