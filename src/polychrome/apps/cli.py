@@ -1115,7 +1115,13 @@ def video_command(
         ),
     ] = [],  # noqa: B006
     engine: Annotated[
-        str, typer.Option("--engine", help="Engine for the first frame of each shot.")
+        str,
+        typer.Option(
+            "--engine",
+            help="Engine that proposes colors at the first frame of each shot (without "
+            f"references, also every {VideoSettings.engine_every} frames, carried along in "
+            "between).",
+        ),
     ] = "cnn",
     seed: Annotated[int, typer.Option("--seed", help="Seed of every random choice.", min=0)] = 0,
     quality: Annotated[
