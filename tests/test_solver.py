@@ -54,7 +54,7 @@ def test_instance_does_not_change_anything_outside(method):
     inst = Instance(mask, BLUE, label="blue")
     with_region = solve_chroma(lum, Guidance(points=hints, instances=(inst,)), method=method)
     assert np.array_equal(base.background, with_region.background)
-    field = with_region.instances[0]
+    field = with_region.instances[0].expand(lum.shape)
     assert np.abs(field[mask] - BLUE).max() < 1e-3
 
 
@@ -66,7 +66,8 @@ def test_hints_inside_an_instance_stay_inside():
     g = Guidance(points=(inside,), instances=(Instance(mask, RED, label="red", strength=0.5),))
     sol = solve_chroma(lum, g)
     assert np.abs(sol.background).max() < 1e-6  # nothing outside the instance knows about it
-    assert np.linalg.norm(sol.instances[0][20, 20] - BLUE) < 5  # the hint wins where it is
+    field = sol.instances[0].expand(lum.shape)
+    assert np.linalg.norm(field[20, 20] - BLUE) < 5  # the hint wins where it is
 
 
 def test_overlapping_instances_later_one_owns():
@@ -79,8 +80,30 @@ def test_overlapping_instances_later_one_owns():
     owner = g.owner(lum.shape)
     assert (owner[25, 25], owner[10, 10], owner[32, 32], owner[0, 0]) == (2, 1, 2, 0)
     sol = solve_chroma(lum, g)
-    assert np.abs(sol.instances[0][a & ~b] - RED).max() < 1e-3
-    assert np.abs(sol.instances[1][b] - BLUE).max() < 1e-3
+    assert np.abs(sol.instances[0].expand(lum.shape)[a & ~b] - RED).max() < 1e-3
+    assert np.abs(sol.instances[1].expand(lum.shape)[b] - BLUE).max() < 1e-3
+
+
+def test_instances_are_solved_on_their_own_box():
+    # 100 small regions on a large image: each problem is the region's box (plus the margin
+    # that upsampling reads), not the whole image, so the cost is their size, not 100 images.
+    full = np.full((1200, 1600), 50.0, np.float32)
+    lum = full[::4, ::4].copy()  # working resolution 300 x 400
+    masks = []
+    for k in range(100):
+        mask = np.zeros(full.shape, bool)
+        y, x = 100 * (k // 10) + 10, 150 * (k % 10) + 10
+        mask[y : y + 40, x : x + 60] = True
+        masks.append(mask)
+    g = Guidance(instances=tuple(Instance(m, RED, label=str(k)) for k, m in enumerate(masks)))
+    sol = solve_chroma(lum, g, full_shape=full.shape)
+    for field, mask in zip(sol.instances, masks, strict=True):
+        ys, xs = np.nonzero(mask[::4, ::4])
+        y0, y1, x0, x1 = field.box
+        assert y0 <= ys.min() and ys.max() < y1 and x0 <= xs.min() and xs.max() < x1
+        assert field.ab.shape == (y1 - y0, x1 - x0, 2)
+        assert (y1 - y0) * (x1 - x0) <= (10 + 6) * (15 + 6)
+        assert np.abs(field.expand(lum.shape)[ys, xs] - RED).max() < 1e-3
 
 
 def test_prior_is_followed_where_no_hint():

@@ -49,7 +49,7 @@ from polychrome.ops.filters import (
     resize,
 )
 
-__all__ = ["Prior", "SolveSettings", "solve_chroma"]
+__all__ = ["InstanceField", "Prior", "Solution", "SolveSettings", "solve_chroma"]
 
 SolveMethod = Literal["auto", "direct", "multiscale"]
 
@@ -381,7 +381,9 @@ def _solve_instance(
     settings: SolveSettings,
 ) -> np.ndarray:
     """Solve one instance's problem on its own pixels; returns ``(h, w, 2)`` with the pixels
-    outside ``owned`` filled from their nearest owned pixel (for upsampling)."""
+    outside ``owned`` filled from their nearest owned pixel (for upsampling). The arrays may
+    be any box that holds every owned pixel: the problem has no edge leaving ``owned``, so it
+    is the same on the box as on the whole image."""
     h, w = luminance.shape
     data = _Data(data.weight.copy(), data.weighted.copy())
     target = np.asarray(instance.ab, np.float64) / gain[..., None]
@@ -403,15 +405,63 @@ def _solve_instance(
     return field
 
 
+Box = tuple[int, int, int, int]
+"""``(y0, y1, x0, x1)``: rows ``y0:y1`` and columns ``x0:x1`` of an image."""
+
+
+def work_box(full_box: Box, full_shape: tuple[int, int], shape: tuple[int, int]) -> Box:
+    """The working-resolution box (of ``shape``) whose chroma the upsampling of an instance
+    reads: the cells under ``full_box`` (of ``full_shape``), 2 to 3 cells wider on each side
+    for the guided filter's window. Both the solver and :func:`~polychrome.solve.upsample.
+    compose_chroma` take it from here, so the solver's field always covers what is read."""
+    (h, w), (lh, lw) = full_shape, shape
+    y0, y1, x0, x1 = full_box
+    return (
+        max(0, y0 * lh // h - 2),
+        min(lh, (y1 - 1) * lh // h + 3),
+        max(0, x0 * lw // w - 2),
+        min(lw, (x1 - 1) * lw // w + 3),
+    )
+
+
+def owner_boxes(owner: np.ndarray, count: int) -> list[Box | None]:
+    """Per instance ``k`` of ``count``, the bounding box of the pixels ``owner == k + 1`` (None
+    where it owns none), from one pass over ``owner``."""
+    return [
+        None if s is None else (s[0].start, s[0].stop, s[1].start, s[1].stop)
+        for s in ndimage.find_objects(owner, max_label=count)
+    ]
+
+
+@dataclass(frozen=True)
+class InstanceField:
+    """An instance's chroma at working resolution, on the box around its pixels."""
+
+    ab: np.ndarray
+    """``(y1 - y0, x1 - x0, 2)`` float32 chroma, valid on the instance's pixels (the others
+    hold their nearest instance pixel's chroma, for upsampling)."""
+    box: Box
+    """``(y0, y1, x0, x1)``: where ``ab`` lies in the working image."""
+
+    def expand(self, shape: tuple[int, int]) -> np.ndarray:
+        """``(h, w, 2)`` float32: ``ab`` in its box, 0 elsewhere."""
+        y0, y1, x0, x1 = self.box
+        out = np.zeros((*shape, 2), np.float32)
+        out[y0:y1, x0:x1] = self.ab
+        return out
+
+
 @dataclass(frozen=True)
 class Solution:
     """The solver's output at working resolution."""
 
     background: np.ndarray
     """``(h, w, 2)`` float32 chroma of the problem without instances."""
-    instances: tuple[np.ndarray | None, ...]
-    """Per instance, ``(h, w, 2)`` float32 chroma valid inside its mask (None: not visible at
-    working resolution; use the instance's own color)."""
+    instances: tuple[InstanceField | None, ...]
+    """Per instance, its chroma on a box that covers its pixels (and what upsampling reads
+    around them); None: not visible at working resolution (use the instance's own color).
+    Only the box is solved and kept, so many small regions cost their own size, not the
+    image's each."""
 
 
 def solve_chroma(
@@ -509,15 +559,32 @@ def solve_chroma(
         background = (
             _solve_problem(luminance, data_for(groups[0]), settings, method) * gain[..., None]
         )
-    fields: list[np.ndarray | None] = []
+    fields: list[InstanceField | None] = []
     if guidance.instances:
+        count = len(guidance.instances)
         owner = resize(owner_full.astype(np.float32), shape, mode="nearest").astype(np.int16)
-        for k, inst in enumerate(guidance.instances):
-            owned = owner == k + 1
-            if not owned.any():
+        boxes = zip(owner_boxes(owner, count), owner_boxes(owner_full, count), strict=True)
+        for k, (own_box, full_box) in enumerate(boxes):
+            inst = guidance.instances[k]
+            if own_box is None:
                 fields.append(None)
                 continue
-            data = data_for(groups[k + 1], prior_scale=settings.prior_in_instances)
-            field = _solve_instance(luminance, owned, inst, data, gain, settings)
-            fields.append(field.astype(np.float32))
+            # The box of the pixels it owns here, and of what upsampling reads (work_box).
+            read = work_box(full_box, full_shape, shape) if full_box else own_box
+            box = (
+                min(own_box[0], read[0]),
+                max(own_box[1], read[1]),
+                min(own_box[2], read[2]),
+                max(own_box[3], read[3]),
+            )
+            ys, xs = slice(box[0], box[1]), slice(box[2], box[3])
+            scale = settings.prior_in_instances
+            if any(len(p) for p in groups[k + 1]):  # hint terms see the whole image
+                data = data_for(groups[k + 1], prior_scale=scale)
+                data = _Data(data.weight[ys, xs], data.weighted[ys, xs])
+            else:
+                data = _Data(scale * prior_data.weight[ys, xs], scale * prior_data.weighted[ys, xs])
+            owned = owner[ys, xs] == k + 1
+            field = _solve_instance(luminance[ys, xs], owned, inst, data, gain[ys, xs], settings)
+            fields.append(InstanceField(field.astype(np.float32), box))
     return Solution(background.astype(np.float32), tuple(fields))

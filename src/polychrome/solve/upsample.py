@@ -15,7 +15,7 @@ import numpy as np
 from polychrome.errors import ValueCheckError
 from polychrome.guidance.hints import Guidance
 from polychrome.ops.filters import guided_upsample, resize
-from polychrome.solve.propagate import Solution
+from polychrome.solve.propagate import Solution, owner_boxes, work_box
 
 __all__ = ["UpsampleMode", "compose_chroma", "upsample_chroma"]
 
@@ -53,28 +53,34 @@ def compose_chroma(
     if not guidance.instances:
         return ab
     owner = guidance.owner(luminance.shape)
-    for k, (inst, field) in enumerate(zip(guidance.instances, solution.instances, strict=True)):
-        sel = owner == k + 1
-        if not sel.any():
+    count = len(guidance.instances)
+    h, w = luminance.shape
+    lh, lw = luminance_low.shape
+    for k, (inst, field, full_box) in enumerate(
+        zip(guidance.instances, solution.instances, owner_boxes(owner, count), strict=True)
+    ):
+        if full_box is None:
             continue
-        ys, xs = np.nonzero(sel)
+        # Only the box of the pixels it owns is visited: many small regions on a large image
+        # cost their own size, not the image's each.
+        by0, by1, bx0, bx1 = full_box
+        ys, xs = np.nonzero(owner[by0:by1, bx0:bx1] == k + 1)
+        ys += by0
+        xs += bx0
         if field is None:
             ab[ys, xs] = inst.ab
             continue
         # Upsample only the bounding box (plus a margin) of the instance's mask.
-        h, w = luminance.shape
-        lh, lw = luminance_low.shape
-        y0 = max(0, ys.min() * lh // h - 2)
-        y1 = min(lh, ys.max() * lh // h + 3)
-        x0 = max(0, xs.min() * lw // w - 2)
-        x1 = min(lw, xs.max() * lw // w + 3)
+        y0, y1, x0, x1 = work_box(full_box, (h, w), (lh, lw))
         fy0, fy1 = y0 * h // lh, min(h, -(-y1 * h // lh))
         fx0, fx1 = x0 * w // lw, min(w, -(-x1 * w // lw))
+        oy, ox = field.box[0], field.box[2]
+        low = field.ab[y0 - oy : y1 - oy, x0 - ox : x1 - ox]
         if (lh, lw) == (h, w):
-            patch = field[fy0:fy1, fx0:fx1]
+            patch = low
         else:
             patch = upsample_chroma(
-                field[y0:y1, x0:x1],
+                low,
                 luminance_low[y0:y1, x0:x1],
                 luminance[fy0:fy1, fx0:fx1],
                 mode=mode,

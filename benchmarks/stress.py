@@ -1,0 +1,80 @@
+"""Odd and big inputs: how `colorize` scales where a demanding user pushes it.
+
+Cases (each prints one line per size, best of ``--repeat`` runs, in this process):
+
+- ``regions``: K rectangular regions (``--region MASK=COLOR``) on a 3 MP image, K = 0, 30, 120.
+  The cost of a region should be its own size, not the image's: the time per region stays small
+  and flat as K grows.
+
+Inputs are the bundled CC0 sample photo, resized; nothing is written.
+
+Usage: python benchmarks/stress.py [--cases regions] [--repeat 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import cv2
+import numpy as np
+
+import polychrome
+from polychrome import sample_path
+from polychrome.io import read_image
+
+
+def gray_of(width: int, height: int) -> np.ndarray:
+    gray = read_image(sample_path("coffee-gray.png")).pixels
+    return cv2.resize(gray, (width, height), interpolation=cv2.INTER_CUBIC)
+
+
+def best(repeat: int, fn) -> tuple[float, object]:
+    times, out = [], None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - start)
+    return min(times), out
+
+
+def case_regions(repeat: int) -> None:
+    gray = gray_of(2000, 1500)
+    rng = np.random.default_rng(0)
+    instances = []
+    for k in range(120):
+        mask = np.zeros(gray.shape, bool)
+        y, x = rng.integers(0, 1400), rng.integers(0, 1900)
+        mask[y : y + rng.integers(30, 300), x : x + rng.integers(30, 300)] = True
+        ab = rng.uniform(-40, 40, 2).astype(np.float32)
+        instances.append(polychrome.Instance(mask, ab, label=f"region {k}"))
+    base = None
+    for count in (0, 30, 120):
+        guidance = polychrome.Guidance(instances=tuple(instances[:count]))
+        seconds, result = best(
+            repeat, lambda g=guidance: polychrome.colorize(gray, guidance=g, engine="none")
+        )
+        t = result.metadata["timings"]
+        base = seconds if base is None else base
+        per = (seconds - base) / count * 1000 if count else 0.0
+        print(
+            f"regions  3 MP, {count:3d} regions: {seconds:6.2f} s (solve {t['solve']:.2f}, "
+            f"upsample {t['upsample']:.2f}); {per:5.1f} ms per region",
+            flush=True,
+        )
+
+
+CASES = {"regions": case_regions}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", default=",".join(CASES))
+    parser.add_argument("--repeat", type=int, default=2)
+    args = parser.parse_args()
+    for name in args.cases.split(","):
+        CASES[name](args.repeat)
+
+
+if __name__ == "__main__":
+    main()
