@@ -6,6 +6,10 @@ Cases (each prints one line per size, best of ``--repeat`` runs, in this process
   The cost of a region should be its own size, not the image's: the time per region stays small
   and flat as K grows.
 
+- ``16bit``: a 16-bit gray image (``cnn``, automatic) at 3 and 12 MP: its result is rendered
+  with the exact gamut mapping (to 16-bit precision), so "output" is the step to watch, with
+  the peak memory numpy allocated (tracemalloc) for the whole colorization.
+
 Inputs are the bundled CC0 sample photo, resized; nothing is written.
 
 Usage: python benchmarks/stress.py [--cases regions] [--repeat 2]
@@ -64,7 +68,24 @@ def case_regions(repeat: int) -> None:
         )
 
 
-CASES = {"regions": case_regions}
+def case_16bit(repeat: int) -> None:
+    import tracemalloc
+
+    for mp, (width, height) in ((3, (2000, 1500)), (12, (4000, 3000))):
+        gray = gray_of(width, height).astype(np.uint16) * 257
+        tracemalloc.start()
+        seconds, result = best(repeat, lambda g=gray: polychrome.colorize(g, engine="cnn"))
+        peak = tracemalloc.get_traced_memory()[1] / 2**30
+        tracemalloc.stop()
+        t = result.metadata["timings"]
+        print(
+            f"16bit   {mp:2d} MP: {seconds:6.2f} s (output {t['output']:.2f}, solve "
+            f"{t['solve']:.2f}, upsample {t['upsample']:.2f}); numpy peak {peak:.2f} GB",
+            flush=True,
+        )
+
+
+CASES = {"regions": case_regions, "16bit": case_16bit}
 
 
 def main() -> None:
