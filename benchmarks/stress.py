@@ -10,6 +10,9 @@ Cases (each prints one line per size, best of ``--repeat`` runs, in this process
   with the exact gamut mapping (to 16-bit precision), so "output" is the step to watch, with
   the peak memory numpy allocated (tracemalloc) for the whole colorization.
 
+- ``dense-hints``: hints on 55 % of the pixels of a 3 MP image (a hint image painted all over),
+  ``none`` and ``cnn``: millions of hints should cost about as much as reading them.
+
 Inputs are the bundled CC0 sample photo, resized; nothing is written.
 
 Usage: python benchmarks/stress.py [--cases regions] [--repeat 2]
@@ -85,7 +88,26 @@ def case_16bit(repeat: int) -> None:
         )
 
 
-CASES = {"regions": case_regions, "16bit": case_16bit}
+def case_dense_hints(repeat: int) -> None:
+    gray = gray_of(2000, 1500)
+    color = cv2.resize(read_image(sample_path("coffee.png")).pixels, (2000, 1500))
+    rng = np.random.default_rng(0)
+    ys, xs = np.nonzero(rng.random(gray.shape) < 0.55)
+    hints = polychrome.PointHints.from_rgb(np.stack([ys, xs], 1), color[ys, xs] / 255.0)
+    guidance = polychrome.Guidance(points=(hints,))
+    for engine in ("none", "cnn"):
+        seconds, result = best(
+            repeat, lambda e=engine: polychrome.colorize(gray, guidance=guidance, engine=e)
+        )
+        t = result.metadata["timings"]
+        print(
+            f"dense-hints 3 MP, {len(hints):,} hints, {engine}: {seconds:6.2f} s (priors "
+            f"{t['priors']:.2f}, solve {t['solve']:.2f})",
+            flush=True,
+        )
+
+
+CASES = {"regions": case_regions, "16bit": case_16bit, "dense-hints": case_dense_hints}
 
 
 def main() -> None:

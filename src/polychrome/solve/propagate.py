@@ -202,13 +202,18 @@ def _rasterize(points: list[PointHints], full: tuple[int, int], shape: tuple[int
     ab = np.concatenate([p.ab for p in points]).astype(np.float64)
     wt = np.concatenate([p.weight for p in points]).astype(np.float64)
     flat = at[:, 0] * shape[1] + at[:, 1]
-    cells, inverse = np.unique(flat, return_inverse=True)
-    wsum = np.bincount(inverse, wt, len(cells))
-    mean = np.stack([np.bincount(inverse, wt * ab[:, c], len(cells)) for c in range(2)], 1)
+    # Sums over the whole grid (linear in hints and cells; np.unique sorted the hints, 2.4 s
+    # for a hint image colored over half of 12 MP). Weights are > 0, so a cell with a hint has
+    # a positive sum.
+    size = shape[0] * shape[1]
+    wsum = np.bincount(flat, wt, size)
+    cells = np.flatnonzero(wsum)
+    wsum = wsum[cells]
+    mean = np.stack([np.bincount(flat, wt * ab[:, c], size)[cells] for c in range(2)], 1)
     mean /= np.maximum(wsum, 1e-12)[:, None]
-    wmax = np.zeros(len(cells))
-    np.maximum.at(wmax, inverse, wt)
-    return np.stack([cells // shape[1], cells % shape[1]], 1), mean, wmax
+    wmax = np.zeros(size)
+    np.maximum.at(wmax, flat, wt)
+    return np.stack([cells // shape[1], cells % shape[1]], 1), mean, wmax[cells]
 
 
 def _texture_confidence(
