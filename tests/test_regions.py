@@ -52,6 +52,44 @@ def test_box_finds_the_object_inside_it(scene):
     assert not mask[:400].any()  # never outside the box
 
 
+@pytest.mark.parametrize("dark", [True, False], ids=["dark-on-light", "light-on-dark"])
+def test_a_box_stops_at_the_objects_outline(dark):
+    """A textured object with a dark outline on a plain light background (and the same
+    inverted): the segments' 7 x 7 contrast is as high on the background beside the outline as
+    on the outline, so the box took a strip of background 8-13 px wide all around the object
+    (a colored fringe). The mask must stop within 1 px of the outline and keep the object."""
+    import cv2
+
+    rng = np.random.default_rng(0)
+    h, w = 480, 640
+    yy, xx = np.mgrid[:h, :w]
+    obj = ((yy - 240) / 120) ** 2 + ((xx - 320) / 180) ** 2 < 1
+    lum = np.full((h, w), 85.0, np.float32)
+    lum[obj] = (35 + 8 * np.sign(np.sin((xx + yy) / 6.0)))[obj]  # stripes
+    outline = obj & ~cv2.erode(obj.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    lum[outline] = 8.0
+    lum += rng.normal(0, 1.5, lum.shape).astype(np.float32)
+    if not dark:
+        lum = 100 - lum
+    mask = region_from_box(lum, (120, 100, 520, 380))
+    past = cv2.distanceTransform((~obj).astype(np.uint8), cv2.DIST_L2, 5)[mask & ~obj]
+    assert past.size == 0 or past.max() <= 1.5, f"{past.size} px up to {past.max():.1f} px out"
+    assert (mask & obj).sum() > 0.99 * obj.sum()
+
+
+def test_the_edge_snapping_keeps_the_clicked_spot():
+    """On astronaut, a click on a thin light piece inside the dark collar: nothing but noise
+    lies between that piece and light pixels outside the region, while the region's other
+    pieces are behind edges. Unless the click counts as the region's core, the edge snapping
+    dropped the clicked spot (99% of the 9 x 9 around it) as background."""
+    from skimage import data
+
+    from polychrome.ops.color import luminance_of
+
+    mask = region_from_click(luminance_of(data.astronaut()), 242, 262)
+    assert mask[258:267, 238:247].all()
+
+
 def test_click_and_box_errors(scene):
     lum = scene[0]
     with pytest.raises(ValueCheckError, match="outside"):
