@@ -86,6 +86,14 @@ class CnnOptions(EngineOptions):
         "value (0: off).",
         min=0,
     )
+    hint_reach: float = engine_option(
+        0.35,
+        "How far the hints change the proposal, as a share of the longer side: beyond about "
+        "this distance from every hint, the network's own colors and confidence are kept "
+        "(0: the hints change them everywhere).",
+        min=0,
+        max=4,
+    )
     model: str = engine_option(
         "", "Path of another ONNX model (default: the shipped one).", files=True
     )
@@ -194,6 +202,22 @@ def _hint_map(hints, shape, net_shape, padded, min_weight: float):
     return out[None]
 
 
+def _reach(hints, shape, options: CnnOptions):
+    """``shape`` in ``[0, 1]``: how much the hints at least ``hint_weight`` firm speak for each
+    pixel (:func:`~polychrome.ops.filters.hint_reach` at ``hint_reach``); all ones without such
+    hints. Without it a single stroke changed the proposal everywhere: the network's global
+    context takes the mean hint color, and the agreement gate extrapolated the stroke's
+    disagreement to the whole image."""
+    import numpy as np
+
+    from polychrome.ops.filters import hint_reach
+
+    firm = _firm(hints, options.hint_weight)
+    if firm is None:
+        return np.ones(shape, np.float32)
+    return hint_reach(firm[0], shape, options.hint_reach)
+
+
 def _agreement(ab, hints, options: CnnOptions):
     """``(h, w)`` in ``(0, 1]``: how well the proposal ``ab`` agrees with the hints near each
     pixel. The squared ab errors at the hints (those at least ``hint_weight`` firm) are spread
@@ -278,10 +302,33 @@ class CnnEngine:
         import cv2
         import numpy as np
 
+        assert isinstance(options, CnnOptions)
+        hints = context.hints if context else None
+        probs, hinted = self._run(luminance, options, hints)
+        ab, confidence = self._decode(probs, hinted, options, seed, sample)
+        if hinted and options.hint_reach > 0:
+            # Away from the hints, the network's colors without them (its global context
+            # would carry one stroke's color over the whole image).
+            alone, _ = self._run(luminance, options, None)
+            ab_alone, confidence_alone = self._decode(alone, False, options, seed, sample)
+            near = _reach(hints, ab.shape[:2], options)
+            ab = ab_alone + near[..., None] * (ab - ab_alone)
+            confidence = confidence_alone + near * (confidence - confidence_alone)
+        h, w = luminance.shape
+        ab = cv2.resize(ab, (w, h), interpolation=cv2.INTER_LINEAR)
+        confidence = cv2.resize(confidence, (w, h), interpolation=cv2.INTER_LINEAR)
+        if hints is not None and options.hint_agreement > 0:
+            disagree = 1.0 - _agreement(ab, hints, options)
+            confidence = confidence * (1.0 - _reach(hints, (h, w), options) * disagree)
+        return Proposal(ab.astype(np.float32), np.clip(confidence, 0, 1).astype(np.float32))
+
+    def _decode(self, probs, hinted: bool, options: CnnOptions, seed: int, sample: int | None):
+        """``(ab, confidence)`` at the probabilities' resolution: the annealed mean times the
+        chroma gain, perturbed by the seeded fields of ``sample``."""
+        import numpy as np
+
         from polychrome.engines.bins import annealed_mean, entropy_confidence
 
-        assert isinstance(options, CnnOptions)
-        probs, hinted = self._run(luminance, options, context.hints if context else None)
         confidence = entropy_confidence(probs)
         gain = np.float32(options.hint_vividness if hinted else options.vividness)
         ab = annealed_mean(probs, options.temperature) * gain
@@ -298,12 +345,7 @@ class CnnEngine:
             plain = float(np.hypot(ab[..., 0], ab[..., 1]).mean())
             now = float(np.hypot(varied[..., 0], varied[..., 1]).mean())
             ab = varied * np.float32(min(1.0, plain / max(now, 1e-6)))
-        h, w = luminance.shape
-        ab = cv2.resize(ab, (w, h), interpolation=cv2.INTER_LINEAR)
-        confidence = cv2.resize(confidence, (w, h), interpolation=cv2.INTER_LINEAR)
-        if context is not None and context.hints is not None and options.hint_agreement > 0:
-            confidence = confidence * _agreement(ab, context.hints, options)
-        return Proposal(ab.astype(np.float32), np.clip(confidence, 0, 1).astype(np.float32))
+        return ab, confidence
 
 
 def read_card(path: Path = WEIGHTS) -> dict:
