@@ -1045,3 +1045,23 @@ def test_a_library_warning_is_one_warning_line(tmp_path, monkeypatch):
     lines = [line for line in result.output.splitlines() if "stray bytes" in line]
     assert lines and lines[0].startswith(f"warning: {source}: the JPEG data has stray bytes")
     assert "UserWarning" not in result.output and "read_image(" not in result.output
+
+
+def test_a_mistyped_model_folder_is_exit_2_like_the_cnn_model(tmp_path):
+    """--segmenter and --clip-model with a local path that does not exist were exit 3 (missing
+    weights), while cnn's model= and diffusion's base_model= were exit 2 (a mistake in the
+    call)."""
+    gray = tmp_path / "g.png"
+    write_image(gray, np.full((32, 32), 128, np.uint8))
+    (tmp_path / "refs").mkdir()
+    write_image(tmp_path / "refs" / "r.png", np.full((32, 32, 3), 90, np.uint8))
+    for args in (
+        ["colorize", str(gray), "-o", str(tmp_path / "o.png"), "--describe", "a red car",
+         "--segmenter", "./modles/clipseg"],
+        ["pool", "build", str(tmp_path / "refs"), "-o", str(tmp_path / "p.npz"),
+         "--embedder", "clip", "--clip-model", "./modles/clip"],
+    ):  # fmt: skip
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 2, result.output
+        assert "does not exist" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "o.png").exists() and not (tmp_path / "p.npz").exists()

@@ -447,8 +447,10 @@ def test_clip_embedder_with_a_tiny_random_model(tmp_path, refs_dir):
     assert [p for p, _ in loaded.retrieve(target)] == [p for p, _ in found]  # reloads the model
     with pytest.raises(ValueCheckError, match="built with"):
         loaded.retrieve(target, embedder=BuiltinEmbedder())
-    with pytest.raises(EngineUnavailableError, match="does not exist"):
+    with pytest.raises(InputError, match="does not exist"):  # a mistyped path: exit 2
         ClipEmbedder(tmp_path / "nowhere" / "clip")
+    with pytest.raises(InputError, match="could not load a CLIP model"):
+        ClipEmbedder(tmp_path)  # a folder without a model
 
 
 def test_clip_without_the_extra_names_the_install_command(monkeypatch):

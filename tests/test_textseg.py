@@ -14,7 +14,7 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from polychrome.errors import EngineUnavailableError, ShapeError, ValueCheckError
+from polychrome.errors import EngineUnavailableError, InputError, ShapeError, ValueCheckError
 from polychrome.guidance.textseg import TextSegmenter
 
 H, W = 50, 70  # non-square, and not the model's 64 x 64 input
@@ -216,19 +216,23 @@ def test_input_checks(segmenter, images):
 
 
 def test_missing_folder_says_what_to_pass(tmp_path):
-    with pytest.raises(EngineUnavailableError, match="does not exist") as info:
+    # A mistyped local path is a mistake in the call (exit 2), as cnn's and diffusion's models.
+    with pytest.raises(InputError, match="does not exist") as info:
         TextSegmenter.load(tmp_path / "no-such-folder")
     assert "local folder" in str(info.value)
 
 
 def test_folder_without_weights(tmp_path):
-    with pytest.raises(EngineUnavailableError, match="could not load a CLIPSeg model"):
+    with pytest.raises(InputError, match="could not load a CLIPSeg model"):
         TextSegmenter.load(tmp_path)
+    (tmp_path / "weights.bin").write_bytes(b"x")
+    with pytest.raises(InputError, match="is a file"):
+        TextSegmenter.load(tmp_path / "weights.bin")
 
 
 def test_folder_with_another_model(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "vit"}))
-    with pytest.raises(EngineUnavailableError, match="not CLIPSeg"):
+    with pytest.raises(InputError, match="not CLIPSeg"):
         TextSegmenter.load(tmp_path)
 
 

@@ -35,7 +35,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from polychrome.engines.base import require_modules
-from polychrome.errors import EngineUnavailableError, ShapeError, ValueCheckError
+from polychrome.errors import (
+    EngineUnavailableError,
+    InputError,
+    PolychromeError,
+    ShapeError,
+    ValueCheckError,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -208,13 +214,13 @@ class TextSegmenter:
         path = Path(source).expanduser()
         if path.exists():
             if not path.is_dir():
-                raise EngineUnavailableError(
+                raise InputError(
                     f"CLIPSeg model {source!r} is a file; pass the folder that holds "
                     "config.json, model.safetensors and the processor files"
                 )
             location, local_only = str(path), True
         elif _looks_like_path(source):
-            raise EngineUnavailableError(
+            raise InputError(
                 f"CLIPSeg weights folder {source!r} does not exist; pass a local folder with "
                 "the CLIPSeg weights and processor (make one with: hf download "
                 f"{DEFAULT_MODEL} --local-dir DIR)"
@@ -228,7 +234,7 @@ class TextSegmenter:
         try:
             config = AutoConfig.from_pretrained(location, local_files_only=local_only)
             if config.model_type != "clipseg":
-                raise EngineUnavailableError(
+                raise InputError(
                     f"{source!r} holds a {config.model_type!r} model, not CLIPSeg; pass a "
                     f"CLIPSeg model such as {DEFAULT_MODEL}"
                 )
@@ -236,10 +242,16 @@ class TextSegmenter:
                 location, config=config, local_files_only=local_only
             )
             processor = CLIPSegProcessor.from_pretrained(location, local_files_only=local_only)
+        except PolychromeError:  # ours, above: already says what is wrong
+            raise
         except (OSError, ValueError) as exc:
-            raise EngineUnavailableError(_load_failure(source, local_folder=path.is_dir())) from exc
+            # The user's folder is a mistake in the call (exit 2); a hub id not had is missing
+            # weights (exit 3).
+            local = path.is_dir()
+            error = InputError if local else EngineUnavailableError
+            raise error(_load_failure(source, local_folder=local)) from exc
         if getattr(processor.image_processor, "do_center_crop", False):
-            raise EngineUnavailableError(
+            raise InputError(
                 f"the image processor of {source!r} center-crops, so its masks would not cover "
                 "the whole image; CLIPSeg needs one that resizes the whole image "
                 f"(ViTImageProcessor, as in {DEFAULT_MODEL})"

@@ -194,13 +194,13 @@ class ClipEmbedder:
         path = Path(source).expanduser()
         if path.exists():
             if not path.is_dir():
-                raise EngineUnavailableError(
+                raise InputError(
                     f"CLIP model {source!r} is a file; pass the folder that holds config.json, "
                     "model.safetensors and preprocessor_config.json"
                 )
             location, local_only, source = str(path.resolve()), True, str(path.resolve())
         elif _looks_like_path(source):
-            raise EngineUnavailableError(
+            raise InputError(
                 f"CLIP weights folder {source!r} does not exist; pass a local folder (make one "
                 f"with: hf download {DEFAULT_CLIP_MODEL} --local-dir DIR) or a hub id"
             )
@@ -213,7 +213,9 @@ class ClipEmbedder:
             net = CLIPModel.from_pretrained(location, local_files_only=local_only)
             processor = CLIPImageProcessorPil.from_pretrained(location, local_files_only=local_only)
         except (OSError, ValueError) as exc:
-            raise EngineUnavailableError(
+            # The user's folder is a mistake in the call (exit 2); a hub id not had is missing
+            # weights (exit 3).
+            raise (InputError if local_only and path.is_dir() else EngineUnavailableError)(
                 f"could not load a CLIP model from {source!r}: a folder must hold a CLIPModel "
                 "and its image processor saved with save_pretrained; a hub id must be in the "
                 "local Hugging Face cache (downloads happen only with network access and "
