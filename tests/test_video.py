@@ -331,6 +331,15 @@ def test_cli_cut_correlation_reaches_the_cut_rule(tmp_path):
     assert result.exit_code == 2 and "Traceback" not in result.output
 
 
+def test_video_reads_the_engine_from_the_environment(tmp_path, monkeypatch):
+    """colorize, batch and sequence read POLYCHROME_ENGINE; video did not."""
+    _frame_folder(tmp_path / "in", _frames(2))
+    monkeypatch.setenv("POLYCHROME_ENGINE", "nosuch")
+    args = ["video", str(tmp_path / "in"), "-o", str(tmp_path / "o"), "--working-pixels=4096"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and "nosuch" in result.output, result.output
+
+
 def test_the_engine_sees_the_matched_reference_hints_at_anchors(monkeypatch):
     """At an anchor (here a scene cut into a shot the reference does not show) the reference's
     matches are hints for the solver and for the engine (a hint network reads them)."""

@@ -1121,6 +1121,7 @@ def video_command(
             help="Engine that proposes colors at the first frame of each shot (without "
             f"references, also every {VideoSettings.engine_every} frames, carried along in "
             "between).",
+            envvar="POLYCHROME_ENGINE",
         ),
     ] = "cnn",
     seed: Annotated[int, typer.Option("--seed", help="Seed of every random choice.", min=0)] = 0,
