@@ -311,6 +311,23 @@ def test_a_folder_colorized_into_itself_in_another_format_can_be_run_again(tmp_p
     _assert_clean_failure(_invoke(*args), "share a file stem")
 
 
+def test_a_folder_holding_its_own_results_can_be_colorized_into_another_folder(tmp_path: Path):
+    # After `colorize in -o in --format jpg`, `colorize in -o out` (and `batch`) refused: "a.png
+    # and a.jpg share a file stem ... write into another folder", which is what it did.
+    inputs, _ = _folder_scene(tmp_path)
+    (inputs / "c.png").unlink()
+    assert (
+        _invoke("colorize", inputs, "-o", inputs, "--format", "jpg", "--engine", "none").exit_code
+        == 0
+    )
+    for command in ("colorize", "batch"):
+        out = tmp_path / f"out-{command}"
+        result = _invoke(command, inputs, "-o", out, "--engine", "none")
+        assert result.exit_code == 0, result.output
+        assert "left out 2 results of an earlier run beside their inputs" in result.output
+        assert sorted(p.name for p in out.glob("*.png")) == ["a.png", "b.png"]
+
+
 # --------------------------------------------------------------------------- colorize: bad input
 
 

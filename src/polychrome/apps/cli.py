@@ -358,6 +358,33 @@ def _collect_inputs(
     return files, batch
 
 
+def _without_earlier_results(files: list[Path]) -> list[Path]:
+    """``files`` less the results of an earlier run into their own folder (``a.jpg`` beside the
+    ``a.png`` it was made from: :func:`polychrome.pipeline.earlier_results`), which are named
+    in a warning: read from there into another folder, they would be colorized again and
+    collide with their inputs' outputs."""
+    from polychrome.pipeline import earlier_results
+
+    groups: dict[tuple[Path, str], list[Path]] = {}
+    for f in files:
+        groups.setdefault((f.parent, f.stem), []).append(f)
+    earlier: set[Path] = set()
+    for group in groups.values():
+        if len(group) > 1:
+            for suffix in {f.suffix for f in group}:
+                earlier |= earlier_results(group, suffix[1:])
+    if not earlier or len(earlier) == len(files):
+        return files
+    left = sorted(earlier)
+    typer.echo(
+        f"warning: left out {_counted(len(left), 'result')} of an earlier run beside "
+        f"{'its input' if len(left) == 1 else 'their inputs'}: "
+        + _listed([str(f) for f in left]),
+        err=True,
+    )
+    return [f for f in files if f not in earlier]
+
+
 def _find_hints(hints_dir: Path, stem: str) -> Path | None:
     for suffix in IMAGE_SUFFIXES:
         candidate = hints_dir / f"{stem}{suffix}"
@@ -587,6 +614,7 @@ def _plan_colorize(
                 raise ValueCheckError(
                     f"with several inputs, -o must be a folder; {output} names a file"
                 )
+            files = _without_earlier_results(files)
             targets = [output / f"{f.stem}.{output_format}" for f in files]
             first: dict[str, Path] = {}
             for f, t in zip(files, targets, strict=True):
@@ -594,8 +622,7 @@ def _plan_colorize(
                 if other != f:
                     raise ValueCheckError(
                         f"inputs {other} and {f} share a file stem; their outputs would collide "
-                        f"({t.name}). If one is the result of an earlier run into the input "
-                        "folder, write into another folder"
+                        f"({t.name}); rename one of them"
                     )
         else:
             if output.is_dir():
