@@ -13,6 +13,9 @@ Cases (each prints one line per size, best of ``--repeat`` runs, in this process
 - ``dense-hints``: hints on 55 % of the pixels of a 3 MP image (a hint image painted all over),
   ``none`` and ``cnn``: millions of hints should cost about as much as reading them.
 
+- ``big``: 12 and 50 MP automatic (``cnn``): the upsampling and the output steps, and the peak
+  of memory numpy allocated (tracemalloc).
+
 Inputs are the bundled CC0 sample photo, resized; nothing is written.
 
 Usage: python benchmarks/stress.py [--cases regions] [--repeat 2]
@@ -107,7 +110,29 @@ def case_dense_hints(repeat: int) -> None:
         )
 
 
-CASES = {"regions": case_regions, "16bit": case_16bit, "dense-hints": case_dense_hints}
+def case_big(repeat: int) -> None:
+    import tracemalloc
+
+    for mp, (width, height) in ((12, (4000, 3000)), (50, (8660, 5774))):
+        gray = gray_of(width, height)
+        tracemalloc.start()
+        seconds, result = best(repeat, lambda g=gray: polychrome.colorize(g, engine="cnn"))
+        peak = tracemalloc.get_traced_memory()[1] / 2**30
+        tracemalloc.stop()
+        t = result.metadata["timings"]
+        print(
+            f"big    {mp:2d} MP: {seconds:6.2f} s (upsample {t['upsample']:.2f}, output "
+            f"{t['output']:.2f}); numpy peak {peak:.2f} GB",
+            flush=True,
+        )
+
+
+CASES = {
+    "regions": case_regions,
+    "16bit": case_16bit,
+    "dense-hints": case_dense_hints,
+    "big": case_big,
+}
 
 
 def main() -> None:

@@ -351,3 +351,35 @@ def test_samples_from_an_engine_that_does_not_sample_are_refused():
     with pytest.raises(ValueCheckError, match="the none engine would give identical copies"):
         colorize(gray, engine="none", samples=2)
     assert len(colorize(gray, engine="none", samples=1).images) == 1
+
+
+@pytest.mark.parametrize("bit_depth", [8, 16])
+def test_render_and_upsample_hold_no_image_sized_temporaries(monkeypatch, bit_depth):
+    # Rendering works in strips of rows, and the guided upsampling brings one chroma channel's
+    # coefficients to full resolution at a time: at 50 MP the peak went 2.41 -> 1.24 GB.
+    import tracemalloc
+
+    from polychrome import pipeline
+    from polychrome.ops.filters import guided_upsample
+
+    monkeypatch.setattr(pipeline, "_STRIP_PIXELS", 1 << 14)
+    rng = np.random.default_rng(0)
+    lum = rng.uniform(0, 100, (600, 800)).astype(np.float32)
+    ab = rng.normal(0, 30, (600, 800, 2)).astype(np.float32)
+    prepared = pipeline.Prepared(lum, lum, None, bit_depth)
+    tracemalloc.start()
+    rgb = pipeline.render(prepared, ab)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    # The result and one strip's temporaries (the whole image's took 12x the 8-bit result).
+    assert peak < rgb.nbytes + 200 * (1 << 14)
+    monkeypatch.setattr(pipeline, "_STRIP_PIXELS", 1 << 30)
+    assert np.abs(pipeline.render(prepared, ab).astype(int) - rgb).max() <= 1
+
+    low = lum[::4, ::4].copy()
+    tracemalloc.start()
+    up = guided_upsample(ab[::4, ::4].copy(), low, lum)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert up.shape == ab.shape
+    assert peak < 2.5 * up.nbytes  # the result and one channel's coefficients (it was 3x)

@@ -332,18 +332,32 @@ def engine_context(
     return EngineContext(description=text, instances=tuple(instances), hints=hints)
 
 
+_STRIP_PIXELS = 1 << 20
+"""Pixels per strip of rows in :func:`render`."""
+
+
 def render(prepared: Prepared, ab: np.ndarray) -> np.ndarray:
-    """Step 6: Lab -> RGB at the output bit depth, L* kept, out-of-gamut chroma reduced."""
+    """Step 6: Lab -> RGB at the output bit depth, L* kept, out-of-gamut chroma reduced.
+
+    Works in strips of rows, so that its temporaries (chroma, hue, gamut limits, float RGB:
+    about 40 bytes a pixel) are one strip's, not the image's (2 GB at 50 MP)."""
     lum = prepared.luminance
-    if prepared.bit_depth == 16 or max(lum.shape) >= 32767:
-        lab = np.concatenate([lum[..., None], ab], axis=2)
-        rgb = lab_to_rgb(lab, precise=True)
-        if prepared.bit_depth == 16:
-            return np.round(rgb * 65535.0).astype(np.uint16)
-        return np.round(rgb * 255.0).astype(np.uint8)
-    a, b = reduce_chroma(lum, ab[..., 0], ab[..., 1])
-    rgb = cv2.cvtColor(cv2.merge([lum, a, b]), cv2.COLOR_Lab2RGB)
-    return cv2.convertScaleAbs(rgb, alpha=255.0)
+    h, w = lum.shape
+    precise = prepared.bit_depth == 16 or max(h, w) >= 32767
+    out = np.empty((h, w, 3), np.uint16 if prepared.bit_depth == 16 else np.uint8)
+    rows = max(1, _STRIP_PIXELS // w)
+    for y0 in range(0, h, rows):
+        strip = slice(y0, y0 + rows)
+        if precise:
+            lab = np.concatenate([lum[strip, :, None], ab[strip]], axis=2)
+            rgb = lab_to_rgb(lab, precise=True)
+            scale = 65535.0 if prepared.bit_depth == 16 else 255.0
+            out[strip] = np.round(rgb * np.float32(scale))
+            continue
+        a, b = reduce_chroma(lum[strip], ab[strip, :, 0], ab[strip, :, 1])
+        rgb = cv2.cvtColor(cv2.merge([lum[strip], a, b]), cv2.COLOR_Lab2RGB)
+        out[strip] = cv2.convertScaleAbs(rgb, alpha=255.0)
+    return out
 
 
 def _options(

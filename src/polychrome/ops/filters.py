@@ -124,13 +124,17 @@ def guided_upsample(
         coef[..., 2 * c] = gain
         coef[..., 2 * c + 1] = mean_p - gain * mean_l
     coef = cv2.blur(coef, (2 * radius + 1, 2 * radius + 1), borderType=cv2.BORDER_REFLECT)
-    full = resize(coef, luminance.shape, mode="linear")
     # Channels are stored as planes, so that out[..., c] is contiguous for what follows.
     planes = np.empty((2, *luminance.shape), np.float32)
     lum = luminance.astype(np.float32, copy=False)
     for c in range(2):
-        np.multiply(full[..., 2 * c], lum, out=planes[c])
-        planes[c] += full[..., 2 * c + 1]
+        # One channel's (gain, offset) at full resolution at a time: 8 bytes a pixel, not 16.
+        full = resize(
+            np.ascontiguousarray(coef[..., 2 * c : 2 * c + 2]), luminance.shape, mode="linear"
+        )
+        np.multiply(full[..., 0], lum, out=planes[c])
+        planes[c] += full[..., 1]
+        del full
     return np.moveaxis(planes, 0, -1)
 
 
