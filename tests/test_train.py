@@ -1,6 +1,7 @@
 """Training, resuming and exporting the cnn network, on tiny generated data (needs [train])."""
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -196,6 +197,10 @@ def test_cli_train_refuses_bad_lr_init_and_checkpoints_before_making_the_run(dat
     # A network with spread hint inputs said 'Unexpected key(s) in state_dict' (exit 1).
     spread = tmp_path / "spread"
     train(data_dir, spread, TrainConfig(steps=1, hints=True, spread=True, batch=2, crop=32))
+    with warnings.catch_warnings(record=True) as caught:  # its export printed a TracerWarning
+        warnings.simplefilter("always")
+        export_onnx(spread / "checkpoint.pt", spread / "model.onnx")
+    assert not [w for w in caught if "Tracer" in w.category.__name__], caught
     result = _train_cli(
         "--data", data_dir, "--out", out, "--hints", "--init", spread / "checkpoint.pt"
     )

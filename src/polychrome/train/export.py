@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -53,16 +54,21 @@ def export_onnx(checkpoint: str | Path, out: str | Path) -> dict:
         axes["hints"] = {2: "height", 3: "width"}
     with torch.no_grad():
         want = model(*(torch.from_numpy(v) for v in probe.values())).numpy()
-    torch.onnx.export(
-        model,
-        example,
-        str(tmp),
-        input_names=list(probe),
-        output_names=["probs"],
-        dynamic_axes=axes,
-        opset_version=17,
-        dynamo=False,
-    )
+    with warnings.catch_warnings():
+        # The tracer warns that a shape-dependent Python value (the spread hints' kernel
+        # sizes) is taken as a constant; the check below, at another size than the example's,
+        # refuses an export where that changed anything.
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        torch.onnx.export(
+            model,
+            example,
+            str(tmp),
+            input_names=list(probe),
+            output_names=["probs"],
+            dynamic_axes=axes,
+            opset_version=17,
+            dynamo=False,
+        )
     # Check that ONNX Runtime gives what torch gives before replacing anything.
     import onnxruntime as ort
 
