@@ -1144,3 +1144,20 @@ def test_read_refuses_what_is_no_source(tmp_path, rng):
         with pytest.raises(ValueCheckError, match="max_pixels must be an integer"):
             read_image(path, max_pixels=limit)
     assert read_image(bytearray(path.read_bytes()), max_pixels=np.int64(H * W)).shape == (H, W)
+
+
+def test_a_png_with_a_color_profile_that_does_not_fit_decodes_silently(tmp_path, capfd):
+    # A gray PNG converted from a photo with Pillow keeps the photo's RGB profile; libpng
+    # printed 'libpng warning: iCCP: ... RGB color space not permitted on grayscale PNG' for
+    # each one (300 lines in a batch of 300 scans). The profile is never used: it is dropped.
+    from PIL import ImageCms
+
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    gray = (np.arange(48 * 64, dtype=np.uint32).reshape(48, 64) % 251).astype(np.uint8)
+    path = tmp_path / "scan.png"
+    Image.fromarray(gray).save(path, icc_profile=profile)
+    assert b"iCCP" in path.read_bytes()
+    capfd.readouterr()
+    image = read_image(path)
+    assert capfd.readouterr().err == ""
+    assert np.array_equal(image.pixels, gray)

@@ -699,6 +699,8 @@ def _decode_pixels(data: bytes, header: _Header, label: str) -> tuple[np.ndarray
     if header.format == "PNG" and (bad := _png_bad_chunk(data)) is not None:
         # Found here, libpng would print 'libpng error: ...' on stderr before failing.
         raise DecodeError(f"cannot decode {label}: the PNG data is corrupt ({bad})")
+    if header.format == "PNG":
+        data = _png_without_profile(data)
     try:
         with _opencv_silent():
             array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
@@ -732,6 +734,27 @@ def _png_bad_chunk(data: bytes) -> str | None:
             return None
         pos = end + 4
     return None
+
+
+def _png_without_profile(data: bytes) -> bytes:
+    """``data`` without its iCCP chunk (the embedded color profile), if it has one. Samples are
+    read as sRGB and the profile is never used, but libpng checks it and prints a line on stderr
+    for each image whose profile it finds wrong ('libpng warning: iCCP: profile 'ICC Profile':
+    'RGB ': RGB color space not permitted on grayscale PNG', as a gray PNG converted from a
+    photo with Pillow keeps the photo's profile; 'known incorrect sRGB profile'): a batch of such
+    scans printed one per image."""
+    view = memoryview(data)
+    pos = len(_PNG_SIGNATURE)
+    while pos + 12 <= len(data):
+        length = int.from_bytes(view[pos : pos + 4], "big")
+        kind = bytes(view[pos + 4 : pos + 8])
+        end = pos + 12 + length
+        if kind == b"iCCP":
+            return bytes(view[:pos]) + bytes(view[end:])
+        if kind in (b"IDAT", b"IEND"):  # a profile comes before the image data
+            return data
+        pos = end
+    return data
 
 
 # What libjpeg prints on stderr about the data it decodes (jerror.h), the only way it tells of
