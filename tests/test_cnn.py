@@ -188,6 +188,27 @@ def test_one_stroke_recolors_its_object_not_the_whole_photo():
     assert changed[40:140, 500:590].mean() < 0.2  # the table at the top right did not
 
 
+def test_the_hint_input_is_the_mean_hint_color_per_net_pixel():
+    """Summed with bincount (np.add.at took seconds for a page painted over): each net pixel
+    holds the mean chroma of the firm hints that fall in it, and the mask."""
+    from polychrome.engines.bins import HINT_SCALE
+    from polychrome.engines.cnn import _hint_map
+
+    rng = np.random.default_rng(1)
+    yx = np.stack([rng.integers(0, 60, 500), rng.integers(0, 80, 500)], 1).astype(np.int32)
+    ab = rng.normal(0, 30, (500, 2)).astype(np.float32)
+    weight = np.where(rng.random(500) < 0.8, 1.0, 0.1).astype(np.float32)
+    got = _hint_map((yx, ab, weight), (60, 80), (15, 20), (16, 32), 0.5)[0]
+    want = np.zeros((3, 16, 32), np.float32)
+    for y in range(15):
+        for x in range(20):
+            at = (np.round((yx + 0.5) * 0.25 - 0.5) == (y, x)).all(axis=1) & (weight >= 0.5)
+            if at.any():
+                want[:2, y, x] = ab[at].mean(axis=0) / HINT_SCALE
+                want[2, y, x] = 1
+    np.testing.assert_allclose(got, want, atol=1e-6)
+
+
 def test_a_model_that_is_not_a_colorization_network_is_refused_as_input(tmp_path):
     """Another network's ONNX file ended in an internal error ('Required inputs (['image']) are
     missing', exit 1); a junk file was exit 3, as for a broken install."""
