@@ -714,17 +714,25 @@ def _decode_pixels(data: bytes, header: _Header, label: str) -> tuple[np.ndarray
     return array, True
 
 
+def _png_chunks(data: bytes) -> Iterator[tuple[int, bytes, int]]:
+    """``(start, kind, data_end)`` of each chunk of a PNG file in order: the chunk's bytes are
+    ``data[start:data_end + 4]`` (length, kind, data, CRC); stops at the last whole header."""
+    view = memoryview(data)
+    pos = len(_PNG_SIGNATURE)
+    while pos + 12 <= len(data):
+        length = int.from_bytes(view[pos : pos + 4], "big")
+        end = pos + 8 + length
+        yield pos, bytes(view[pos + 4 : pos + 8]), end
+        pos = end + 4
+
+
 def _png_bad_chunk(data: bytes) -> str | None:
     """What is wrong with the critical chunks of a PNG file (a checksum that does not match, as
     bit rot leaves; a chunk running past the end), or ``None``. Ancillary chunks (lower-case
     first letter: text, EXIF, ...) are not checked: libpng drops a bad one and reads on. About
     1 ms per 2 megabytes."""
     view = memoryview(data)
-    pos = len(_PNG_SIGNATURE)
-    while pos + 12 <= len(data):
-        length = int.from_bytes(view[pos : pos + 4], "big")
-        kind = bytes(view[pos + 4 : pos + 8])
-        end = pos + 8 + length
+    for pos, kind, end in _png_chunks(data):
         if end + 4 > len(data):
             return f"the {kind.decode('latin-1')} chunk runs past the end of the file"
         critical = kind[:1].isupper()
@@ -732,7 +740,6 @@ def _png_bad_chunk(data: bytes) -> str | None:
             return f"checksum mismatch in the {kind.decode('latin-1')} chunk at byte {pos}"
         if kind == b"IEND":
             return None
-        pos = end + 4
     return None
 
 
@@ -743,17 +750,11 @@ def _png_without_profile(data: bytes) -> bytes:
     'RGB ': RGB color space not permitted on grayscale PNG', as a gray PNG converted from a
     photo with Pillow keeps the photo's profile; 'known incorrect sRGB profile'): a batch of such
     scans printed one per image."""
-    view = memoryview(data)
-    pos = len(_PNG_SIGNATURE)
-    while pos + 12 <= len(data):
-        length = int.from_bytes(view[pos : pos + 4], "big")
-        kind = bytes(view[pos + 4 : pos + 8])
-        end = pos + 12 + length
+    for pos, kind, end in _png_chunks(data):
         if kind == b"iCCP":
-            return bytes(view[:pos]) + bytes(view[end:])
+            return data[:pos] + data[end + 4 :]
         if kind in (b"IDAT", b"IEND"):  # a profile comes before the image data
             return data
-        pos = end
     return data
 
 
