@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -52,18 +53,36 @@ def _frames(n: int, *, cut_at: int | None = None) -> list[np.ndarray]:
     return out
 
 
-def _write_clip(path: Path, frames: list[np.ndarray], *, audio: bool = True) -> None:
+def _write_clip(
+    path: Path,
+    frames: list[np.ndarray],
+    *,
+    audio: bool = True,
+    rotation: int = 0,
+    sample_aspect: Fraction | None = None,
+    times: list[int] | None = None,
+) -> None:
+    """An H.264 clip at 10 frames per second; ``rotation``: a phone's display rotation
+    (degrees counterclockwise), ``sample_aspect``: non-square pixels, ``times``: each frame's
+    time in tenths of a second (gaps: a variable frame rate)."""
     out = av.open(str(path), "w", options={"movflags": "faststart"})
     video = out.add_stream("libx264", rate=10)
     video.width, video.height, video.pix_fmt = W, H, "yuv420p"
     video.options = {"crf": "10"}
+    if rotation:
+        video.set_display_rotation(rotation)
+    if sample_aspect is not None:
+        video.codec_context.sample_aspect_ratio = sample_aspect
     sound = None
     if audio:
         sound = out.add_stream("aac", rate=16000)
         sound.layout = "mono"
     pts = 0
-    for frame in frames:
-        for packet in video.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+    for t, frame in enumerate(frames):
+        picture = av.VideoFrame.from_ndarray(frame, format="rgb24")
+        if times is not None:
+            picture.pts = times[t]
+        for packet in video.encode(picture):
             out.mux(packet)
         if sound is not None:
             tone = (0.2 * np.sin(np.arange(pts, pts + 1600) / 8)).astype(np.float32)[None]
@@ -383,6 +402,47 @@ def test_video_file_in_and_out_keeps_audio(tmp_path):
     chroma = np.hypot(*rgb_to_lab(decoded[5] / 255.0)[..., 1:].transpose(2, 0, 1))
     assert chroma.mean() > 10
     assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_a_phone_video_comes_out_upright(tmp_path):
+    # A portrait phone clip (frames stored sideways, a display rotation of 90 degrees) came out
+    # sideways: the rotation was neither applied nor copied.
+    frames = _frames(4)
+    clip = tmp_path / "phone.mp4"
+    _write_clip(clip, frames, rotation=90)
+    report = colorize_video(clip, tmp_path / "out.mp4", settings=SMALL)
+    assert report.frames == 4 and report.audio_streams == 1
+    with av.open(str(tmp_path / "out.mp4")) as result:
+        decoded = list(result.decode(video=0))
+    assert len(decoded) == 4 and (decoded[0].width, decoded[0].height) == (H, W)
+    assert decoded[0].rotation == 0  # upright pixels, no rotation left for the player
+    colorize_video(clip, tmp_path / "out", settings=SMALL)
+    result = read_image(tmp_path / "out" / "frame_000002.png").pixels
+    upright = np.rot90(frames[2])  # counterclockwise, as the display rotation says
+    assert np.abs(luminance_of(result) - luminance_of(upright)).mean() < 2.0
+
+
+def test_non_square_pixels_keep_their_aspect(tmp_path):
+    # Anamorphic footage (a sample aspect ratio of 4:3) came out with square pixels: squeezed.
+    clip = tmp_path / "wide.mp4"
+    _write_clip(clip, _frames(3), audio=False, sample_aspect=Fraction(4, 3))
+    for target in (tmp_path / "out.mp4", tmp_path / "out.mkv"):
+        colorize_video(clip, target, settings=SMALL)
+        with av.open(str(target)) as result:
+            assert result.streams.video[0].codec_context.sample_aspect_ratio == Fraction(4, 3)
+
+
+def test_a_variable_frame_rate_clip_with_gaps_is_not_truncated(tmp_path):
+    # 8 frames over 1.4 s (a screen recording, a phone's variable rate) were taken for a clip
+    # truncated at frame 8 of 14: the run failed at its end.
+    times = [0, 1, 2, 5, 6, 7, 12, 13]
+    clip = tmp_path / "vfr.mkv"
+    _write_clip(clip, _frames(8), audio=False, times=times)
+    report = colorize_video(clip, tmp_path / "out.mkv", settings=SMALL)
+    assert report.frames == 8
+    with av.open(str(tmp_path / "out.mkv")) as result:
+        got = [float(f.time) for f in result.decode(video=0)]
+    assert got == pytest.approx([t / 10 for t in times], abs=1e-3)
 
 
 def test_frame_folder_in_and_out(tmp_path):

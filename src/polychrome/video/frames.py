@@ -4,7 +4,8 @@ images.
 - :func:`open_frames` reads a video file or a folder of frames (images sorted by name) as a
   :class:`FrameReader`: an iterator of ``(index, rgb)`` with ``rgb`` ``(H, W, 3)`` uint8 (uint16
   for a folder's 16-bit frames). Nothing is read ahead, so memory does not grow with the clip's
-  length.
+  length. A video's frames come upright (its display rotation applied, as a phone's portrait
+  clip needs); its sample aspect ratio (non-square pixels) is kept by a video written from it.
 - :func:`open_writer` writes frames to a video file (H.264 in .mp4/.mkv/.mov, MPEG-4 part 2 in
   .avi; 8 bit) or to a folder of PNGs (each written atomically, 16-bit frames as 16-bit PNGs).
   A video's audio streams are copied packet by packet, untouched (``reader.on_audio =
@@ -18,6 +19,7 @@ frame is playable, with the frames before it.
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 from collections.abc import Callable, Iterator
@@ -180,51 +182,98 @@ class _VideoReader:
             # The container's duration is its longest stream's: the video's only when alone
             # (audio running on after the last frame is no truncation).
             seconds = self.container.duration / 1_000_000
-        self.expected = round(seconds * float(self.fps)) if seconds else None
+        self.seconds = seconds
         ctx = self.stream.codec_context
-        self.size = (int(ctx.width), int(ctx.height))
-        if self.size[0] * self.size[1] > max_pixels:
+        if ctx.width * ctx.height > max_pixels:
             self.container.close()
             raise InputError(
-                f"{path.name}: frames of {self.size[0]}x{self.size[1]} exceed max_pixels="
-                f"{max_pixels}"
+                f"{path.name}: frames of {ctx.width}x{ctx.height} exceed max_pixels={max_pixels}"
             )
+        sar = ctx.sample_aspect_ratio
+        self.sample_aspect = Fraction(sar) if sar and sar > 0 and sar != 1 else None
         self.names = None
         self.on_audio: Callable[[Any], None] | None = None
         self.time: float | None = None
         self.alpha: np.ndarray | None = None  # video frames have none
+        # The first frame is decoded now: a phone's display rotation, which swaps the sides,
+        # is on the frames (the audio met before it is held until iteration starts).
+        self._held: list[Any] | None = []
+        self._turns = 0
+        self._frames = self._decode()
+        try:
+            self._first: tuple[np.ndarray, float | None] | None = next(self._frames)
+        except StopIteration:
+            self.container.close()
+            raise DecodeError(f"{path.name}: its video stream holds no frame") from None
+        except DecodeError:
+            self.container.close()
+            raise
+        self.size = (self._first[0].shape[1], self._first[0].shape[0])
+        if self.sample_aspect is not None and self._turns % 2:  # a quarter turn: 1/SAR
+            self.sample_aspect = 1 / self.sample_aspect
 
-    def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
+    def _audio(self, packet: Any) -> None:
+        if self._held is not None:
+            self._held.append(packet)
+        elif self.on_audio is not None:
+            self.on_audio(packet)
+
+    def _decode(self) -> Iterator[tuple[np.ndarray, float | None]]:
+        """Every frame, upright (its display rotation applied), and its time in seconds."""
         import av
 
         index = 0
         try:
             for packet in self.container.demux(self.stream, *self.audio):
                 if packet.stream.type == "audio":
-                    if self.on_audio is not None and packet.dts is not None:
-                        self.on_audio(packet)
+                    if packet.dts is not None:
+                        self._audio(packet)
                     continue
                 for frame in packet.decode():
-                    self.time = float(frame.time) if frame.time is not None else None
-                    yield index, frame.to_ndarray(format="rgb24")
+                    rgb = frame.to_ndarray(format="rgb24")
+                    self._turns = round((frame.rotation or 0) / 90) % 4  # counterclockwise
+                    if self._turns:
+                        rgb = np.ascontiguousarray(np.rot90(rgb, self._turns))
+                    yield rgb, float(frame.time) if frame.time is not None else None
                     index += 1
         except av.FFmpegError as exc:
             raise DecodeError(
                 f"{self.path.name}: frame {index} cannot be decoded (damaged or truncated file): "
                 f"{exc}"
             ) from None
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
+        held, self._held = self._held or [], None
+        for packet in held:
+            self._audio(packet)
+        first, self._first = self._first, None
+        frames = itertools.chain([first] if first else [], self._frames)
+        index, start = 0, first[1] if first else None
+        for index, (rgb, self.time) in enumerate(frames, 1):
+            if rgb.shape[:2] != self.size[::-1]:
+                raise DecodeError(
+                    f"{self.path.name}: frame {index - 1} is {rgb.shape[1]}x{rgb.shape[0]}, the "
+                    f"first frame {self.size[0]}x{self.size[1]}: all frames must have one size"
+                )
+            yield index - 1, rgb
         if self.count is not None and index < self.count:
             raise DecodeError(
                 f"{self.path.name} is truncated: frame {index} of {self.count} is missing"
             )
+        # A clip of variable frame rate holds fewer frames than its duration at its mean rate:
+        # its frames' times say how far it got.
+        seen = index / float(self.fps)
+        if start is not None and self.time is not None:
+            seen = self.time - start + 1 / float(self.fps)
+        seconds = self.seconds
         if (
             self.count is None
-            and self.expected
-            and index < min(0.9 * self.expected, self.expected - 2)
+            and seconds
+            and seen < min(0.9 * seconds, seconds - 2 / float(self.fps))
         ):
             raise DecodeError(
-                f"{self.path.name} is truncated: it ends at frame {index}, its header says "
-                f"{self.expected / float(self.fps):.2f} s (about {self.expected} frames)"
+                f"{self.path.name} is truncated: it ends at frame {index} ({seen:.2f} s), its "
+                f"header says {self.seconds:.2f} s"
             )
 
     def close(self) -> None:
@@ -402,6 +451,7 @@ class _VideoWriter:
         size: tuple[int, int],
         audio: list[Any],
         crf: int,
+        sample_aspect: Fraction | None = None,
     ):
         _require_av()
         import av
@@ -425,6 +475,8 @@ class _VideoWriter:
         odd = (self.stream.width, self.stream.height) != (width, height)
         self.cropped = (self.stream.width, self.stream.height) if odd else None
         self.stream.pix_fmt = "yuv420p"
+        if sample_aspect is not None:  # non-square pixels (anamorphic DV, a film scan)
+            self.stream.codec_context.sample_aspect_ratio = sample_aspect
         if codec == "libx264":
             self.stream.options = {"crf": str(crf), "preset": "ultrafast"}
         else:
@@ -527,6 +579,7 @@ def open_writer(
     names: list[str] | None = None,
     audio: list[Any] | None = None,
     crf: int = 18,
+    sample_aspect: Fraction | None = None,
 ) -> FrameWriter:
     """A video file (by its ending) or a folder of PNG frames.
 
@@ -539,10 +592,19 @@ def open_writer(
             ``frame_000000.png``, ...).
         audio: the input's audio streams (PyAV), copied into a video.
         crf: H.264 quality (0 lossless, 18 visually lossless, 51 worst).
+        sample_aspect: the width of a pixel over its height, when not 1 (kept by a video; a
+            folder's PNGs hold the pixels as they are).
     """
     path = Path(target)
     if is_video_path(path):
-        return _VideoWriter(path, fps=fps, size=size, audio=list(audio or []), crf=crf)
+        return _VideoWriter(
+            path,
+            fps=fps,
+            size=size,
+            audio=list(audio or []),
+            crf=crf,
+            sample_aspect=sample_aspect,
+        )
     if path.suffix.lower() in FOLDER_SUFFIXES:
         raise ValueCheckError(f"-o {path.name} names an image; name a video file or a folder")
     return _FolderWriter(path, names)

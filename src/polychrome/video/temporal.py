@@ -389,6 +389,7 @@ def colorize_video(
             names=reader.names,
             audio=getattr(reader, "audio", None),
             crf=crf,
+            sample_aspect=getattr(reader, "sample_aspect", None),
         )
         reader.on_audio = writer.write_audio
         report.cropped = writer.cropped
