@@ -81,6 +81,31 @@ def test_engine_context_moves_point_hints_to_working_resolution():
     assert engine_context(Guidance(), (50, 100)).hints is None
 
 
+def test_engine_context_masks_cost_their_bounding_box(monkeypatch):
+    # Each instance's mask at working resolution is the area share of its bounding box: 150
+    # labelled regions of a 50 MP page were 150 resizes of the page (30 s of 'priors').
+    from polychrome import pipeline
+    from polychrome.guidance.hints import Guidance, Instance
+    from polychrome.ops.filters import area_share, resize
+
+    rng = np.random.default_rng(0)
+    for full, shape in (((97, 131), (40, 53)), ((300, 200), (75, 50)), ((64, 5000), (2, 160))):
+        mask = np.zeros(full, bool)
+        y, x = rng.integers(0, full[0] // 2), rng.integers(0, full[1] // 2)
+        mask[y : y + full[0] // 3, x : x + full[1] // 4] = True
+        mask &= rng.random(full) < 0.8
+        share = area_share(mask, shape)
+        assert np.abs(share - resize(mask.astype(np.float32), shape, mode="area")).max() < 1e-5
+        monkeypatch.setattr(pipeline, "resize", None)  # no whole-image resize is left
+        context = pipeline.engine_context(
+            Guidance(instances=(Instance(mask, np.zeros(2), label="thing"),)),
+            shape,
+            full_shape=full,
+        )
+        monkeypatch.undo()
+        assert np.array_equal(context.instances[0][0], share >= 0.5)
+
+
 def test_engine_and_solver_place_a_hint_in_the_same_working_pixel():
     """At a non-integer scale, the engine's hint input and the solver's hint cells agree."""
     from polychrome.guidance.hints import Guidance, PointHints

@@ -35,7 +35,7 @@ from polychrome.errors import (
 from polychrome.guidance.hints import Guidance, cell_of
 from polychrome.io import ImageData, read_image, read_metadata, write_image
 from polychrome.ops.color import lab_to_rgb, luminance_of, reduce_chroma
-from polychrome.ops.filters import resize, working_shape
+from polychrome.ops.filters import area_share, resize, working_shape
 from polychrome.options import ColorizeOptions
 from polychrome.solve.propagate import Prior, SolveSettings, solve_chroma
 from polychrome.solve.upsample import compose_chroma
@@ -325,7 +325,7 @@ def engine_context(
     for inst in guidance.instances:
         mask = inst.mask
         if mask.shape != shape:
-            mask = resize(mask.astype(np.float32), shape, mode="area") >= 0.5
+            mask = area_share(mask, shape) >= 0.5  # reads the mask's bounding box only
         if mask.any():
             instances.append((mask, inst.label))
     text = str((guidance.report or {}).get("text") or "")
