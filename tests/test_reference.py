@@ -365,6 +365,9 @@ def test_pool_errors(tmp_path, refs_dir):
     pool = Pool.build(mixed)
     assert [p.name for p in pool.paths] == ["coffee.png"]
     assert [(p.name, "damaged.png" in why) for p, why in pool.unreadable] == [("damaged.png", True)]
+    # A target too small to search is named by its size, as matching names it.
+    with pytest.raises(ShapeError, match=r"target is 7x3; retrieving references needs at least 4"):
+        pool.retrieve(np.full((3, 7), 50.0, np.float32))
     (mixed / "coffee.png").unlink()
     with pytest.raises(InputError, match="no readable color image"):
         Pool.build(mixed)

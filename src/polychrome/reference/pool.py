@@ -443,8 +443,13 @@ class Pool:
         if k < 1:
             raise ValueCheckError(f"k must be at least 1, got {k}")
         lum = np.asarray(target_luminance)
-        if lum.ndim != 2 or min(lum.shape) < 4:
-            raise ShapeError(f"target luminance must be (H, W) with H, W >= 4, got {lum.shape}")
+        if lum.ndim != 2:
+            raise ShapeError(f"target luminance must be (H, W), got {lum.shape}")
+        if min(lum.shape) < 4:  # worded as match_references words its own minimum
+            raise ShapeError(
+                f"target is {lum.shape[1]}x{lum.shape[0]}; retrieving references needs at least "
+                "4 pixels a side"
+            )
         embedder = embedder or load_embedder(self.embedder)
         if embedder.name != self.embedder:
             raise ValueCheckError(
