@@ -8,6 +8,7 @@ both). A screenshot of the page after a colorization is saved as out/web-coloriz
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import threading
@@ -441,5 +442,130 @@ def test_masks_and_the_eraser_work_with_the_keyboard_and_a_pointer_shows_no_curs
     assert _alpha(page, "#hint-layer", 40, 10) == 255
     assert page.locator("#key-cursor").is_hidden()
     page.keyboard.press("ArrowDown")  # the keyboard goes on from where the pointer stopped
-    assert page.text_content("#paint-status").startswith("Cursor at x 60, y 12")
+    # (60, 10) as shown, scaled up: the mouse's whole CSS pixels put it within a pixel of that
+    x, y = re.match(r"Cursor at x (\d+), y (\d+)", page.text_content("#paint-status")).groups()
+    assert abs(int(x) - 60) <= 1 and abs(int(y) - (10 + 2)) <= 1
     assert page.errors == []  # type: ignore[attr-defined]
+
+
+def _pixel(page, canvas: str, x: int, y: int) -> list[int]:
+    """RGBA of one pixel (image pixels) of the canvas that the CSS selector ``canvas`` finds."""
+    return page.evaluate(
+        "([css, x, y]) => [...document.querySelector(css).getContext('2d')"
+        ".getImageData(x, y, 1, 1).data]",
+        [canvas, x, y],
+    )
+
+
+def test_undo_takes_back_the_last_stroke_with_the_button_or_ctrl_z(page, tmp_path):
+    page.set_input_files("#image-input", str(_small_png(tmp_path, "small.png", (200, 100))))
+    page.wait_for_selector("#stage:not([hidden])")
+    assert page.locator("#undo").is_disabled()
+    hints = "#hint-layer"
+
+    # A red stroke across, then (color and brush changed mid-way) a blue one down over it.
+    page.fill("#stroke-color", "#ff0000")
+    _drag(page, hints, [(0.1, 0.5), (0.9, 0.5)])
+    page.fill("#stroke-color", "#0000ff")
+    page.fill("#brush-size", "30")
+    _drag(page, hints, [(0.5, 0.1), (0.5, 0.9)])
+    assert _pixel(page, hints, 100, 50) == [0, 0, 255, 255]
+    assert page.locator("#undo").is_enabled()
+
+    # Undo gives back what was under the blue stroke: red where they crossed, nothing elsewhere.
+    page.click("#undo")
+    assert _pixel(page, hints, 100, 50) == [255, 0, 0, 255]
+    assert _alpha(page, hints, 100, 15) == 0
+    assert _alpha(page, hints, 30, 50) == 255
+    # Ctrl+Z undoes the red one too; then there is nothing left to undo.
+    page.keyboard.press("Control+z")
+    assert _alpha(page, hints, 30, 50) == 0
+    assert page.locator("#undo").is_disabled()
+
+    # In a text field Ctrl+Z is the field's own: it leaves the strokes alone.
+    _drag(page, hints, [(0.1, 0.2), (0.4, 0.2)])
+    page.click("#description")
+    page.keyboard.type("sky")
+    page.keyboard.press("Control+z")
+    assert _alpha(page, hints, 50, 20) == 255
+
+    # A keyboard stroke (Enter, moves, Enter) is one step, and so is a mask's stroke, which
+    # comes back in the mask's tint of now.
+    page.focus("#keyboard-paint")
+    page.keyboard.press("Enter")
+    page.keyboard.press("Enter")
+    for _ in range(5):
+        page.keyboard.press("Shift+ArrowRight")
+    page.keyboard.press("Enter")  # from where the pointer stopped (80, 20) to (180, 20)
+    assert _alpha(page, hints, 140, 20) == 255
+    page.click("#add-mask")
+    page.keyboard.type("green")
+    _drag(page, hints, [(0.1, 0.8), (0.3, 0.8)])
+    _drag(page, hints, [(0.5, 0.8), (0.7, 0.8)])
+    page.fill("#mask-list li:last-child input[type=text]", "blue")
+    page.dispatch_event("#mask-list li:last-child input[type=text]", "input")
+    page.click("#undo")
+    mask = "#mask-layers canvas"
+    assert _alpha(page, mask, 120, 80) == 0
+    assert _pixel(page, mask, 40, 80) == [0, 0, 255, 255]
+    page.click("#undo")
+    page.click("#undo")
+    assert _alpha(page, mask, 40, 80) == 0
+    assert _alpha(page, hints, 140, 20) == 0
+    assert _alpha(page, hints, 50, 20) == 255  # the pointer's stroke before them stays
+    assert "Undid the last stroke" in page.text_content("#paint-status")
+
+    # Another image starts with nothing to undo.
+    page.set_input_files("#image-input", str(_small_png(tmp_path, "other.png", (60, 40))))
+    page.wait_for_function("document.getElementById('status').textContent.includes('other.png')")
+    assert page.locator("#undo").is_disabled()
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("size", [(40, 30), (400, 1200)], ids=["tiny", "tall"])
+def test_an_image_is_shown_whole_at_a_usable_size_and_strokes_land_under_the_pointer(
+    browser, server_url, tmp_path, size
+):
+    """A 40 x 30 scan fills the column (scaled up), a tall one fits the window; at
+    devicePixelRatio 2 a press paints the image's pixel under the pointer, and the result is
+    compared at the same size, in view."""
+    width, height = size
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, device_scale_factor=2)
+    page = context.new_page()
+    page.goto(server_url)
+    page.wait_for_function("document.querySelectorAll('#engine option').length > 0")
+    page.set_input_files("#image-input", str(_small_png(tmp_path, "scan.png", size)))
+    page.wait_for_selector("#stage:not([hidden])")
+
+    box = page.locator("#hint-layer").bounding_box()
+    assert max(box["width"], box["height"]) >= 600 and box["y"] + box["height"] <= 800
+    assert box["width"] / box["height"] == pytest.approx(width / height, rel=0.01)
+
+    x, y = int(0.3 * width), int(0.6 * height)  # a pixel, clicked at its center: a dot
+    page.mouse.click(box["x"] + (x + 0.5) * box["width"] / width,
+                     box["y"] + (y + 0.5) * box["height"] / height)
+    assert _alpha(page, "#hint-layer", x, y) == 255
+    center = page.evaluate(
+        """() => {  // of the painted pixels, in pixels of the image
+            const c = document.getElementById("hint-layer");
+            const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+            let sx = 0, sy = 0, n = 0;
+            for (let i = 3; i < d.length; i += 4) {
+                if (d[i] <= 127) continue;
+                const k = (i - 3) / 4;
+                sx += k % c.width; sy += Math.floor(k / c.width); n++;
+            }
+            return [sx / n + 0.5, sy / n + 0.5];
+        }"""
+    )
+    assert center == pytest.approx([x + 0.5, y + 0.5], abs=1.0)
+
+    page.select_option("#engine", "none")
+    page.click("#colorize")
+    page.wait_for_selector("#result:not([hidden])")
+    page.wait_for_function("document.getElementById('after').complete")
+    compare = page.locator("#compare").bounding_box()
+    assert compare["width"] == pytest.approx(box["width"] + 2, abs=1)
+    assert compare["height"] == pytest.approx(box["height"] + 2, abs=1)
+    assert compare["y"] >= 0 and compare["y"] + compare["height"] <= 800  # brought into view
+    context.close()

@@ -21,7 +21,11 @@ const state = {
   resultName: "result-color.png",
   limits: null, // the service's limits (GET /v1/options)
   job: null, // the colorization under way ({controller}); one at a time
+  history: [], // the strokes that Undo takes back, oldest first (see beginStep)
+  step: null, // the stroke being painted, until it ends
 };
+
+const HISTORY_STEPS = 30; // how many strokes Undo can take back
 
 const $ = (id) => document.getElementById(id);
 
@@ -126,6 +130,7 @@ async function openImage(file) {
   setNotes([]);
   setStatus("");
   clearMasks();
+  forgetHistory();
   const url = URL.createObjectURL(file);
   $("before").src = url;
   $("before").classList.remove("stand-in");
@@ -145,6 +150,7 @@ async function openImage(file) {
   state.drawable = true;
   state.width = img.naturalWidth;
   state.height = img.naturalHeight;
+  fitTo(state.width, state.height);
   for (const id of ["base", "hint-layer"]) {
     $(id).width = state.width;
     $(id).height = state.height;
@@ -167,10 +173,17 @@ async function openImage(file) {
   setStatus(`${file.name}: ${state.width} × ${state.height}`);
 }
 
+// The image and its result are shown whole: as wide as the column allows and no taller than the
+// window, a small image scaled up as much as a big one is scaled down (style.css, --aspect).
+function fitTo(width, height) {
+  $("work").style.setProperty("--aspect", String(width / height));
+}
+
 function clearHints() {
   const hints = $("hint-layer");
   hints.getContext("2d").clearRect(0, 0, hints.width, hints.height);
   state.hintsPainted = false;
+  forgetHistory();
 }
 
 function clearMasks() {
@@ -266,10 +279,15 @@ function toImage(canvas, event) {
   ];
 }
 
-// Paint on each layer with the current tool, color and brush: draw(ctx) makes the path. The
-// brush is in CSS pixels of the image as shown.
+// The brush's width in pixels of the image: the slider gives it in CSS pixels of the image as
+// shown, but never less than 2 pixels of the image (a small image is shown scaled up, and a
+// thinner line would cover no pixel enough to count: see hasPixels).
+function brushWidth() {
+  return Math.max(2, Number($("brush-size").value) * (state.width / $("hint-layer").clientWidth));
+}
+
+// Paint on each layer with the current tool, color and brush: draw(ctx) makes the path.
 function paintWith(layers, draw) {
-  const surface = $("hint-layer");
   const mode = tool();
   const color = mode === "mask" ? state.activeMask.tint : $("stroke-color").value;
   for (const layer of layers) {
@@ -277,7 +295,7 @@ function paintWith(layers, draw) {
     ctx.globalCompositeOperation = mode === "erase" ? "destination-out" : "source-over";
     ctx.strokeStyle = color;
     ctx.fillStyle = color;
-    ctx.lineWidth = Number($("brush-size").value) * (state.width / surface.clientWidth);
+    ctx.lineWidth = brushWidth();
     ctx.lineCap = "round";
     ctx.lineJoin = "round";
     ctx.beginPath();
@@ -289,6 +307,7 @@ function paintWith(layers, draw) {
 
 // A line between two points of the image (pixels). Where they are equal it paints nothing.
 function paintSegment(layers, from, to) {
+  touchStep([from, to]);
   paintWith(layers, (ctx) => {
     ctx.moveTo(...from);
     ctx.lineTo(...to);
@@ -298,19 +317,105 @@ function paintSegment(layers, from, to) {
 
 // A dot of the brush's size at a point of the image (pixels).
 function paintDot(layers, [x, y]) {
+  touchStep([[x, y]]);
   paintWith(layers, (ctx) => {
     ctx.arc(x, y, ctx.lineWidth / 2, 0, 2 * Math.PI);
     ctx.fill();
   });
 }
 
+// ------------------------------------------------------------------------ undo
+
+// A stroke (a pointer's press to its release, a keyboard stroke, a dot) is one step of Undo. When
+// it starts, a copy of each layer it paints on is kept; when it ends, the copies are cut down to
+// the box the stroke touched, so that a step holds little more than the pixels it changed.
+function beginStep(layers) {
+  endStep();
+  state.step = {
+    parts: layers.map((canvas) => ({ canvas, copy: copyOf(canvas, 0, 0, canvas.width, canvas.height) })),
+    box: null, // [x0, y0, x1, y1] in pixels of the image
+  };
+}
+
+function touchStep(points) {
+  const step = state.step;
+  if (!step) return;
+  const r = brushWidth() / 2 + 2; // the brush's reach and its antialiased edge
+  for (const [x, y] of points) {
+    const [x0, y0, x1, y1] = step.box || [x, y, x, y];
+    step.box = [Math.min(x0, x - r), Math.min(y0, y - r), Math.max(x1, x + r), Math.max(y1, y + r)];
+  }
+}
+
+function endStep() {
+  const step = state.step;
+  state.step = null;
+  if (!step || !step.box) return;
+  const x0 = Math.max(0, Math.floor(step.box[0]));
+  const y0 = Math.max(0, Math.floor(step.box[1]));
+  const x1 = Math.min(state.width, Math.ceil(step.box[2]));
+  const y1 = Math.min(state.height, Math.ceil(step.box[3]));
+  if (x1 <= x0 || y1 <= y0) return;
+  step.box = [x0, y0, x1 - x0, y1 - y0];
+  for (const part of step.parts) part.copy = copyOf(part.copy, ...step.box);
+  state.history.push(step);
+  if (state.history.length > HISTORY_STEPS) state.history.shift();
+  $("undo").disabled = false;
+}
+
+function copyOf(canvas, x, y, width, height) {
+  const copy = document.createElement("canvas");
+  copy.width = width;
+  copy.height = height;
+  copy.getContext("2d").drawImage(canvas, x, y, width, height, 0, 0, width, height);
+  return copy;
+}
+
+// Take back the last stroke: its box gets back what each layer held before it. A mask removed
+// since then stays removed.
+function undo() {
+  if (penUp()) $("key-cursor").hidden = true; // a keyboard stroke under way ends first
+  const step = state.history.pop();
+  $("undo").disabled = state.history.length === 0;
+  if (!step) return;
+  const [x, y] = step.box;
+  for (const { canvas, copy } of step.parts) {
+    if (!canvas.isConnected) continue;
+    const ctx = canvas.getContext("2d");
+    ctx.globalCompositeOperation = "source-over";
+    ctx.clearRect(x, y, copy.width, copy.height);
+    ctx.drawImage(copy, x, y);
+    const mask = state.masks.find((m) => m.canvas === canvas);
+    if (mask) setTint(mask, mask.tint); // its tint may have changed since
+  }
+  announce(state.history.length ? "Undid the last stroke." : "Undid the last stroke: none is left.");
+}
+
+function forgetHistory() {
+  state.history = [];
+  state.step = null;
+  $("undo").disabled = true;
+}
+
+// Ctrl+Z (Cmd+Z) undoes a stroke, except in a text field, where it undoes typing.
+function onUndoKey(event) {
+  if (!(event.ctrlKey || event.metaKey) || event.altKey || event.shiftKey) return;
+  if (event.key.toLowerCase() !== "z") return;
+  const target = event.target;
+  if (target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName)) return;
+  event.preventDefault();
+  undo();
+}
+
 function installDrawing() {
   const surface = $("hint-layer");
   let last = null;
   let layers = [];
+  // A press paints a dot (a click alone paints), each move a segment from the last point.
   const paint = (event) => {
     const xy = toImage(surface, event);
-    paintSegment(layers, last || xy, xy);
+    if (last) paintSegment(layers, last, xy);
+    else paintDot(layers, xy);
     last = xy;
   };
   surface.addEventListener("pointerdown", (event) => {
@@ -322,6 +427,7 @@ function installDrawing() {
     }
     surface.setPointerCapture(event.pointerId);
     last = null;
+    beginStep(layers);
     paint(event);
   });
   surface.addEventListener("pointermove", (event) => {
@@ -329,6 +435,7 @@ function installDrawing() {
   });
   const stop = () => {
     if (last) keyCursorToPointer(last); // the keyboard goes on from where the pointer stopped
+    endStep();
     layers = [];
     last = null;
   };
@@ -388,7 +495,7 @@ function showKeyCursor() {
   const [x, y] = keyPoint();
   cursor.style.left = `${(100 * x) / state.width}%`;
   cursor.style.top = `${(100 * y) / state.height}%`;
-  cursor.style.setProperty("--brush", `${$("brush-size").value}px`);
+  cursor.style.setProperty("--brush", `${(brushWidth() * $("hint-layer").clientWidth) / state.width}px`);
   cursor.classList.toggle("pen-down", keyboard.penDown);
   cursor.hidden = false;
 }
@@ -413,6 +520,7 @@ function penUp() {
   const wasDown = keyboard.penDown;
   keyboard.penDown = false;
   keyboard.layers = [];
+  if (wasDown) endStep();
   return wasDown;
 }
 
@@ -433,7 +541,9 @@ function onKey(event) {
   } else if (event.key === " ") {
     const layers = keyLayers();
     if (layers) {
+      beginStep(layers);
       paintDot(layers, keyPoint());
+      endStep();
       const verb = tool() === "erase" ? "Erased a dot" : `Painted a dot with ${toolWords()}`;
       announce(`${verb} at ${keyPlace()}.`);
     }
@@ -445,6 +555,7 @@ function onKey(event) {
       if (layers) {
         keyboard.penDown = true;
         keyboard.layers = layers;
+        beginStep(layers);
         paintDot(layers, keyPoint());
         announce(`Stroke with ${toolWords()} started at ${keyPlace()}: the arrow keys paint, `
           + "Enter or Escape ends it.");
@@ -574,6 +685,7 @@ async function colorize() {
     state.results = body.images.map((b64) => `data:${body.media_type};base64,${b64}`);
     state.resultName = body.filename;
     showResults();
+    $("result").scrollIntoView({ block: "nearest" }); // it is below the image: bring it in view
     const took = ((performance.now() - started) / 1000).toFixed(1);
     setStatus(`Done in ${took} s (${body.metadata.engine}, seed ${body.metadata.seed}).`);
     setNotes(body.notes || []);
@@ -651,6 +763,12 @@ function start() {
     if (file) openImage(file);
   });
   $("add-mask").addEventListener("click", addMask);
+  $("undo").addEventListener("click", undo);
+  document.addEventListener("keydown", onUndoKey);
+  $("after").addEventListener("load", () => {
+    const after = $("after");
+    if (!state.drawable) fitTo(after.naturalWidth, after.naturalHeight); // no size till now
+  });
   $("clear").addEventListener("click", () => {
     clearHints();
     clearMasks();
