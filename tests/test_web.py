@@ -180,16 +180,28 @@ def test_page_shows_refusals(page, tmp_path):
     assert "has no text" in page.text_content("#status")
     assert "error" in page.get_attribute("#status", "class")
 
-    # A file the browser cannot show still goes to the service, whose refusal is shown.
+    # A file that is no image at all is caught on opening, and another file can be opened.
     junk = tmp_path / "notes.png"
     junk.write_bytes(b"this is not an image")
     page.set_input_files("#image-input", str(junk))
+    page.wait_for_function("document.getElementById('status').textContent.includes('notes.png')")
+    assert "not a PNG, JPEG, TIFF or WebP image" in page.text_content("#status")
+    assert "error" in page.get_attribute("#status", "class")
+    assert page.locator("#colorize").is_disabled() and page.locator("#stage").is_hidden()
+
+    # A broken PNG the browser cannot show still goes to the service, whose refusal is shown.
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 20)
+    page.set_input_files("#image-input", str(broken))
     page.wait_for_function("!document.getElementById('colorize').disabled")
     with page.expect_response("**/v1/colorize") as answer:
         page.click("#colorize")
     assert answer.value.status == 422
-    page.wait_for_function("document.getElementById('status').textContent.includes('notes.png')")
-    assert "not a PNG" in page.text_content("#status")
+    page.wait_for_function("document.getElementById('status').textContent.includes('broken.png')")
+    assert "error" in page.get_attribute("#status", "class")
+    page.set_input_files("#image-input", str(_small_png(tmp_path, "good.png", (60, 40))))
+    page.wait_for_selector("#stage:not([hidden])")
+    assert page.locator("#colorize").is_enabled()
 
 
 def test_result_of_many_samples_can_be_switched(page, tmp_path):

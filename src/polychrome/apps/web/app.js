@@ -131,6 +131,15 @@ async function openImage(file) {
   setStatus("");
   clearMasks();
   forgetHistory();
+  if (!(await isImageFile(file))) {
+    state.drawable = false;
+    $("stage").hidden = true;
+    $("empty").hidden = false;
+    $("empty").textContent = "Choose an image to start.";
+    $("colorize").disabled = true;
+    setStatus(`${file.name} is not a PNG, JPEG, TIFF or WebP image: choose another file.`, true);
+    return;
+  }
   const url = URL.createObjectURL(file);
   $("before").src = url;
   $("before").classList.remove("stand-in");
@@ -177,6 +186,18 @@ async function openImage(file) {
 // window, a small image scaled up as much as a big one is scaled down (style.css, --aspect).
 function fitTo(width, height) {
   $("work").style.setProperty("--aspect", String(width / height));
+}
+
+// Whether a file starts as the images the service reads do (PNG, JPEG, TIFF or BigTIFF, WebP:
+// polychrome.io's _sniff_format): another file (a text, a PDF, a GIF) is caught on opening rather
+// than after painting. A file that starts right but is broken is the service's to refuse.
+async function isImageFile(file) {
+  const head = new Uint8Array(await file.slice(0, 12).arrayBuffer());
+  const starts = (bytes, at = 0) => bytes.every((b, i) => head[at + i] === b);
+  const text = (word) => [...word].map((c) => c.charCodeAt(0));
+  return starts([0x89, ...text("PNG\r\n"), 0x1a, 0x0a]) || starts([0xff, 0xd8, 0xff])
+    || ["II*\0", "MM\0*", "II+\0", "MM\0+"].some((tiff) => starts(text(tiff)))
+    || (starts(text("RIFF")) && starts(text("WEBP"), 8));
 }
 
 function clearHints() {
