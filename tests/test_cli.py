@@ -551,6 +551,15 @@ def test_words_that_color_nothing_are_warned_about(scene, tmp_path: Path):
     assert clean.exit_code == 0 and "warning" not in clean.stderr
 
 
+def test_a_description_over_the_limit_is_refused_with_its_length(scene, tmp_path: Path):
+    result = _invoke(
+        "colorize", scene.gray, "--describe", "a red car " * 500, "-o", tmp_path / "o.png"
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "--describe is limited to 2,000 characters, got 5,000" in result.stderr
+    assert not (tmp_path / "o.png").exists()
+
+
 def test_jpeg_results_of_inputs_with_alpha(tmp_path: Path):
     """A folder of RGBA scans (alpha opaque everywhere, as many programs save them) can be
     written as JPEG (each one failed, after its colorization); an input with real transparency

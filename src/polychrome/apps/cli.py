@@ -566,8 +566,13 @@ def _plan_colorize(
         boxes = [(*_parse_numbers(k, 4, "--box"), v) for k, v in _parse_pairs(box, "--box")]
         if (label_map is None) != (legend is None):
             raise ValueCheckError("--label-map and --legend go together")
-        if len(describe) > 2000:
-            raise ValueCheckError("--describe is limited to 2000 characters")
+        from polychrome.guidance.describe import MAX_DESCRIPTION_CHARS
+
+        if len(describe) > MAX_DESCRIPTION_CHARS:
+            raise ValueCheckError(
+                f"--describe is limited to {MAX_DESCRIPTION_CHARS:,} characters, got "
+                f"{len(describe):,}"
+            )
         engine_options = _engine_options(engine_option, options.engine)
         if segmenter and not describe.strip():
             raise ValueCheckError(
