@@ -581,3 +581,20 @@ def test_an_image_is_shown_whole_at_a_usable_size_and_strokes_land_under_the_poi
     assert compare["height"] == pytest.approx(box["height"] + 2, abs=1)
     assert compare["y"] >= 0 and compare["y"] + compare["height"] <= 800  # brought into view
     context.close()
+
+
+def test_on_a_phone_the_image_comes_before_the_painting_tools(browser, server_url, tmp_path):
+    """At 390 x 844 the column holds everything: the image follows the file chooser, in the first
+    screen, instead of coming after every control; nothing is wider than the screen."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2)
+    page = context.new_page()
+    page.goto(server_url)
+    page.wait_for_function("document.querySelectorAll('#engine option').length > 0")
+    page.set_input_files("#image-input", str(_small_png(tmp_path, "photo.png", (300, 200))))
+    page.wait_for_selector("#stage:not([hidden])")
+    stage = page.locator("#stage").bounding_box()
+    paint = page.locator("#controls fieldset").first.bounding_box()
+    assert stage["y"] + stage["height"] <= min(paint["y"], 844)
+    assert stage["x"] >= 0 and stage["x"] + stage["width"] <= 390
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    context.close()
