@@ -378,8 +378,7 @@ def _without_earlier_results(files: list[Path]) -> list[Path]:
     left = sorted(earlier)
     typer.echo(
         f"warning: left out {_counted(len(left), 'result')} of an earlier run beside "
-        f"{'its input' if len(left) == 1 else 'their inputs'}: "
-        + _listed([str(f) for f in left]),
+        f"{'its input' if len(left) == 1 else 'their inputs'}: " + _listed([str(f) for f in left]),
         err=True,
     )
     return [f for f in files if f not in earlier]
