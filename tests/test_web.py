@@ -554,8 +554,9 @@ def test_an_image_is_shown_whole_at_a_usable_size_and_strokes_land_under_the_poi
     assert box["width"] / box["height"] == pytest.approx(width / height, rel=0.01)
 
     x, y = int(0.3 * width), int(0.6 * height)  # a pixel, clicked at its center: a dot
-    page.mouse.click(box["x"] + (x + 0.5) * box["width"] / width,
-                     box["y"] + (y + 0.5) * box["height"] / height)
+    page.mouse.click(
+        box["x"] + (x + 0.5) * box["width"] / width, box["y"] + (y + 0.5) * box["height"] / height
+    )
     assert _alpha(page, "#hint-layer", x, y) == 255
     center = page.evaluate(
         """() => {  // of the painted pixels, in pixels of the image
