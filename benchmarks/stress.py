@@ -74,16 +74,22 @@ def case_regions(repeat: int) -> None:
         )
 
 
-def case_16bit(repeat: int) -> None:
+def automatic_with_peak(repeat: int, gray: np.ndarray) -> tuple[float, dict, float]:
+    """Best time of an automatic (``cnn``) colorization of ``gray``, its step timings, and the
+    peak of memory numpy allocated (GB, tracemalloc)."""
     import tracemalloc
 
+    tracemalloc.start()
+    seconds, result = best(repeat, lambda: polychrome.colorize(gray, engine="cnn"))
+    peak = tracemalloc.get_traced_memory()[1] / 2**30
+    tracemalloc.stop()
+    return seconds, result.metadata["timings"], peak
+
+
+def case_16bit(repeat: int) -> None:
     for mp, (width, height) in ((3, (2000, 1500)), (12, (4000, 3000))):
         gray = gray_of(width, height).astype(np.uint16) * 257
-        tracemalloc.start()
-        seconds, result = best(repeat, lambda g=gray: polychrome.colorize(g, engine="cnn"))
-        peak = tracemalloc.get_traced_memory()[1] / 2**30
-        tracemalloc.stop()
-        t = result.metadata["timings"]
+        seconds, t, peak = automatic_with_peak(repeat, gray)
         print(
             f"16bit   {mp:2d} MP: {seconds:6.2f} s (output {t['output']:.2f}, solve "
             f"{t['solve']:.2f}, upsample {t['upsample']:.2f}); numpy peak {peak:.2f} GB",
@@ -111,15 +117,8 @@ def case_dense_hints(repeat: int) -> None:
 
 
 def case_big(repeat: int) -> None:
-    import tracemalloc
-
     for mp, (width, height) in ((12, (4000, 3000)), (50, (8660, 5774))):
-        gray = gray_of(width, height)
-        tracemalloc.start()
-        seconds, result = best(repeat, lambda g=gray: polychrome.colorize(g, engine="cnn"))
-        peak = tracemalloc.get_traced_memory()[1] / 2**30
-        tracemalloc.stop()
-        t = result.metadata["timings"]
+        seconds, t, peak = automatic_with_peak(repeat, gray_of(width, height))
         print(
             f"big    {mp:2d} MP: {seconds:6.2f} s (upsample {t['upsample']:.2f}, output "
             f"{t['output']:.2f}); numpy peak {peak:.2f} GB",
