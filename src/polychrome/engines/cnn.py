@@ -229,6 +229,8 @@ def _agreement(ab, hints, options: CnnOptions):
     import cv2
     import numpy as np
 
+    from polychrome.ops.filters import hint_cells
+
     h, w = ab.shape[:2]
     firm = _firm(hints, options.hint_weight)
     if firm is None:
@@ -236,9 +238,7 @@ def _agreement(ab, hints, options: CnnOptions):
     yx, target = firm
     err2 = ((ab[yx[:, 0], yx[:, 1]] - target) ** 2).sum(axis=1)
     # On a coarse grid: the spread is broad, so 64 cells on the longer side are plenty.
-    scale = min(1.0, 64 / max(h, w))
-    gh, gw = max(1, round(h * scale)), max(1, round(w * scale))
-    at = np.minimum((yx * scale).astype(np.int64), [gh - 1, gw - 1])
+    (gh, gw), at = hint_cells(yx, (h, w))
     flat = at[:, 0] * gw + at[:, 1]
     total = (
         np.stack(

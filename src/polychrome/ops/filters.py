@@ -21,6 +21,7 @@ __all__ = [
     "bilateral_regression",
     "domain_transform_spread",
     "guided_upsample",
+    "hint_cells",
     "hint_reach",
     "resize",
     "working_shape",
@@ -291,6 +292,19 @@ def bilateral_regression(
     return mean.astype(np.float32), density.astype(np.float32)
 
 
+def hint_cells(
+    yx: np.ndarray, shape: tuple[int, int], cells: int = 64
+) -> tuple[tuple[int, int], np.ndarray]:
+    """The coarse grid broad spreads of hints work on: its ``(gh, gw)``, ``cells`` on the longer
+    side of ``shape`` (or ``shape`` itself if smaller), and the ``(N, 2)`` int64 cell of each
+    hint at ``yx`` (in ``shape``'s coordinates)."""
+    h, w = shape
+    scale = min(1.0, cells / max(h, w))
+    gh, gw = max(1, round(h * scale)), max(1, round(w * scale))
+    at = np.minimum((np.asarray(yx).reshape(-1, 2) * scale).astype(np.int64), [gh - 1, gw - 1])
+    return (gh, gw), at
+
+
 def hint_reach(yx: np.ndarray, shape: tuple[int, int], reach: float) -> np.ndarray:
     """``(H, W)`` float32 in ``[0, 1]``: how near each pixel is to the hints at ``yx``
     ``(N, 2)`` (int, in ``shape``'s coordinates): 1 at and beside them, fading to 0 at about
@@ -308,12 +322,9 @@ def hint_reach(yx: np.ndarray, shape: tuple[int, int], reach: float) -> np.ndarr
     h, w = shape
     if reach <= 0:
         return np.ones((h, w), np.float32)
-    scale = min(1.0, 64 / max(h, w))
-    gh, gw = max(1, round(h * scale)), max(1, round(w * scale))
+    (gh, gw), at = hint_cells(yx, shape)
     cells = np.zeros((gh, gw), np.float32)
-    if len(yx):
-        at = np.minimum((np.asarray(yx) * scale).astype(np.int64), [gh - 1, gw - 1])
-        cells[at[:, 0], at[:, 1]] = 1.0
+    cells[at[:, 0], at[:, 1]] = 1.0
     sigma = 0.5 * reach * max(gh, gw)
     spread = cv2.GaussianBlur(cells, (0, 0), sigma, borderType=cv2.BORDER_CONSTANT)
     near = 1.0 - np.exp(-3.0 * np.float32(2 * np.pi * sigma**2) * spread)
