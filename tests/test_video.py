@@ -445,6 +445,20 @@ def test_a_variable_frame_rate_clip_with_gaps_is_not_truncated(tmp_path):
     assert got == pytest.approx([t / 10 for t in times], abs=1e-3)
 
 
+def test_an_mp4_with_aac_sound_written_as_avi_keeps_every_frame_time(tmp_path):
+    # The AAC sound copied from an .mp4 starts before 0 (the encoder's priming samples). AVI
+    # cannot hold a negative time, so FFmpeg shifted the file by it, the video included but
+    # for its first frame: frame times 0.0, 0.2, 0.3, ... (the 0.1 s slot empty).
+    clip, out = tmp_path / "in.mp4", tmp_path / "out.avi"
+    _write_clip(clip, _frames(10))
+    result = CliRunner().invoke(app, ["video", str(clip), "-o", str(out), "--working-pixels=4096"])
+    assert result.exit_code == 0, result.output
+    with av.open(str(out)) as written:
+        assert [s.type for s in written.streams] == ["video", "audio"]
+        times = [float(f.time) for f in written.decode(video=0)]
+    assert times == pytest.approx([t / 10 for t in range(10)], abs=1e-3)
+
+
 def test_frame_folder_in_and_out(tmp_path):
     frames = _frames(5)
     _frame_folder(tmp_path / "in", frames)

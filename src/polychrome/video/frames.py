@@ -511,6 +511,11 @@ class _VideoWriter:
         self.alpha_dropped = 0
         self.fps = fps
         self._pts = -1
+        # AVI places sound by position, not time, and holds no time before 0: copied sound that
+        # starts before 0 (AAC's priming samples in an .mp4) made FFmpeg shift the whole file,
+        # the first video frame excepted, leaving an empty frame slot. Such sound is moved to
+        # start at 0 instead (where an AVI plays it anyway); the frames keep their times.
+        self._audio_shift: dict[int, int] | None = {} if path.suffix.lower() == ".avi" else None
 
     def write(
         self,
@@ -539,6 +544,14 @@ class _VideoWriter:
     def write_audio(self, packet: Any) -> None:
         out = self.audio.get(packet.stream.index)
         if out is not None:
+            if self._audio_shift is not None:
+                first = packet.dts if packet.dts is not None else packet.pts
+                shift = self._audio_shift.setdefault(packet.stream.index, max(0, -(first or 0)))
+                if shift:
+                    if packet.pts is not None:
+                        packet.pts += shift
+                    if packet.dts is not None:
+                        packet.dts += shift
             packet.stream = out
             self.container.mux(packet)
 
