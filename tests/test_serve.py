@@ -114,6 +114,10 @@ def test_engines_lists_the_registry(client):
         assert {"temperature", "net_side"} <= {o["name"] for o in cnn["options"]}
         diversity = next(o for o in cnn["options"] if o["name"] == "diversity")
         assert "--samples" not in diversity["help"] and "samples" in diversity["help"]
+        # The page builds controls from each option's type; it leaves out those naming files.
+        kinds = {o["name"]: (o["type"], o["files"]) for o in cnn["options"]}
+        assert kinds["vividness"] == ("float", False) and kinds["net_side"] == ("int", False)
+        assert kinds["hints"] == ("bool", False) and kinds["model"] == ("str", True)
 
 
 def test_an_engine_that_needs_the_users_weights_is_ready_only_when_the_service_has_them():
@@ -363,6 +367,22 @@ def test_images_of_a_few_pixels_colorize(client, shape):
         ({"engine_options": "{"}, None, "ValueCheckError", "JSON object"),
         ({"engine_options": "[1]"}, None, "ValueCheckError", "JSON object"),
         ({"engine_options": '{"zzz": 1}'}, None, "ValueCheckError", "zzz"),
+        # An engine option's refusal names the field and the engine, in plain words.
+        (
+            {"engine_options": '{"vividness": 9}'},
+            None,
+            "ValueCheckError",
+            "engine_options of the cnn engine: vividness must be in [0, 4], got 9",
+        ),
+        (
+            {"engine_options": '{"vividness": "vivid"}'},
+            None,
+            "ValueCheckError",
+            'vividness must be a number, got "vivid"',
+        ),
+        ({"engine_options": '{"net_side": 100.5}'}, None, "ValueCheckError", "whole number"),
+        ({"engine_options": '{"net_side": "nan"}'}, None, "ValueCheckError", "a number"),
+        ({"engine_options": '{"temperature": true}'}, None, "ValueCheckError", "got true"),
         ({"description": "x" * 2001}, None, "ValueCheckError", "2000"),
         (
             {"label": "car"},

@@ -46,6 +46,7 @@ import base64
 import dataclasses
 import json
 import logging
+import math
 import os
 import threading
 from collections.abc import Callable, Mapping
@@ -291,6 +292,27 @@ def _parse_engine_options(text: str) -> dict[str, Any]:
     return value
 
 
+def _check_numbers(engine: str, options_class: type, values: Mapping[str, Any]) -> None:
+    """Refuse a number option given as something else (``"x"``, ``true``), and a whole-number
+    option given a fraction (``steps=2.5``, which the engine would cut to 2), in plain words."""
+    fields = {f.name: f for f in dataclasses.fields(options_class)}
+    for key, value in values.items():
+        if key not in fields:
+            continue  # the engine's own check names the unknown option and the known ones
+        kind = type(fields[key].default)
+        if kind not in (int, float):
+            continue
+        where = f"engine_options of the {engine} engine: {key}"
+        try:
+            number = float("nan") if isinstance(value, bool) else float(value)
+        except (TypeError, ValueError):
+            number = float("nan")
+        if not math.isfinite(number):
+            raise ValueCheckError(f"{where} must be a number, got {json.dumps(value)}")
+        if kind is int and not number.is_integer():
+            raise ValueCheckError(f"{where} must be a whole number, got {json.dumps(value)}")
+
+
 async def _parse_form(
     form: Any, settings: ServeSettings, server_options: Mapping[str, Mapping[str, str]]
 ) -> _Call:
@@ -364,8 +386,12 @@ async def _parse_form(
                 f"engine option {f.name!r} names files or models on the server; the service "
                 "does not accept it from clients (the engine uses what the server has)"
             )
+    _check_numbers(chosen.engine, engine_class, engine_options)
     engine_options = {**server_options.get(chosen.engine, {}), **engine_options}
-    engine_class.from_mapping(engine_options)
+    try:
+        engine_class.from_mapping(engine_options)
+    except ValueCheckError as exc:  # say which field and engine: "vividness" alone is vague
+        raise ValueCheckError(f"engine_options of the {chosen.engine} engine: {exc}") from None
 
     fmt = (texts["format"][0] if texts["format"] else "").strip().lower()
     fmt = fmt or ("png" if chosen.samples == 1 else "json")
@@ -386,6 +412,21 @@ async def _parse_form(
         references=files["reference"],
     )
     return _Call(job, chosen, engine_options, fmt)
+
+
+def _option_facts(engine: str) -> dict[str, dict[str, Any]]:
+    """Per option of an engine: its type (``int``, ``float``, ``bool``, ``str``) and whether it
+    names files on the server (``files``: refused from clients), for the page's controls."""
+    import importlib
+
+    from polychrome.engines.base import engine_spec
+
+    module_name, _, cls_name = engine_spec(engine).target.partition(":")
+    options_class = getattr(importlib.import_module(module_name), cls_name).Options
+    return {
+        f.name: {"type": type(f.default).__name__, "files": bool(f.metadata.get("files"))}
+        for f in dataclasses.fields(options_class)
+    }
 
 
 def _colorize_openapi(settings: ServeSettings) -> dict[str, Any]:
@@ -652,8 +693,10 @@ def create_app(
 
         rows = describe_engines()
         for row in rows:
+            facts = _option_facts(row["name"])
             for option in row["options"]:
                 option["help"] = _for_clients(option["help"])
+                option.update(facts.get(option["name"], {}))
             # Requests cannot name model files: an engine that runs only with the user's
             # weights is ready here only if the service was started with them.
             if row["user_weights"] and "base_model" not in server_options.get(row["name"], {}):
