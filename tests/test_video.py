@@ -459,6 +459,57 @@ def test_an_mp4_with_aac_sound_written_as_avi_keeps_every_frame_time(tmp_path):
     assert times == pytest.approx([t / 10 for t in range(10)], abs=1e-3)
 
 
+def test_webm_output_is_vp9_with_its_aac_sound_re_encoded_as_opus(tmp_path):
+    # .webm was refused. WebM holds VP8/VP9 and Opus/Vorbis only: the AAC sound is re-encoded
+    # (and a note says so), the frames keep their times.
+    if not {"libvpx-vp9", "libopus"} <= av.codecs_available:
+        pytest.skip("FFmpeg without libvpx-vp9 or libopus")
+    clip, out = tmp_path / "in.mp4", tmp_path / "out.webm"
+    _write_clip(clip, _frames(10))
+    result = CliRunner().invoke(app, ["video", str(clip), "-o", str(out), "--working-pixels=4096"])
+    assert result.exit_code == 0, result.output
+    assert "note: WebM cannot hold the audio (aac): re-encoded as Opus" in result.output
+    assert "1 audio stream re-encoded" in result.output
+    with av.open(str(out)) as written:
+        assert [s.codec_context.name for s in written.streams] == ["vp9", "opus"]
+        times = [float(f.time) for f in written.decode(video=0)]
+    assert times == pytest.approx([t / 10 for t in range(10)], abs=1e-3)
+    with av.open(str(out)) as written:
+        sound = np.concatenate([f.to_ndarray()[0] for f in written.decode(audio=0)])
+    assert 0.95 < len(sound) / 48000 < 1.1  # the clip's second of sound, not silence
+    assert np.abs(sound).max() > 0.1
+    assert not list(tmp_path.glob(".*partial*"))
+    # Opus sound is copied as it is.
+    again = tmp_path / "again.webm"
+    result = CliRunner().invoke(app, ["video", str(out), "-o", str(again), "-q"])
+    assert result.exit_code == 0 and "re-encoded" not in result.output, result.output
+    with av.open(str(again)) as written:
+        assert [s.codec_context.name for s in written.streams] == ["vp9", "opus"]
+
+
+def test_webm_without_an_encoder_for_it_says_what_works(tmp_path, monkeypatch):
+    _write_clip(tmp_path / "in.mp4", _frames(3))
+    # No Opus encoder: the video is written, the sound left out with a warning.
+    available = av.codecs_available - {"libopus", "opus"}
+    if not {"libvpx-vp9", "libvpx"} & available:
+        pytest.skip("FFmpeg without libvpx")
+    monkeypatch.setattr(av, "codecs_available", available)
+    args = ["video", str(tmp_path / "in.mp4"), "-o", str(tmp_path / "o.webm"), "-q"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "warning: WebM cannot hold the audio (aac)" in result.output
+    assert "written without it" in result.output
+    with av.open(str(tmp_path / "o.webm")) as written:
+        assert [s.type for s in written.streams] == ["video"]
+    # No VP8 or VP9 encoder: refused before any frame, naming what works.
+    monkeypatch.setattr(av, "codecs_available", available - {"libvpx-vp9", "libvpx"})
+    result = CliRunner().invoke(app, [*args[:-2], str(tmp_path / "o2.webm")])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "no VP9 or VP8 encoder" in result.output
+    assert ".mp4, .mkv, .mov, .avi" in result.output
+    assert not (tmp_path / "o2.webm").exists() and not list(tmp_path.glob(".*partial*"))
+
+
 def test_frame_folder_in_and_out(tmp_path):
     frames = _frames(5)
     _frame_folder(tmp_path / "in", frames)

@@ -1135,7 +1135,9 @@ def video_command(
     ],
     output: Annotated[
         Path,
-        typer.Option("--output", "-o", help="Video file (.mp4, .mkv, .mov, .avi) or a folder."),
+        typer.Option(
+            "--output", "-o", help="Video file (.mp4, .mkv, .mov, .avi, .webm) or a folder."
+        ),
     ],
     reference: Annotated[
         list[Path],
@@ -1221,7 +1223,10 @@ def video_command(
         ),
     ] = 25.0,
     crf: Annotated[
-        int, typer.Option("--crf", help="H.264 quality: 0 lossless ... 51 worst.", min=0, max=51)
+        int,
+        typer.Option(
+            "--crf", help="H.264 (VP9 in .webm) quality: 0 lossless ... 51 worst.", min=0, max=51
+        ),
     ] = 18,
     engine_option: Annotated[
         list[str],
@@ -1286,6 +1291,18 @@ def video_command(
             "write a folder of frames to keep it",
             err=True,
         )
+    if report.audio_reencoded:
+        typer.echo(
+            f"note: WebM cannot hold the audio ({', '.join(report.audio_reencoded)}): re-encoded "
+            "as Opus; write .mkv to copy it untouched",
+            err=True,
+        )
+    if report.audio_dropped:
+        typer.echo(
+            f"warning: WebM cannot hold the audio ({', '.join(report.audio_dropped)}) and this "
+            "FFmpeg has no Opus encoder: the video is written without it; write .mkv to keep it",
+            err=True,
+        )
     if report.others:
         typer.echo(
             f"note: {output} also holds {report.others} images this run did not write (an "
@@ -1299,8 +1316,13 @@ def video_command(
             more = f", ... ({len(report.cuts)} in all)" if len(report.cuts) > 10 else ""
             cuts = f", scene cuts before frames {shown}{more}"
         frames = _counted(report.frames, "frame")
-        audio = _counted(report.audio_streams, "audio stream")
-        typer.echo(f"{frames} at {report.fps:.1f} frames/s, {audio} copied{cuts} -> {output}")
+        reencoded, dropped = len(report.audio_reencoded), len(report.audio_dropped)
+        copied = report.audio_streams - reencoded - dropped
+        sound = [f"{_counted(copied, 'audio stream')} copied"] if copied or not reencoded else []
+        sound += [f"{_counted(reencoded, 'audio stream')} re-encoded"] if reencoded else []
+        sound += [f"{_counted(dropped, 'audio stream')} left out"] if dropped else []
+        audio = ", ".join(sound)
+        typer.echo(f"{frames} at {report.fps:.1f} frames/s, {audio}{cuts} -> {output}")
 
 
 def _say_kept(report: Any, output: Path, when: str = "before it") -> None:

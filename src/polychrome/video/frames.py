@@ -7,9 +7,10 @@ images.
   length. A video's frames come upright (its display rotation applied, as a phone's portrait
   clip needs); its sample aspect ratio (non-square pixels) is kept by a video written from it.
 - :func:`open_writer` writes frames to a video file (H.264 in .mp4/.mkv/.mov, MPEG-4 part 2 in
-  .avi; 8 bit) or to a folder of PNGs (each written atomically, 16-bit frames as 16-bit PNGs).
-  A video's audio streams are copied packet by packet, untouched (``reader.on_audio =
-  writer.write_audio``).
+  .avi, VP9 in .webm; 8 bit) or to a folder of PNGs (each written atomically, 16-bit frames as
+  16-bit PNGs). A video's audio streams are copied packet by packet, untouched
+  (``reader.on_audio = writer.write_audio``); only WebM, which holds Opus and Vorbis alone, has
+  other sound re-encoded as Opus.
 
 A frame that cannot be decoded raises :class:`~polychrome.errors.DecodeError` naming its index
 (and file, for folders); so does a video file that ends before the frame count its header gives
@@ -45,10 +46,19 @@ __all__ = [
 ]
 
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v")
-"""File endings read as video (written: all but .webm and .m4v)."""
+"""File endings read as video (written: all but .m4v)."""
 FOLDER_SUFFIXES = IMAGE_SUFFIXES
 """Image files a frame folder may hold."""
-_WRITE_CODECS = {".mp4": "libx264", ".mkv": "libx264", ".mov": "libx264", ".avi": "mpeg4"}
+_WRITE_CODECS = {
+    ".mp4": ("libx264", "mpeg4"),
+    ".mkv": ("libx264", "mpeg4"),
+    ".mov": ("libx264", "mpeg4"),
+    ".avi": ("mpeg4",),
+    ".webm": ("libvpx-vp9", "libvpx"),
+}
+"""Per ending, the video encoders tried in order."""
+_WEBM_AUDIO = ("opus", "vorbis")
+"""The sound WebM holds (other sound is re-encoded as Opus)."""
 
 
 def is_video_path(path: str | os.PathLike[str]) -> bool:
@@ -341,6 +351,12 @@ class FrameWriter(Protocol):
     alpha_dropped: int
     """Frames with transparency written without it (a video holds none)."""
 
+    audio_reencoded: list[str]
+    """Codecs of the audio streams re-encoded as Opus (WebM holds no other sound)."""
+
+    audio_dropped: list[str]
+    """Codecs of the audio streams left out (WebM, and no Opus encoder in this FFmpeg)."""
+
     def write(
         self,
         index: int,
@@ -388,6 +404,8 @@ class _FolderWriter:
         self._before = {p.name for p in image_files(folder)}
         self.others = 0
         self.alpha_dropped = 0  # PNGs keep it
+        self.audio_reencoded: list[str] = []  # a folder holds no sound
+        self.audio_dropped: list[str] = []
         self.cropped = None  # PNGs keep every pixel
         # Frames go to a hidden folder inside the target and move in when the run ends.
         self.staging = folder / ".polychrome-partial"
@@ -456,13 +474,19 @@ class _VideoWriter:
         _require_av()
         import av
 
-        codec = _WRITE_CODECS.get(path.suffix.lower())
-        if codec is None:
+        suffix = path.suffix.lower()
+        codecs = _WRITE_CODECS.get(suffix)
+        if codecs is None:
             raise ValueCheckError(
                 f"-o {path.name}: write video as {', '.join(_WRITE_CODECS)} (or name a folder)"
             )
-        if codec == "libx264" and "libx264" not in av.codecs_available:
-            codec = "mpeg4"
+        codec = next((c for c in codecs if c in av.codecs_available), None)
+        if codec is None:  # WebM needs libvpx, which some FFmpeg builds leave out
+            works = [s for s, c in _WRITE_CODECS.items() if set(c) & av.codecs_available]
+            raise ValueCheckError(
+                f"-o {path.name}: this FFmpeg has no VP9 or VP8 encoder for WebM; write "
+                f"{', '.join(works)} instead (or name a folder)"
+            )
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         # Encode into a temporary file, renamed over the target only when finalized.
@@ -479,10 +503,31 @@ class _VideoWriter:
             self.stream.codec_context.sample_aspect_ratio = sample_aspect
         if codec == "libx264":
             self.stream.options = {"crf": str(crf), "preset": "ultrafast"}
+        elif codec.startswith("libvpx"):  # constant quality; realtime: about H.264's speed
+            self.stream.bit_rate = 0
+            self.stream.options = {
+                "crf": str(crf),
+                "deadline": "realtime",
+                "cpu-used": "8",
+                "row-mt": "1",
+            }
         else:
             self.stream.bit_rate = 8_000_000
         self.audio = {}
+        self.audio_reencoded: list[str] = []
+        self.audio_dropped: list[str] = []
+        self._encoders: dict[int, Any] = {}  # input stream index -> its Opus stream (WebM)
         for a in audio:
+            name = a.codec_context.name
+            if suffix == ".webm" and name not in _WEBM_AUDIO:
+                if "libopus" not in av.codecs_available:
+                    self.audio_dropped.append(name)
+                    continue
+                opus = self.container.add_stream("libopus", rate=48000)
+                opus.layout = a.codec_context.layout
+                self._encoders[a.index] = opus
+                self.audio_reencoded.append(name)
+                continue
             try:
                 self.audio[a.index] = self.container.add_stream_from_template(a)
             except (av.FFmpegError, ValueError) as exc:
@@ -542,6 +587,20 @@ class _VideoWriter:
         self.written += 1
 
     def write_audio(self, packet: Any) -> None:
+        import av
+
+        opus = self._encoders.get(packet.stream.index)
+        if opus is not None:
+            try:
+                for frame in packet.decode():  # the decoded times are the input's
+                    for encoded in opus.encode(frame):
+                        self.container.mux(encoded)
+            except (av.FFmpegError, ValueError) as exc:
+                raise DecodeError(
+                    f"the audio ({packet.stream.codec_context.name}) cannot be re-encoded as "
+                    f"Opus for {self.path.suffix}: {exc}"
+                ) from None
+            return
         out = self.audio.get(packet.stream.index)
         if out is not None:
             if self._audio_shift is not None:
@@ -565,6 +624,9 @@ class _VideoWriter:
             try:
                 for packet in self.stream.encode(None):
                     container.mux(packet)
+                for opus in self._encoders.values():
+                    for packet in opus.encode(None):
+                        container.mux(packet)
             finally:
                 container.close()
         except (av.FFmpegError, ValueError, OSError) as exc:
@@ -597,14 +659,16 @@ def open_writer(
     """A video file (by its ending) or a folder of PNG frames.
 
     Args:
-        target: ``out.mp4`` (.mkv, .mov, .avi) or a folder.
+        target: ``out.mp4`` (.mkv, .mov, .avi, .webm) or a folder.
         fps: frame rate of a video.
         size: ``(width, height)`` of the frames (odd sizes lose their last row or column in a
             video: H.264 in yuv420p needs even sizes).
         names: per frame, the input file name whose stem a folder's PNG takes (default
             ``frame_000000.png``, ...).
-        audio: the input's audio streams (PyAV), copied into a video.
-        crf: H.264 quality (0 lossless, 18 visually lossless, 51 worst).
+        audio: the input's audio streams (PyAV), copied into a video (re-encoded as Opus in
+            WebM unless Opus or Vorbis already; left out when no Opus encoder is available).
+        crf: H.264 quality (0 lossless, 18 visually lossless, 51 worst); VP9's in WebM (the
+            same number, on VP9's scale of 0..63).
         sample_aspect: the width of a pixel over its height, when not 1 (kept by a video; a
             folder's PNGs hold the pixels as they are).
     """

@@ -316,6 +316,10 @@ class VideoReport:
     """Images in the target folder that this run did not write (left as they were)."""
     alpha_dropped: int = 0
     """Frames with transparency written into a video, which holds none (a folder keeps it)."""
+    audio_reencoded: list[str] = field(default_factory=list)
+    """Codecs of the audio streams re-encoded as Opus (a WebM output holds no other sound)."""
+    audio_dropped: list[str] = field(default_factory=list)
+    """Codecs of the audio streams left out of a WebM output (no Opus encoder)."""
 
     @property
     def fps(self) -> float:
@@ -346,12 +350,12 @@ def colorize_video(
 
     Args:
         source: a video (.mp4, .mkv, .mov, .avi, .webm) or a folder of frames sorted by name.
-        target: a video file (.mp4, .mkv, .mov, .avi) or a folder.
+        target: a video file (.mp4, .mkv, .mov, .avi, .webm) or a folder.
         references: color images whose matches color the anchors.
         options, engine_options: as for :func:`polychrome.pipeline.colorize`.
         settings: :class:`VideoSettings`.
         fps: frame rate of a folder of frames (written into a video).
-        crf: H.264 quality of a video output.
+        crf: H.264 (VP9 in WebM) quality of a video output.
         progress: called after each frame with ``(done, total or None, frames per second)``.
         report: filled in as the frames go (pass one to read it after an error).
 
@@ -393,6 +397,8 @@ def colorize_video(
         )
         reader.on_audio = writer.write_audio
         report.cropped = writer.cropped
+        report.audio_reencoded = list(writer.audio_reencoded)
+        report.audio_dropped = list(writer.audio_dropped)
         start = time.perf_counter()
         ok = False
         try:
