@@ -16,9 +16,16 @@ Cases (each prints one line per size, best of ``--repeat`` runs, in this process
 - ``big``: 12 and 50 MP automatic (``cnn``): the upsampling and the output steps, and the peak
   of memory numpy allocated (tracemalloc).
 
-Inputs are the bundled CC0 sample photo, resized; nothing is written.
+- ``labels``: a gray label map of 150 labels (blobs: a coarse Voronoi diagram, enlarged) on a
+  page of ``--megapixels`` MP (default 50), each label with a color in the legend (``"red
+  part 7"``): the time of ``read_label_map`` alone, and the time and numpy peak (tracemalloc)
+  of reading, binding and colorizing (``none``). Memory should grow with the page, not with
+  labels x page (before 2026-12: one full-size mask per label, 8.6 GB at 50 MP).
 
-Usage: python benchmarks/stress.py [--cases regions] [--repeat 2]
+Inputs are the bundled CC0 sample photo, resized; nothing is written but the label map and its
+legend, to a temporary folder.
+
+Usage: python benchmarks/stress.py [--cases regions] [--repeat 2] [--megapixels 50]
 """
 
 from __future__ import annotations
@@ -126,11 +133,62 @@ def case_big(repeat: int) -> None:
         )
 
 
+def case_labels(repeat: int, megapixels: float = 50.0, count: int = 150) -> None:
+    import json
+    import tempfile
+    import tracemalloc
+    from pathlib import Path
+
+    from scipy.spatial import cKDTree
+
+    from polychrome.guidance.binding import bind
+    from polychrome.guidance.regions import read_label_map
+
+    height = round((megapixels * 1e6 / 1.5) ** 0.5)
+    width = round(height * 1.5)
+    rng = np.random.default_rng(0)
+    small = (height // 16, width // 16)
+    seeds = rng.random((count, 2)) * small
+    yx = np.indices(small).reshape(2, -1).T
+    cells = cKDTree(seeds).query(yx)[1].reshape(small).astype(np.uint8) + 1
+    labels = cv2.resize(cells, (width, height), interpolation=cv2.INTER_NEAREST)
+    colors = ("red", "green", "blue", "yellow", "brown", "purple", "orange", "pink")
+    legend = {str(v): f"{colors[v % len(colors)]} part {v}" for v in range(1, count + 1)}
+    gray = gray_of(width, height)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "labels.png"
+        cv2.imwrite(str(path), labels)
+        (Path(folder) / "legend.json").write_text(json.dumps(legend))
+        del labels
+        read, _ = best(  # the regions are not kept (before 2026-12 they held 7.5 GB)
+            repeat, lambda: len(read_label_map(path, legend, shape=gray.shape, max_pixels=10**9))
+        )
+
+        def colorize():
+            regions = read_label_map(path, legend, shape=gray.shape, max_pixels=10**9)
+            bound = bind("", regions)
+            guidance = polychrome.Guidance(instances=tuple(bound.instances))
+            return polychrome.colorize(gray, guidance=guidance, engine="none")
+
+        tracemalloc.start()
+        seconds, result = best(1, colorize)
+        peak = tracemalloc.get_traced_memory()[1] / 2**30
+        tracemalloc.stop()
+    t = result.metadata["timings"]
+    print(
+        f"labels {megapixels:g} MP, {count} labels: read_label_map {read:5.2f} s; read, bind "
+        f"and colorize {seconds:6.2f} s (solve {t['solve']:.2f}, upsample "
+        f"{t['upsample']:.2f}); numpy peak {peak:.2f} GB",
+        flush=True,
+    )
+
+
 CASES = {
     "regions": case_regions,
     "16bit": case_16bit,
     "dense-hints": case_dense_hints,
     "big": case_big,
+    "labels": case_labels,
 }
 
 
@@ -138,9 +196,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", default=",".join(CASES))
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--megapixels", type=float, default=50.0, help="page size of 'labels'")
     args = parser.parse_args()
     for name in args.cases.split(","):
-        CASES[name](args.repeat)
+        if name == "labels":
+            case_labels(args.repeat, args.megapixels)
+        else:
+            CASES[name](args.repeat)
 
 
 if __name__ == "__main__":

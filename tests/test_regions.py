@@ -140,6 +140,81 @@ def test_color_label_map(tmp_path):
     assert regions[0].mask.sum() == 50 and regions[1].mask.sum() == 25
 
 
+def _blob_labels(count: int, shape: tuple[int, int], seed: int = 0) -> np.ndarray:
+    """``shape`` uint8 labels 1..count: blobs (a coarse nearest-seed diagram, enlarged)."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    small = (shape[0] // 8, shape[1] // 8)
+    seeds = rng.random((count, 2)) * small
+    yx = np.indices(small).reshape(2, -1, 1)
+    near = np.argmin(((yx - seeds.T[:, None, :]) ** 2).sum(axis=0), axis=1).reshape(small)
+    return cv2.resize((near + 1).astype(np.uint8), shape[::-1], interpolation=cv2.INTER_NEAREST)
+
+
+def test_label_map_memory_grows_with_the_page_not_the_labels(tmp_path):
+    # 150 labels once made 150 full-size masks (150 bytes a pixel; 7.5 GB at 50 MP). The
+    # regions now share one label image, each mask made on demand within its box.
+    import tracemalloc
+
+    labels = _blob_labels(160, (300, 400))
+    values = np.unique(labels)
+    assert len(values) >= 150
+    Image.fromarray(labels).save(tmp_path / "labels.png")
+    legend = {str(v): f"part {v}" for v in values}
+    tracemalloc.start()
+    regions = read_label_map(tmp_path / "labels.png", legend, shape=labels.shape)
+    held = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    assert held < 10 * labels.size
+    for v, region in zip(values, regions, strict=True):
+        assert np.array_equal(np.asarray(region.mask), labels == v)
+        assert region.mask.sum() == np.count_nonzero(labels == v)
+
+
+def test_label_map_regions_colorize_as_plain_masks(tmp_path):
+    import polychrome
+    from polychrome.guidance.binding import bind
+    from polychrome.guidance.hints import Instance
+    from polychrome.pipeline import engine_context
+
+    labels = _blob_labels(12, (90, 120), seed=3)
+    Image.fromarray(labels).save(tmp_path / "labels.png")
+    colors = ("red", "green", "blue", "yellow")
+    legend = {str(v): f"{colors[v % 4]} part {v}" for v in np.unique(labels)}
+    regions = read_label_map(tmp_path / "labels.png", legend, shape=labels.shape)
+    bound = bind("", regions)
+    plain = [Instance(np.asarray(i.mask), i.ab, i.label, source=i.source) for i in bound.instances]
+    gray = np.random.default_rng(0).integers(0, 255, labels.shape, dtype=np.uint8)
+    lazy_guidance = polychrome.Guidance(instances=tuple(bound.instances))
+    plain_guidance = polychrome.Guidance(instances=tuple(plain))
+    assert np.array_equal(lazy_guidance.owner(labels.shape), plain_guidance.owner(labels.shape))
+    assert lazy_guidance.describe() == plain_guidance.describe()
+    for shape in (labels.shape, (45, 60)):
+        lazy = engine_context(lazy_guidance, shape, full_shape=labels.shape).instances
+        flat = engine_context(plain_guidance, shape, full_shape=labels.shape).instances
+        assert [label for _, label in lazy] == [label for _, label in flat]
+        for (a, _), (b, _) in zip(lazy, flat, strict=True):
+            assert np.array_equal(a, b)
+    a = polychrome.colorize(gray, guidance=lazy_guidance, engine="none").image
+    b = polychrome.colorize(gray, guidance=plain_guidance, engine="none").image
+    assert np.array_equal(a, b)
+
+
+def test_16_bit_color_label_map(tmp_path):
+    rgb = np.zeros((10, 10, 3), np.uint16)
+    rgb[:5] = (255 * 257, 0, 0)
+    rgb[5:, :5] = (255 * 256, 0, 0)  # near the red, but no 8-bit color: no label
+    rgb[5:, 5:] = (0, 128 * 257, 65535)
+    import cv2
+
+    cv2.imwrite(str(tmp_path / "labels.png"), rgb[..., ::-1])
+    legend = {"#ff0000": "roof", "#0080ff": "door"}
+    regions = read_label_map(tmp_path / "labels.png", legend, shape=(10, 10))
+    assert np.array_equal(np.asarray(regions[0].mask), np.arange(10)[:, None].repeat(10, 1) < 5)
+    assert regions[1].mask.sum() == 25 and regions[1].mask.box == (5, 10, 5, 10)
+
+
 def test_label_map_errors(tmp_path):
     labels = np.zeros((10, 10), np.uint8)
     labels[:3] = 1

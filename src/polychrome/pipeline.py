@@ -32,7 +32,7 @@ from polychrome.errors import (
     ShapeError,
     ValueCheckError,
 )
-from polychrome.guidance.hints import Guidance, cell_of
+from polychrome.guidance.hints import Guidance, LabelMask, cell_of
 from polychrome.io import ImageData, read_image, read_metadata, write_image
 from polychrome.ops.color import lab_to_rgb, luminance_of, reduce_chroma
 from polychrome.ops.filters import area_share, resize, working_shape
@@ -324,7 +324,10 @@ def engine_context(
     instances = []
     for inst in guidance.instances:
         mask = inst.mask
-        if mask.shape != shape:
+        if isinstance(mask, LabelMask):  # its box only, never the full-size mask
+            y0, _, x0, _ = mask.box
+            mask = area_share(mask.crop(), shape, full_shape=mask.shape, offset=(y0, x0)) >= 0.5
+        elif mask.shape != shape:
             mask = area_share(mask, shape) >= 0.5  # reads the mask's bounding box only
         if mask.any():
             instances.append((mask, inst.label))

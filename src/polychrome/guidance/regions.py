@@ -34,6 +34,7 @@ import cv2
 import numpy as np
 
 from polychrome.errors import EmptyMaskError, InputError, ShapeError, ValueCheckError
+from polychrome.guidance.hints import LabelMask
 
 __all__ = [
     "LabelledRegion",
@@ -52,12 +53,13 @@ class LabelledRegion:
 
     Attributes:
         label: the name a description binds to (``"car"``).
-        mask: ``(H, W)`` bool.
+        mask: ``(H, W)`` bool, or a :class:`~polychrome.guidance.hints.LabelMask` (regions of
+            a label map share one label image).
         source: where it came from (``"car.png"``, ``"click 120,80"``, ``"labels.png=3"``).
     """
 
     label: str
-    mask: np.ndarray
+    mask: np.ndarray | LabelMask
     source: str
 
     def __post_init__(self) -> None:
@@ -150,26 +152,105 @@ def read_label_map(
             f"{shape[1]}x{shape[0]}"
         )
     pixels = image.pixels
-    regions = []
-    for key, label in entries:
+    # 1. Each legend key as a number of the map: a gray level, or a color packed in 24 bits.
+    numbers = []
+    for key, _ in entries:
         if key.startswith("#"):
             if pixels.ndim != 3:
                 raise InputError(f"legend uses color {key} but label map {source} is gray")
-            rgb = np.array([int(key[i : i + 2], 16) for i in (1, 3, 5)])
-            if image.max_value != 255:
-                rgb = rgb * (image.max_value // 255)
-            mask = np.all(pixels[..., :3] == rgb, axis=2)
+            numbers.append(int(key[1:], 16))
         else:
             if pixels.ndim != 2:
                 raise InputError(
                     f"legend uses number {key} but label map {source} is a color image; "
                     "use #rrggbb keys or save the map as gray"
                 )
-            mask = pixels == int(key)
-        if not mask.any():
+            numbers.append(int(key))
+    # 2. One label image for all of them: where each key occurs, its bounding box and count.
+    values = list(dict.fromkeys(numbers))  # distinct keys, in the legend's order; 1, 2, ...
+    labels, boxes, counts = _label_image(pixels, values, image.max_value)
+    regions = []
+    for (key, label), number in zip(entries, numbers, strict=True):
+        value = values.index(number) + 1
+        if not counts[value]:
             raise InputError(f"label {label!r} ({key}) does not occur in label map {source}")
+        mask = LabelMask(labels, value, boxes[value], counts[value])
         regions.append(LabelledRegion(label=label, mask=mask, source=f"{source}={key}"))
     return regions
+
+
+_STRIP_PIXELS = 1 << 20
+"""Pixels per strip of rows in :func:`_label_image`."""
+
+
+def _label_image(
+    pixels: np.ndarray, values: list[int], max_value: int
+) -> tuple[np.ndarray, list[tuple[int, int, int, int]], np.ndarray]:
+    """Which of ``values`` each pixel holds, by a lookup table, strip by strip.
+
+    Args:
+        pixels: ``(H, W)`` gray levels, or ``(H, W, 3)`` colors (``uint8`` or ``uint16``),
+            compared with ``values`` as 8-bit colors ``0xrrggbb`` (a 16-bit map matches where
+            each channel is the 8-bit level times 257).
+        values: the distinct keys.
+
+    Returns:
+        ``labels`` ``(H, W)`` (``uint8`` up to 255 keys): ``k + 1`` where the pixel holds
+        ``values[k]``, 0 elsewhere; for each label number, its box ``(y0, y1, x0, x1)`` and
+        pixel count (0: absent).
+    """
+    count = len(values) + 1
+    kind = np.uint8 if count <= 256 else np.uint16 if count <= 1 << 16 else np.uint32
+    h, w = pixels.shape[:2]
+    factor = max(1, max_value // 255)
+    if pixels.ndim == 2:
+        table = np.zeros(int(max_value) + 1, kind)
+        for k, v in enumerate(values):
+            if v <= max_value:
+                table[v] = k + 1
+    else:
+        table = np.zeros((1 << 24) + 1, kind)  # the last entry: a 16-bit color off the 8-bit grid
+        for k, v in enumerate(values):
+            if v < 1 << 24:
+                table[v] = k + 1
+    labels = np.empty((h, w), kind)
+    rows_seen = np.zeros((h, count), bool)
+    cols_seen = np.zeros((w, count), bool)
+    counts = np.zeros(count, np.int64)
+    step = max(1, _STRIP_PIXELS // w)
+    for y0 in range(0, h, step):
+        strip = pixels[y0 : y0 + step]
+        if strip.ndim == 3:
+            rgb = strip[..., :3]
+            if factor > 1:
+                off_grid = np.any(rgb % factor, axis=2)
+                rgb = rgb // factor
+            rgb = rgb.astype(np.uint32)
+            index = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
+            if factor > 1:
+                index[off_grid] = 1 << 24
+            strip = index
+        found = table[strip]
+        labels[y0 : y0 + step] = found
+        n = len(found)
+        # Counts per (row, label) and per (column, label) in two bincounts.
+        by_row = np.bincount(
+            (found + count * np.arange(n)[:, None]).ravel(), minlength=n * count
+        ).reshape(n, count)
+        by_col = np.bincount(
+            (found + count * np.arange(w)[None, :]).ravel(), minlength=w * count
+        ).reshape(w, count)
+        rows_seen[y0 : y0 + n] = by_row > 0
+        cols_seen |= by_col > 0
+        counts += by_row.sum(axis=0)
+    boxes = []
+    for k in range(count):
+        rows, cols = np.flatnonzero(rows_seen[:, k]), np.flatnonzero(cols_seen[:, k])
+        if len(rows):
+            boxes.append((int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1))
+        else:
+            boxes.append((0, 0, 0, 0))
+    return labels, boxes, counts
 
 
 # --------------------------------------------------------------------------- interactive

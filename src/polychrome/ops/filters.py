@@ -97,10 +97,17 @@ def _area_weights(start: int, stop: int, full: int, size: int) -> tuple[int, int
     return c0, c1, weights
 
 
-def area_share(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+def area_share(
+    mask: np.ndarray,
+    shape: tuple[int, int],
+    *,
+    full_shape: tuple[int, int] | None = None,
+    offset: tuple[int, int] = (0, 0),
+) -> np.ndarray:
     """``(h, w)`` float32 in ``[0, 1]``: the share of each cell of a ``shape`` grid that the
     full-resolution bool ``mask`` ``(H, W)`` covers (an area resize, as ``resize(mask, shape,
-    mode="area")``, with ``H >= h`` and ``W >= w``).
+    mode="area")``, with ``H >= h`` and ``W >= w``). With ``full_shape``, ``mask`` is a crop
+    of a ``full_shape`` mask that is empty elsewhere, its first pixel at ``offset`` (y, x).
 
     Only the mask's bounding box is read and weighed, so a small region of a large image costs
     its own size: a hundred labelled regions of a 50 MP page are not a hundred resizes of it.
@@ -109,17 +116,19 @@ def area_share(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     [[0.5, 0.0], [0.0, 0.5]]
     """
     h, w = shape
-    if mask.shape[0] < h or mask.shape[1] < w:
-        raise ShapeError(f"mask {mask.shape} must be at least as large as {shape}")
+    full_h, full_w = full_shape or mask.shape
+    if full_h < h or full_w < w:
+        raise ShapeError(f"mask {(full_h, full_w)} must be at least as large as {shape}")
     out = np.zeros(shape, np.float32)
     rows = np.flatnonzero(mask.any(axis=1))
     if not len(rows):
         return out
     cols = np.flatnonzero(mask[rows[0] : rows[-1] + 1].any(axis=0))
     y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-    i0, i1, wy = _area_weights(y0, y1, mask.shape[0], h)
-    j0, j1, wx = _area_weights(x0, x1, mask.shape[1], w)
     crop = mask[y0:y1, x0:x1].astype(np.float32)
+    y0, y1, x0, x1 = y0 + offset[0], y1 + offset[0], x0 + offset[1], x1 + offset[1]
+    i0, i1, wy = _area_weights(y0, y1, full_h, h)
+    j0, j1, wx = _area_weights(x0, x1, full_w, w)
     out[i0:i1, j0:j1] = (wx @ (wy @ crop).T).T
     return out
 
