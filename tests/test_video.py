@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import warnings
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -508,6 +510,65 @@ def test_webm_without_an_encoder_for_it_says_what_works(tmp_path, monkeypatch):
     assert "no VP9 or VP8 encoder" in result.output
     assert ".mp4, .mkv, .mov, .avi" in result.output
     assert not (tmp_path / "o2.webm").exists() and not list(tmp_path.glob(".*partial*"))
+
+
+def _clip_with_more_streams(path: Path, *, second: bool) -> None:
+    """An .mp4 of 4 frames (W x H) with a cover picture (32x32, the last stream: MP4 stores
+    it apart from the tracks) and, if ``second``, a second video stream at half size."""
+    frames = _frames(4)
+    with av.open(str(path), "w") as out:
+
+        def add(codec: str, size: tuple[int, int], pix_fmt: str = "yuv420p") -> Any:
+            stream = out.add_stream(codec, rate=10)
+            stream.width, stream.height, stream.pix_fmt = *size, pix_fmt
+            return stream
+
+        video = add("libx264", (W, H))
+        half = add("libx264", (W // 2, H // 2)) if second else None
+        cover = add("mjpeg", (32, 32), "yuvj420p")
+        cover.disposition = av.stream.Disposition.attached_pic
+        for frame in frames:
+            for packet in video.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                out.mux(packet)
+            if half is not None:
+                small = np.ascontiguousarray(frame[::2, ::2])
+                for packet in half.encode(av.VideoFrame.from_ndarray(small, format="rgb24")):
+                    out.mux(packet)
+        picture = av.VideoFrame.from_ndarray(np.zeros((32, 32, 3), np.uint8), format="rgb24")
+        picture = picture.reformat(format="yuvj420p")
+        picture.pts = 0
+        for stream, item in ((video, None), (half, None), (cover, picture), (cover, None)):
+            for packet in stream.encode(item) if stream is not None else ():
+                out.mux(packet)
+
+
+def test_a_second_video_stream_is_named_when_left_out(tmp_path):
+    # A second video stream (another angle, a proxy) was ignored without a word.
+    clip = tmp_path / "two.mp4"
+    _clip_with_more_streams(clip, second=True)
+    with pytest.warns(UserWarning, match="the first video stream is colorized") as caught:
+        report = colorize_video(clip, tmp_path / "out.mp4", settings=SMALL)
+    message = str(caught[0].message)
+    assert f"left out: video stream 1 (h264, {W // 2}x{H // 2})" in message
+    assert "mjpeg" not in message  # the cover picture is no part of the clip
+    assert report.left_out == [f"video stream 1 (h264, {W // 2}x{H // 2})"]
+    assert report.covers == ["video stream 2 (mjpeg, 32x32)"]
+    decoded, kinds = _read_video(tmp_path / "out.mp4")
+    assert kinds == ["video"] and len(decoded) == 4 and decoded[0].shape == (H, W, 3)
+
+
+def test_a_cover_picture_is_not_copied_and_a_note_says_so(tmp_path):
+    # A cover picture was lost without a word; it is no part of the clip, so no warning.
+    clip = tmp_path / "cover.mp4"
+    _clip_with_more_streams(clip, second=False)
+    args = ["video", str(clip), "-o", str(tmp_path / "out.mp4"), "--working-pixels=4096", "-q"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning: a cover is no part of the clip
+        result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "note: the cover picture (video stream 1 (mjpeg, 32x32)) is not copied" in result.output
+    decoded, _ = _read_video(tmp_path / "out.mp4")
+    assert len(decoded) == 4 and decoded[0].shape == (H, W, 3)
 
 
 def test_frame_folder_in_and_out(tmp_path):

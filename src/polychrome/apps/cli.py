@@ -1291,6 +1291,8 @@ def video_command(
             "write a folder of frames to keep it",
             err=True,
         )
+    if report.covers:
+        typer.echo(f"note: the cover picture ({'; '.join(report.covers)}) is not copied", err=True)
     if report.audio_reencoded:
         typer.echo(
             f"note: WebM cannot hold the audio ({', '.join(report.audio_reencoded)}): re-encoded "

@@ -87,6 +87,11 @@ class FrameReader(Protocol):
     """Presentation time in seconds of the frame last yielded (videos; None for folders)."""
     alpha: np.ndarray | None
     """Alpha of the frame last yielded, when it has transparency (folders; None for videos)."""
+    left_out: list[str]
+    """The input's streams that are neither read nor copied (a second video stream, subtitles,
+    data), each described, e.g. ``video stream 1 (h264, 320x240)``; empty for folders."""
+    covers: list[str]
+    """The input's cover pictures (attached pictures), described as :attr:`left_out`'s."""
 
     def __iter__(self) -> Iterator[tuple[int, np.ndarray]]: ...
 
@@ -106,6 +111,8 @@ class _FolderReader:
         self.on_audio = None
         self.time = None
         self.alpha: np.ndarray | None = None
+        self.left_out: list[str] = []
+        self.covers: list[str] = []
         # The first frame gives the size; it is kept for the first iteration (not read twice).
         self._first: tuple[np.ndarray, np.ndarray | None] | None = self._read(0)
         self.size = (self._first[0].shape[1], self._first[0].shape[0])
@@ -174,12 +181,25 @@ class _VideoReader:
             self.container = av.open(str(path))
         except (av.FFmpegError, OSError) as exc:
             raise DecodeError(f"{path.name}: cannot open as a video: {exc}") from None
-        if not self.container.streams.video:
+        # The first video stream that is not a cover picture is read; the audio is copied; every
+        # other stream is named in left_out (or covers), so none is lost without a word.
+        videos = list(self.container.streams.video)
+        cover = av.stream.Disposition.attached_pic
+        real = [s for s in videos if not s.disposition & cover]
+        if not real:
             self.container.close()
-            raise DecodeError(f"{path.name} has no video stream")
-        self.stream = self.container.streams.video[0]
+            only = " (only a cover picture)" if videos else ""
+            raise DecodeError(f"{path.name} has no video stream{only}")
+        self.stream = real[0]
         self.stream.thread_type = "AUTO"
         self.audio = list(self.container.streams.audio)
+        kept = {self.stream.index, *(a.index for a in self.audio)}
+        self.covers = [_describe(s) for s in videos if s.disposition & cover]
+        self.left_out = [
+            _describe(s)
+            for s in self.container.streams
+            if s.index not in kept and not (s.type == "video" and s.disposition & cover)
+        ]
         rate = self.stream.average_rate or self.stream.guessed_rate or Fraction(25)
         self.fps = Fraction(rate)
         self.count = int(self.stream.frames) or None
@@ -288,6 +308,19 @@ class _VideoReader:
 
     def close(self) -> None:
         self.container.close()
+
+
+def _describe(stream: Any) -> str:
+    """``video stream 1 (h264, 320x240)``, ``subtitle stream 3 (subrip, fra)``: a stream as a
+    user can find it in a player's or ffprobe's list."""
+    ctx = getattr(stream, "codec_context", None)
+    details = [getattr(ctx, "name", None) or stream.metadata.get("handler_name") or "unknown"]
+    if stream.type == "video" and ctx is not None and ctx.width:
+        details.append(f"{ctx.width}x{ctx.height}")
+    details += [
+        v for k in ("language", "title") if (v := stream.metadata.get(k)) not in (None, "", "und")
+    ]
+    return f"{stream.type} stream {stream.index} ({', '.join(details)})"
 
 
 def _stream_seconds(stream: Any) -> float | None:

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -320,6 +321,11 @@ class VideoReport:
     """Codecs of the audio streams re-encoded as Opus (a WebM output holds no other sound)."""
     audio_dropped: list[str] = field(default_factory=list)
     """Codecs of the audio streams left out of a WebM output (no Opus encoder)."""
+    left_out: list[str] = field(default_factory=list)
+    """The input's streams neither colorized nor copied (a second video stream, subtitles,
+    data), described, e.g. ``video stream 1 (h264, 320x240)``; a warning names them too."""
+    covers: list[str] = field(default_factory=list)
+    """The input's cover pictures, not copied (no warning: they are no part of the clip)."""
 
     @property
     def fps(self) -> float:
@@ -383,6 +389,13 @@ def colorize_video(
     reader = open_frames(source, fps=fps, max_pixels=options.max_pixels)
     report = report if report is not None else VideoReport()
     report.audio_streams = len(getattr(reader, "audio", []))
+    report.left_out, report.covers = list(reader.left_out), list(reader.covers)
+    if report.left_out:
+        warnings.warn(
+            f"{source.name}: the first video stream is colorized; left out: "
+            f"{'; '.join(report.left_out)}",
+            stacklevel=2,
+        )
     try:
         if source.resolve() == target.resolve():
             raise InputError(f"refusing to write the result over the input {source}")
