@@ -1095,3 +1095,35 @@ def test_a_mistyped_model_folder_is_exit_2_like_the_cnn_model(tmp_path):
         assert result.exit_code == 2, result.output
         assert "does not exist" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "o.png").exists() and not (tmp_path / "p.npz").exists()
+
+
+def test_a_hub_id_shaped_typo_of_a_model_folder(tmp_path, monkeypatch):
+    """--segmenter and --clip-model modles/x (shaped like a hub id, not cached, offline) were
+    exit 3 (missing weights) with no hint: with a folder models/x here they are exit 2 and ask
+    "did you mean ./models/x?"; with none, exit 3 saying both where it looked."""
+    pytest.importorskip("transformers")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # never a download
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    write_image(tmp_path / "g.png", np.full((32, 32), 128, np.uint8))
+    (tmp_path / "refs").mkdir()
+    write_image(tmp_path / "refs" / "r.png", np.full((32, 32, 3), 90, np.uint8))
+    (tmp_path / "models" / "clipseg").mkdir(parents=True)
+    (tmp_path / "models" / "clip").mkdir()
+    for flags, name in (
+        (["colorize", "g.png", "-o", "o.png", "--describe", "a red car", "--segmenter"], "clipseg"),
+        (["pool", "build", "refs", "-o", "p.npz", "--embedder", "clip", "--clip-model"], "clip"),
+    ):
+        typo = CliRunner().invoke(app, [*flags, f"modles/{name}"])
+        assert typo.exit_code == 2, typo.output
+        assert f"no folder ./modles/{name} and no hub model modles/{name} in the cache" in (
+            typo.output
+        )
+        assert f"did you mean ./models/{name}?" in typo.output
+        missing = CliRunner().invoke(app, [*flags, f"nobody/{name}"])
+        assert missing.exit_code == 3, missing.output
+        assert f"no folder ./nobody/{name} and no hub model nobody/{name} in the cache at " in (
+            missing.output
+        )
+        assert "Traceback" not in typo.output + missing.output
+    assert not (tmp_path / "o.png").exists() and not (tmp_path / "p.npz").exists()

@@ -517,7 +517,7 @@ def test_missing_input_files_are_found_before_the_models_load(engine, tiny, tmp_
             engine.propose(_lum(), options=opts, seed=0)
 
 
-def test_incomplete_folder_and_offline_hub_id(engine, tiny, tmp_path):
+def test_incomplete_folder_and_offline_hub_id(engine, tiny, tmp_path, monkeypatch):
     base, _ = tiny
     (tmp_path / "unet").mkdir()
     opts = engine.Options.from_mapping({"base_model": str(tmp_path), "controlnet": "x/y"})
@@ -526,6 +526,11 @@ def test_incomplete_folder_and_offline_hub_id(engine, tiny, tmp_path):
     opts = engine.Options.from_mapping(
         {"base_model": base["base_model"], "controlnet": "polychrome-test/not-cached-anywhere"}
     )
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    with pytest.raises(EngineUnavailableError, match="no hub model .* in the cache at .*hub"):
+        engine.propose(_lum(), options=opts, seed=0)  # found before anything loads
+    # A snapshot the cache lists but that holds no model fails when it loads.
+    (tmp_path / "hub/models--polychrome-test--not-cached-anywhere/snapshots/0").mkdir(parents=True)
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
         with pytest.raises(EngineUnavailableError, match="not in the local Hugging Face cache"):
@@ -591,27 +596,66 @@ def test_cli_missing_weights_exit_code(tmp_path):
 
 def test_cli_model_paths_exit_codes(tiny, tmp_path, monkeypatch):
     """A mistyped local model folder exits 2 (the call is wrong), naming the option and path;
-    a hub id that is not cached on an offline machine exits 3 (weights are missing here)."""
+    so does a hub-id-shaped typo of a folder that exists ("did you mean", it was exit 3); a hub
+    id that is not cached on an offline machine exits 3 (weights are missing here), saying
+    where it looked. Each error comes alone: the start line of a run is not printed above it
+    (it was)."""
     from typer.testing import CliRunner
 
     from polychrome.apps.cli import app
     from polychrome.io import write_image
 
-    base, _ = tiny
+    base, clip = tiny
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    (tmp_path / "models/sd15").mkdir(parents=True)
+    (tmp_path / "models/clip").mkdir()
     write_image(tmp_path / "in.png", np.full((16, 16), 100, np.uint8))
+    nowhere = "no folder ./polychrome-test/not-cached and no hub model polychrome-test/not-cached"
     for option, value, code, message in [
         ("base_model", "./modles/sd15", 2, "base_model=./modles/sd15: no such folder"),
+        ("base_model", "./modles/sd15", 2, "; did you mean ./models/sd15?"),
+        ("base_model", "./models/nonexistent", 2, "./models/nonexistent: no such folder"),
         ("controlnet", base["base_model"], 2, "holds a Stable Diffusion base model"),
-        ("base_model", "polychrome-test/not-cached", 3, "not in the local Hugging Face cache"),
+        ("base_model", "modles/sd15", 2, "base_model=modles/sd15: no folder ./modles/sd15 and"),
+        ("base_model", "modles/sd15", 2, "; did you mean ./models/sd15?"),
+        ("clip_model", "modles/clip", 2, "clip_model=modles/clip: no folder ./modles/clip"),
+        ("clip_model", "modles/clip", 2, "; did you mean ./models/clip?"),
+        ("base_model", "polychrome-test/not-cached", 3, f"{nowhere} in the cache at {tmp_path}"),
+        ("base_model", "polychrome-test/not-cached", 3, "hf download polychrome-test/not-cached"),
     ]:
         args = ["colorize", "in.png", "-o", "out.png", "--engine", "diffusion"]
-        for key, given in {**base, option: value}.items():
+        for key, given in {**base, "clip_model": clip, option: value}.items():
             args += ["--engine-option", f"{key}={given}"]
         result = CliRunner().invoke(app, args)
         assert result.exit_code == code, result.output
         assert message in result.stderr and "Traceback" not in result.output
+        assert result.stderr.startswith("error: "), result.stderr  # no "colorizing ..." above
         assert not (tmp_path / "out.png").exists()
+
+
+def test_similar_folder(tmp_path, monkeypatch):
+    """The folder a mistyped path (one or more parts) most likely meant, or None."""
+    from polychrome.hub import similar_folder
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "models/sd15").mkdir(parents=True)
+    assert similar_folder("modles/sd15") == "./models/sd15"
+    assert similar_folder("./models/sd16") == "./models/sd15"
+    assert similar_folder(str(tmp_path / "modles/sd15")) == str(tmp_path / "models/sd15")
+    assert similar_folder("openai/clip-vit-base-patch32") is None
+    assert similar_folder("models/something-else") is None
+
+
+def test_a_cached_hub_id_is_no_typo(tmp_path, monkeypatch):
+    """A hub id in the cache is the hub's model, even with a similar folder here."""
+    from polychrome.engines.diffusion.loading import model_source
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    (tmp_path / "modles/sd16").mkdir(parents=True)
+    (tmp_path / "hub/models--models--sd15/snapshots/abc").mkdir(parents=True)
+    assert model_source("models/sd15", "base_model") == ("models/sd15", False)
 
 
 def _steps(reports):

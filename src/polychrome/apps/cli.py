@@ -702,6 +702,15 @@ def colorize_command(*, options: ColorizeOptions, **flags: Any) -> None:
 
     jobs, engine_options, batch, output = _plan_colorize(options=options, **flags)
     skip_existing, quiet = flags["skip_existing"], flags["quiet"]
+    if options.engine == "diffusion":
+        # Model folders, weights and input files are checked before the start line below: a
+        # mistyped path gives its error alone, once, not after "colorizing ...".
+        from polychrome.engines.diffusion import DiffusionOptions, check_paths
+
+        try:
+            check_paths(DiffusionOptions.from_mapping(engine_options))
+        except PolychromeError as exc:
+            raise _fail(exc) from None
     steps_shown = options.engine == "diffusion" and not batch and not quiet
     if steps_shown:
         # One image shows no bar, and a diffusion run takes minutes on a CPU: say it started,

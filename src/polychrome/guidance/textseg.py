@@ -211,6 +211,8 @@ class TextSegmenter:
             raise ValueCheckError("model must be a folder or a hub id, got an empty string")
 
         # 2. Decide where the weights come from.
+        from polychrome.hub import check_hub_id, similar_folder
+
         path = Path(source).expanduser()
         if path.exists():
             if not path.is_dir():
@@ -220,12 +222,17 @@ class TextSegmenter:
                 )
             location, local_only = str(path), True
         elif _looks_like_path(source):
+            similar = similar_folder(source)
             raise InputError(
                 f"CLIPSeg weights folder {source!r} does not exist; pass a local folder with "
                 "the CLIPSeg weights and processor (make one with: hf download "
                 f"{DEFAULT_MODEL} --local-dir DIR)"
+                + (f"; did you mean {similar}?" if similar else "")
             )
         else:
+            # A typo of a folder (exit 2), or a hub id neither cached nor downloadable (exit 3),
+            # is told before transformers tries.
+            check_hub_id(source, label=f"CLIPSeg model {source}", what="a CLIPSeg model")
             location, local_only = source, _cache_only()
 
         # 3. Load the config, the model and the processor.

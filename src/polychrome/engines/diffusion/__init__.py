@@ -32,7 +32,7 @@ from polychrome.errors import InputError
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["DiffusionEngine", "DiffusionOptions"]
+__all__ = ["DiffusionEngine", "DiffusionOptions", "check_paths"]
 
 _RUN_LOCK = threading.Lock()
 
@@ -59,22 +59,8 @@ class DiffusionEngine:
         (diverse results); ``context`` carries the description and instances; ``progress`` is
         told of each denoising step (default: the callback of an enclosing
         :func:`~polychrome.engines.diffusion.progress.reporting` block)."""
-        from polychrome.engines.diffusion.loading import model_source
-
         assert isinstance(options, DiffusionOptions)
-        # Fail on missing weights and mistyped model folders before importing anything heavy.
-        model_source(options.base_model, "base_model")
-        model_source(options.controlnet, "controlnet")
-        if options.clip_model and options.anticolor_strength > 0:
-            model_source(options.clip_model, "clip_model")
-        # ... and on missing input files before loading the models (minutes on a CPU).
-        for what, path in (
-            *(("references", p) for p in options.reference_paths),
-            ("recolor", options.recolor),
-            ("pool", options.pool),
-        ):
-            if path and not os.path.exists(os.path.expanduser(path)):
-                raise InputError(f"{what}={path}: no such file")
+        check_paths(options)
         require_modules(
             ("torch", "diffusers", "transformers"), extra="diffusion", what="the diffusion engine"
         )
@@ -112,6 +98,30 @@ class DiffusionEngine:
         # 5. Only the chroma, at working resolution, with a confidence
         ab, confidence = to_proposal(rgb, layout, luminance, options)
         return Proposal(ab, confidence)
+
+
+def check_paths(options: DiffusionOptions) -> None:
+    """Fail on missing weights, mistyped model folders and missing input files before anything
+    heavy is imported or loaded (minutes on a CPU), without torch: :meth:`DiffusionEngine.propose`
+    calls it first, and the CLI before it says a run started.
+
+    Raises:
+        EngineUnavailableError: a model is not given, or is a hub id that cannot be had here.
+        InputError: a model folder or an input file (references, recolor, pool) is wrong.
+    """
+    from polychrome.engines.diffusion.loading import model_source
+
+    model_source(options.base_model, "base_model")
+    model_source(options.controlnet, "controlnet")
+    if options.clip_model and options.anticolor_strength > 0:
+        model_source(options.clip_model, "clip_model")
+    for what, path in (
+        *(("references", p) for p in options.reference_paths),
+        ("recolor", options.recolor),
+        ("pool", options.pool),
+    ):
+        if path and not os.path.exists(os.path.expanduser(path)):
+            raise InputError(f"{what}={path}: no such file")
 
 
 def _with_sample(progress: ProgressCallback | None, sample: int | None) -> ProgressCallback | None:

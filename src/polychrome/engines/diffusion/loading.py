@@ -9,7 +9,9 @@ Errors say what to pass. A model that is not given, or a hub id that cannot be h
 cached, offline), is missing weights: :class:`~polychrome.errors.EngineUnavailableError` (exit 3),
 as for a missing extra. A local path that does not exist, or names a file or a folder that holds
 no model of the kind the option wants, is a mistake in the call: an
-:class:`~polychrome.errors.InputError` (exit 2), as for the cnn engine's ``model=`` file.
+:class:`~polychrome.errors.InputError` (exit 2), as for the cnn engine's ``model=`` file; so is a
+hub-id-shaped value (``modles/sd15``) that is not cached here when a folder with a similar name
+exists (the message asks "did you mean ./models/sd15?").
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from polychrome.errors import EngineUnavailableError, InputError, ValueCheckError
+from polychrome.hub import check_hub_id, similar_folder
 
 __all__ = [
     "ClipPack",
@@ -89,7 +92,9 @@ def model_source(value: str, option: str) -> tuple[str, bool]:
     (:class:`~polychrome.errors.EngineUnavailableError`); a local path that does not exist, is a
     file, or is a folder without the layout of the model ``option`` wants is an
     :class:`~polychrome.errors.InputError`. A value shaped like a hub id (``org/name``) that is
-    no folder here is returned as a hub id."""
+    no folder here is returned as a hub id when it is cached or can be downloaded; otherwise it
+    is a mistyped folder when a similar one exists (exit 2, "did you mean"), and missing
+    weights when none does (:func:`polychrome.hub.check_hub_id`)."""
     what, example = _MODELS[option]
     if not value:
         raise EngineUnavailableError(
@@ -106,10 +111,13 @@ def model_source(value: str, option: str) -> tuple[str, bool]:
         _check_layout(path, value, option)
         return str(path), True
     if _HUB_ID.match(value) and not value.startswith((".", "~")):
+        check_hub_id(value, label=f"{option}={value}", what=what)  # typo or not cached here
         return value, False
+    similar = similar_folder(value)
     raise InputError(
         f"{option}={value}: no such folder (and not a hub id): {what} is needed, as a local "
         f"diffusers-format model folder or a hub id (e.g. {example})"
+        + (f"; did you mean {similar}?" if similar else "")
     )
 
 
