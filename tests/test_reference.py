@@ -11,6 +11,7 @@ import dataclasses
 import importlib.util
 import shutil
 import socket
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -388,6 +389,66 @@ def test_pool_errors(tmp_path, refs_dir):
         Pool.load(tmp_path / "missing.npz")
     with pytest.raises(ValueCheckError, match=r"\.npz"):
         pool.save(tmp_path / "pool.txt")
+
+
+def test_a_reference_changed_after_the_pool_was_built_is_embedded_again_and_named(
+    refs_dir, tmp_path
+):
+    # A scanlator fixes a reference page after `pool build`: the pool searched it with the old
+    # page's embedding and said nothing.
+    folder = tmp_path / "refs"
+    folder.mkdir()
+    for name in ("astronaut", "coffee"):
+        shutil.copy2(refs_dir / f"{name}.png", folder)
+    Pool.build(folder).save(tmp_path / "pool.npz")
+    # Copied without its time (cp without -p) or touched: the same content, no warning.
+    shutil.copy(refs_dir / "coffee.png", folder / "coffee.png")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert Pool.load(tmp_path / "pool.npz").changed == ()
+    # Another image under the same name: embedded again, and said.
+    shutil.copy(refs_dir / "rocket.png", folder / "coffee.png")
+    with pytest.warns(UserWarning, match=r"1 reference changed since .*\(coffee\.png\)"):
+        loaded = Pool.load(tmp_path / "pool.npz")
+    assert [p.name for p in loaded.changed] == ["coffee.png"]
+    assert np.allclose(loaded.embeddings, Pool.build(folder).embeddings, atol=1e-6)
+    rocket = luminance_of(_crop_gray(read_image(refs_dir / "rocket.png").pixels))
+    assert loaded.retrieve(rocket)[0][0].name == "coffee.png"
+    # Now gray: an error naming it.
+    write_image(folder / "coffee.png", gray_of(read_image(refs_dir / "coffee.png").pixels))
+    with pytest.raises(InputError, match=r"coffee\.png changed since .* is now gray"):
+        Pool.load(tmp_path / "pool.npz")
+
+
+def test_duplicate_references_are_left_out_and_named(refs_dir, tmp_path):
+    folder = tmp_path / "refs"
+    folder.mkdir()
+    for name in ("astronaut", "coffee"):
+        shutil.copy(refs_dir / f"{name}.png", folder)
+    shutil.copy(refs_dir / "coffee.png", folder / "zcoffee.png")
+    pool = Pool.build(folder)
+    assert [p.name for p in pool.paths] == ["astronaut.png", "coffee.png"]
+    assert [(p.name, q.name) for p, q in pool.duplicates] == [("zcoffee.png", "coffee.png")]
+    result = _invoke("pool", "build", folder, "-o", tmp_path / "p.npz")
+    assert result.exit_code == 0, result.output
+    assert "left out 1 duplicate: zcoffee.png (same as coffee.png)" in result.stderr
+    assert "2 references" in result.stdout
+
+
+def test_cli_pool_folder_names_the_images_it_leaves_out(page, refs_dir, tmp_path):
+    # `colorize --pool DIR` left a gray and a damaged reference out without a word.
+    gray, ref, _, _ = page
+    folder = tmp_path / "refs"
+    folder.mkdir()
+    shutil.copy(ref, folder / "ref.png")
+    write_image(folder / "gray.png", gray_of(textured(40, 50, seed=1)[0]))
+    (folder / "damaged.png").write_bytes(b"\x89PNG\r\n\x1a\n cut short")
+    out = tmp_path / "out.png"
+    result = _invoke("colorize", gray, "--pool", folder, "--engine", "none", "-o", out)
+    assert result.exit_code == 0, result.output
+    assert "left out 1 gray image: gray.png" in result.stderr
+    assert "left out damaged.png: " in result.stderr
+    assert out.is_file()
 
 
 # --------------------------------------------------------------------------- CLIP

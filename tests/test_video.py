@@ -600,6 +600,44 @@ def test_sixteen_bit_frames_keep_their_precision_in_a_folder(tmp_path):
     assert len(_read_video(tmp_path / "out.mp4")[0]) == 3
 
 
+def test_ten_bit_video_is_read_with_its_precision(tmp_path):
+    # A 10-bit clip (a camera's, a phone's HDR) was read at 8 bits: a smooth gradient kept at
+    # most 256 lightness levels, and a folder output got 8-bit PNGs.
+    if "yuv420p10le" not in [f.name for f in av.Codec("libx264", "w").video_formats]:
+        pytest.skip("libx264 without 10-bit support")
+    from polychrome.video.frames import open_frames
+
+    width, height = 256, 64
+    ramp = np.linspace(0, 65535, width * height).reshape(height, width).astype(np.uint16)
+    clip = tmp_path / "ten.mkv"
+    with av.open(str(clip), "w") as out:
+        video = out.add_stream("libx264", rate=10)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p10le"
+        video.options = {"qp": "0"}  # lossless
+        for _ in range(3):
+            frame = av.VideoFrame.from_ndarray(np.repeat(ramp[..., None], 3, 2), format="rgb48le")
+            for packet in video.encode(frame):
+                out.mux(packet)
+        for packet in video.encode(None):
+            out.mux(packet)
+    reader = open_frames(clip)
+    try:
+        _, rgb = next(iter(reader))
+    finally:
+        reader.close()
+    assert rgb.dtype == np.uint16
+    levels = np.unique(np.round(luminance_of(rgb / 65535.0), 2))
+    assert len(levels) > 600  # 8 bits: at most 256
+    colorize_video(clip, tmp_path / "out", settings=SMALL)
+    result = read_image(tmp_path / "out" / "frame_000000.png")
+    assert result.bit_depth == 16
+    assert len(np.unique(np.round(luminance_of(result.pixels / 65535.0), 2))) > 600
+    # A video output is 8 bit (8-bit 4:2:0 H.264 plays everywhere).
+    colorize_video(clip, tmp_path / "out.mp4", settings=SMALL)
+    with av.open(str(tmp_path / "out.mp4")) as written:
+        assert written.streams.video[0].codec_context.pix_fmt == "yuv420p"
+
+
 def test_transparency_of_frames_is_kept_in_a_folder_and_noted_for_a_video(tmp_path):
     # Frames with alpha (animation cels) lost it without a word.
     frames = _frames(3)

@@ -610,7 +610,9 @@ def _plan_colorize(
             from polychrome.apps.jobs import open_pool
 
             # Read (or build) the pool now: a bad pool fails before any work; jobs reuse it.
-            pool_files = [*([pool] if pool.is_file() else []), *open_pool(str(pool)).paths]
+            opened = open_pool(str(pool))
+            _say_left_out(opened)
+            pool_files = [*([pool] if pool.is_file() else []), *opened.paths]
         if batch:
             if (output.exists() and not output.is_dir()) or (
                 not output.exists() and output.suffix.lower() in IMAGE_SUFFIXES
@@ -954,12 +956,20 @@ def pool_build_command(
     except PolychromeError as exc:
         raise _fail(exc) from None
     if not quiet:
-        if pool.skipped:
-            names = _listed([p.name for p in pool.skipped])
-            typer.echo(f"left out {_counted(len(pool.skipped), 'gray image')}: {names}", err=True)
-        for path, reason in pool.unreadable:
-            typer.echo(f"left out {path.name}: {reason}", err=True)
+        _say_left_out(pool)
         typer.echo(f"{len(pool)} references ({pool.embedder}) -> {output}")
+
+
+def _say_left_out(pool: Any) -> None:
+    """The files of a pool's folder that are not in it: gray, unreadable or duplicates."""
+    if pool.skipped:
+        names = _listed([p.name for p in pool.skipped])
+        typer.echo(f"left out {_counted(len(pool.skipped), 'gray image')}: {names}", err=True)
+    for path, reason in pool.unreadable:
+        typer.echo(f"left out {path.name}: {reason}", err=True)
+    if pool.duplicates:
+        names = _listed([f"{p.name} (same as {same.name})" for p, same in pool.duplicates])
+        typer.echo(f"left out {_counted(len(pool.duplicates), 'duplicate')}: {names}", err=True)
 
 
 # --------------------------------------------------------------------------- serve
@@ -1111,6 +1121,7 @@ def sequence_command(
                 from polychrome.reference.pool import Pool
 
                 reference_pool = Pool.open(pool, progress=advance)
+        _say_left_out(reference_pool)
         with _progress_bar("pages", enabled=not quiet) as advance:
             report = colorize_sequence(
                 files,

@@ -33,15 +33,21 @@ Embedders:
   (read from the cache, downloaded only with network access and no ``HF_HUB_OFFLINE``).
 
 A pool file (``.npz``) holds the references' paths (relative to the pool file when they lie
-beside or under it, so a folder can move as a whole), their ``(n, 5, D)`` embeddings and the
-embedder's name; it is written atomically (a temporary file, then a rename).
+beside or under it, so a folder can move as a whole), their ``(n, 5, D)`` embeddings, the
+embedder's name and each reference's size, modification time and sha256; it is written
+atomically (a temporary file, then a rename). A reference whose content changed after the pool
+was built (another sha256) is embedded again when the pool is loaded, with a warning naming it;
+one that is gone is an error. Files with the same content as an earlier one are left out of a
+new pool (they would take retrieval slots and give the same matches twice).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import io
 import os
+import warnings
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -54,7 +60,7 @@ import numpy as np
 from polychrome.engines.base import require_modules
 from polychrome.errors import EngineUnavailableError, InputError, ShapeError, ValueCheckError
 from polychrome.formats import IMAGE_SUFFIXES, image_files
-from polychrome.io import DEFAULT_MAX_PIXELS, atomic_write_bytes, read_image
+from polychrome.io import DEFAULT_MAX_PIXELS, atomic_write_bytes, file_sha256, read_image
 from polychrome.ops.color import lab_to_rgb, luminance_of
 from polychrome.ops.filters import resize, working_shape
 from polychrome.reference.match import is_color
@@ -81,6 +87,9 @@ _FORMAT = "polychrome-pool-1"
 _EMBED_PIXELS = 262_144  # references are reduced to at most this many pixels before embedding
 
 Progress = Callable[[int, int], None]
+
+Stamp = tuple[int, int, str]
+"""A reference file's size in bytes, modification time (ns) and sha256, as the pool saw it."""
 
 
 def rap_patches(luminance: np.ndarray, *, whole: bool) -> list[np.ndarray]:
@@ -284,6 +293,12 @@ class Pool:
         skipped: gray images left out when the pool was built (not saved).
         unreadable: images left out when the pool was built because they could not be read,
             each with the reason (not saved).
+        stamps: per reference, its file's :data:`Stamp` when embedded (saved; empty when not
+            known, e.g. a pool file from before stamps were kept).
+        duplicates: files left out when the pool was built because an earlier file has the
+            same content, each with that file (not saved).
+        changed: references whose content changed after the pool file was written, embedded
+            again when it was loaded (not saved).
     """
 
     paths: tuple[Path, ...]
@@ -291,6 +306,9 @@ class Pool:
     embedder: str
     skipped: tuple[Path, ...] = ()
     unreadable: tuple[tuple[Path, str], ...] = ()
+    stamps: tuple[Stamp, ...] = ()
+    duplicates: tuple[tuple[Path, Path], ...] = ()
+    changed: tuple[Path, ...] = ()
 
     def __post_init__(self) -> None:
         e = self.embeddings
@@ -298,6 +316,11 @@ class Pool:
             raise ShapeError(
                 f"a pool of {len(self.paths)} references needs embeddings of shape "
                 f"({len(self.paths)}, {len(PATCHES)}, D), got {e.shape}"
+            )
+        if self.stamps and len(self.stamps) != len(self.paths):
+            raise ShapeError(
+                f"a pool of {len(self.paths)} references needs one stamp each or none, got "
+                f"{len(self.stamps)}"
             )
 
     def __len__(self) -> int:
@@ -315,9 +338,9 @@ class Pool:
         """Embed every color image of a folder (not its subfolders), or of a list of files.
 
         Gray images are left out (listed in :attr:`skipped`), and so are files that cannot be
-        read (:attr:`unreadable`, with the reason): one damaged scan does not cost the pool. A
-        pool with no color image at all is an error. ``progress(done, total)`` is called after
-        each image.
+        read (:attr:`unreadable`, with the reason): one damaged scan does not cost the pool;
+        and files with the same content as an earlier one (:attr:`duplicates`). A pool with no
+        color image at all is an error. ``progress(done, total)`` is called after each image.
 
         Raises:
             InputError: no folder or file there, no image in the folder, or no readable color
@@ -325,22 +348,29 @@ class Pool:
         """
         embedder = embedder or BuiltinEmbedder()
         files = _source_files(source)
-        paths, rows, skipped, unreadable = [], [], [], []
+        paths, rows, skipped, unreadable, stamps = [], [], [], [], []
+        duplicates: list[tuple[Path, Path]] = []
+        seen: dict[str, Path] = {}
         for done, path in enumerate(files, 1):
             try:
-                image = read_image(path, max_pixels=max_pixels)
+                stamp = _stamp(path)
+                if stamp[2] in seen:
+                    duplicates.append((path, seen[stamp[2]]))
+                    continue
+                seen[stamp[2]] = path
+                row = _embed_file(path, embedder, max_pixels)
             except InputError as exc:
                 unreadable.append((path, str(exc)))
             else:
-                if image.is_gray or not is_color(image.pixels):
+                if row is None:
                     skipped.append(path)
                 else:
-                    lum = luminance_of(image.pixels)
-                    lum = resize(lum, working_shape(lum.shape, _EMBED_PIXELS), mode="area")
-                    rows.append(embedder.embed(rap_patches(lum, whole=True)))
+                    rows.append(row)
                     paths.append(path)
-            if progress is not None:
-                progress(done, len(files))
+                    stamps.append(stamp)
+            finally:
+                if progress is not None:
+                    progress(done, len(files))
         if not paths:
             where = os.fspath(source) if isinstance(source, (str, os.PathLike)) else "the files"
             if unreadable:
@@ -353,7 +383,15 @@ class Pool:
                 f"{where}: all {len(files)} images are gray; a reference pool is made of color "
                 "images, whose colors are given to gray targets"
             )
-        return cls(tuple(paths), np.stack(rows), embedder.name, tuple(skipped), tuple(unreadable))
+        return cls(
+            tuple(paths),
+            np.stack(rows),
+            embedder.name,
+            tuple(skipped),
+            tuple(unreadable),
+            tuple(stamps),
+            tuple(duplicates),
+        )
 
     @classmethod
     def open(
@@ -382,6 +420,15 @@ class Pool:
             stored.append(
                 full.relative_to(base).as_posix() if full.is_relative_to(base) else str(full)
             )
+        stamps = (
+            {
+                "sizes": np.array([s[0] for s in self.stamps], np.int64),
+                "mtimes": np.array([s[1] for s in self.stamps], np.int64),
+                "sha256": np.array([s[2] for s in self.stamps], dtype=str),
+            }
+            if self.stamps
+            else {}
+        )
         buffer = io.BytesIO()
         np.savez(
             buffer,
@@ -389,6 +436,7 @@ class Pool:
             paths=np.array(stored, dtype=str),
             embeddings=self.embeddings.astype(np.float32),
             embedder=np.array(self.embedder),
+            **stamps,
         )
         atomic_write_bytes(path, buffer.getvalue())
         return path
@@ -397,8 +445,13 @@ class Pool:
     def load(cls, path: str | os.PathLike[str]) -> Pool:
         """Read a pool file written by :meth:`save`.
 
+        A reference whose content changed since (another size or sha256) is embedded again, for
+        this pool object only (listed in :attr:`changed`, and a warning names it): build the
+        pool again to save that.
+
         Raises:
-            InputError: no such file, or not a polychrome pool file.
+            InputError: no such file, not a polychrome pool file, a reference gone, or a
+                changed reference that is no longer a readable color image.
         """
         path = Path(path)
         if not path.is_file():
@@ -428,10 +481,68 @@ class Pool:
                 "keeps the references' paths, relative to the pool file when they lie beside "
                 "or under it); build the pool again with `polychrome pool build`"
             )
+        embeddings = fields["embeddings"].astype(np.float32)
+        stamps: tuple[Stamp, ...] = ()
+        if {"sizes", "mtimes", "sha256"} <= set(fields):
+            stamps = tuple(
+                (int(size), int(mtime), str(digest))
+                for size, mtime, digest in zip(
+                    fields["sizes"], fields["mtimes"], fields["sha256"], strict=False
+                )
+            )
         try:
-            return cls(paths, fields["embeddings"].astype(np.float32), str(fields["embedder"]))
+            pool = cls(paths, embeddings, str(fields["embedder"]), stamps=stamps)
         except ShapeError as exc:
             raise InputError(f"{path} is a damaged pool file: {exc}") from None
+        return pool._refreshed(path)
+
+    def _refreshed(self, pool_file: Path) -> Pool:
+        """This pool with the references whose content changed since their stamps embedded
+        again (module docstring)."""
+        changed = []
+        stamps = list(self.stamps)
+        for i, (ref, old) in enumerate(zip(self.paths, self.stamps, strict=False)):
+            st = ref.stat()
+            if (st.st_size, st.st_mtime_ns) == old[:2]:
+                continue  # untouched: not read again
+            now = (st.st_size, st.st_mtime_ns, file_sha256(ref))
+            stamps[i] = now
+            if now[2] != old[2]:
+                changed.append(i)
+        if not changed:
+            return self
+        embeddings = self.embeddings.copy()
+        embedder = load_embedder(self.embedder)
+        for i in changed:
+            ref = self.paths[i]
+            try:
+                row = _embed_file(ref, embedder, DEFAULT_MAX_PIXELS)
+            except InputError as exc:
+                raise InputError(
+                    f"pool {pool_file}: its reference {ref} changed since the pool was built and "
+                    f"can no longer be read ({exc}); build the pool again with "
+                    "`polychrome pool build`"
+                ) from None
+            if row is None:
+                raise InputError(
+                    f"pool {pool_file}: its reference {ref} changed since the pool was built and "
+                    "is now gray; build the pool again with `polychrome pool build`"
+                )
+            embeddings[i] = row
+        names = [self.paths[i].name for i in changed]
+        listed = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        warnings.warn(
+            f"pool {pool_file}: {len(changed)} reference{'s' * (len(changed) > 1)} changed since "
+            f"the pool was built ({listed}); embedded again for this run. Build the pool again "
+            "with `polychrome pool build` to save that",
+            stacklevel=3,
+        )
+        return dataclasses.replace(
+            self,
+            embeddings=embeddings,
+            stamps=tuple(stamps),
+            changed=tuple(self.paths[i] for i in changed),
+        )
 
     def retrieve(
         self, target_luminance: np.ndarray, k: int = 3, *, embedder: Embedder | None = None
@@ -476,6 +587,24 @@ class Pool:
                 best[int(j)] = max(best.get(int(j), -1.0), float(sims[j]))
         ranked = sorted(best.items(), key=lambda item: (-item[1], item[0]))
         return [(self.paths[j], score) for j, score in ranked]
+
+
+def _stamp(path: Path) -> Stamp:
+    try:
+        st = path.stat()
+        return st.st_size, st.st_mtime_ns, file_sha256(path)
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _embed_file(path: Path, embedder: Embedder, max_pixels: int) -> np.ndarray | None:
+    """The ``(5, D)`` patch embeddings of the color image at ``path``; None when it is gray."""
+    image = read_image(path, max_pixels=max_pixels)
+    if image.is_gray or not is_color(image.pixels):
+        return None
+    lum = luminance_of(image.pixels)
+    lum = resize(lum, working_shape(lum.shape, _EMBED_PIXELS), mode="area")
+    return embedder.embed(rap_patches(lum, whole=True))
 
 
 def _source_files(source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> list[Path]:

@@ -2,10 +2,11 @@
 images.
 
 - :func:`open_frames` reads a video file or a folder of frames (images sorted by name) as a
-  :class:`FrameReader`: an iterator of ``(index, rgb)`` with ``rgb`` ``(H, W, 3)`` uint8 (uint16
-  for a folder's 16-bit frames). Nothing is read ahead, so memory does not grow with the clip's
-  length. A video's frames come upright (its display rotation applied, as a phone's portrait
-  clip needs); its sample aspect ratio (non-square pixels) is kept by a video written from it.
+  :class:`FrameReader`: an iterator of ``(index, rgb)`` with ``rgb`` ``(H, W, 3)`` uint8 (uint16 for
+  a folder's 16-bit frames and for video of more than 8 bits, e.g. 10-bit 4:2:0). Nothing is read
+  ahead, so memory does not grow with the clip's length. A video's frames come upright (its display
+  rotation applied, as a phone's portrait clip needs); its sample aspect ratio (non-square pixels)
+  is kept by a video written from it.
 - :func:`open_writer` writes frames to a video file (H.264 in .mp4/.mkv/.mov, MPEG-4 part 2 in
   .avi, VP9 in .webm; 8 bit) or to a folder of PNGs (each written atomically, 16-bit frames as
   16-bit PNGs). A video's audio streams are copied packet by packet, untouched
@@ -260,7 +261,10 @@ class _VideoReader:
                         self._audio(packet)
                     continue
                 for frame in packet.decode():
-                    rgb = frame.to_ndarray(format="rgb24")
+                    # 10-, 12- and 16-bit video (a camera's, a phone's HDR) as 16-bit RGB: the
+                    # lightness keeps its precision, as a 16-bit frame folder's does.
+                    deep = max(c.bits for c in frame.format.components) > 8
+                    rgb = frame.to_ndarray(format="rgb48le" if deep else "rgb24")
                     self._turns = round((frame.rotation or 0) / 90) % 4  # counterclockwise
                     if self._turns:
                         rgb = np.ascontiguousarray(np.rot90(rgb, self._turns))
