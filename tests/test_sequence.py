@@ -192,3 +192,47 @@ def test_results_into_the_pool_folder_are_refused_before_any_page(chapter, tmp_p
     colorize_sequence(pages, Pool.open(refs), refs)
     with pytest.raises(InputError, match=r"overwrite the reference .*p2\.png \(in the pool\)"):
         colorize_sequence(pages, Pool.open(refs), refs, skip_existing=True)
+
+
+def test_cli_sequence_interrupted_says_how_far_it_got_and_resumes(chapter, tmp_path, monkeypatch):
+    # Ctrl-C halfway printed "error: interrupted" alone: not which pages were done, nor how to
+    # go on.
+    from polychrome import pipeline
+
+    refs, pages, _ = chapter
+    write_image(pages / "p10.png", _gray(_page(4)[0]))  # after p3 (numbers compare as numbers)
+    real, calls = pipeline.colorize, []
+
+    def stopped_on_the_second_page(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "colorize", stopped_on_the_second_page)
+    out = tmp_path / "out"
+    args = ["sequence", str(pages), "--pool", str(refs), "-o", str(out), "-q"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code != 0
+    assert f"stopped after 1 of 3 pages; their results are in {out}" in result.stderr
+    assert "--skip-existing" in result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["p2.png"]  # nothing partial
+    monkeypatch.setattr(pipeline, "colorize", real)
+    result = CliRunner().invoke(app, [*args[:-1], "--skip-existing"])
+    assert result.exit_code == 0, result.output
+    assert "2 written, 1 skipped, 0 failed" in result.output
+    assert sorted(p.name for p in out.iterdir()) == ["p10.png", "p2.png", "p3.png"]
+
+
+def test_a_page_already_in_color_is_said(chapter, tmp_path):
+    # A chapter's color page among the gray ones was colorized again from its lightness, its
+    # own colors lost, without a word.
+    refs, pages, _ = chapter
+    write_image(pages / "p5.png", _page(5)[0])
+    report = colorize_sequence(pages, Pool.open(refs), tmp_path / "out")
+    assert [(p.name, "in color already" in note) for p, note in report.notes] == [("p5.png", True)]
+    args = ["sequence", str(pages), "--pool", str(refs), "-o", str(tmp_path / "out2"), "-q"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "warning: p5.png: the page is in color already" in result.stderr
+    assert "p2.png:" not in result.stderr and "p3.png:" not in result.stderr

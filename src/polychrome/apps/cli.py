@@ -1101,6 +1101,7 @@ def sequence_command(
     options: ColorizeOptions,
 ) -> None:
     """Colorize a chapter's pages in order with references retrieved from a pool."""
+    finished = [0]  # pages done, for the message of an interruption
     try:
         output_format = _format_name(output_format)
         engine_options = _engine_options(engine_option, options.engine)
@@ -1123,6 +1124,11 @@ def sequence_command(
                 reference_pool = Pool.open(pool, progress=advance)
         _say_left_out(reference_pool)
         with _progress_bar("pages", enabled=not quiet) as advance:
+
+            def advance_pages(done: int, total: int, name: str) -> None:
+                finished[0] = done
+                advance(done, total)
+
             report = colorize_sequence(
                 files,
                 reference_pool,
@@ -1132,10 +1138,20 @@ def sequence_command(
                 options=options,
                 engine_options=engine_options,
                 output_format=output_format,
-                progress=lambda done, total, name: advance(done, total),
+                progress=advance_pages,
             )
     except PolychromeError as exc:
         raise _fail(exc) from None
+    except KeyboardInterrupt:
+        if finished[0]:
+            typer.echo(
+                f"stopped after {finished[0]} of {len(files)} pages; their results are in "
+                f"{output}: run again with --skip-existing to go on from there",
+                err=True,
+            )
+        raise
+    for page, note in report.notes:
+        typer.echo(f"warning: {page.name}: {note}", err=True)
     for page, exc in report.failures:
         _err_about(page, str(exc))
     if not quiet or report.failures:

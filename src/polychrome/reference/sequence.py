@@ -35,6 +35,11 @@ __all__ = ["SequenceReport", "colorize_sequence", "page_files", "pool_hints"]
 
 Progress = Callable[[int, int, str], None]
 
+COLOR_PAGE_NOTE = (
+    "the page is in color already; it was colorized again from its lightness, so its own colors "
+    "are not in the result (to give them to the other pages, put it in the pool instead)"
+)
+
 
 def page_files(
     folder: str | os.PathLike[str],
@@ -116,6 +121,8 @@ class SequenceReport:
     skipped: list[Path] = field(default_factory=list)
     """Per page left alone (``skip_existing``: all its results were there), its result."""
     failures: list[tuple[Path, PolychromeError]] = field(default_factory=list)
+    notes: list[tuple[Path, str]] = field(default_factory=list)
+    """Per page, what the user should know about its result (a page that was in color)."""
     pool_size: int = 0
     """References in the pool at the end (grown with ``grow_pool``)."""
 
@@ -237,6 +244,8 @@ def colorize_sequence(
                     pool = _grow(pool, target, luminance_of(first.pixels))
             else:
                 image = read_image(page, max_pixels=options.max_pixels)
+                if not image.is_gray and is_color(image.pixels):
+                    report.notes.append((page, COLOR_PAGE_NOTE))
                 luminance = luminance_of(image.pixels)
                 points = pool_hints(
                     luminance, pool, load, seed=options.seed, use_network=use_network
