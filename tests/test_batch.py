@@ -466,6 +466,30 @@ def test_ray_path(local_ray, folders) -> None:
     assert "1 of 7 images failed; 0 written, 6 already done" in result.stderr
 
 
+def test_a_ray_batch_prints_no_lines_of_ray(tmp_path: Path) -> None:
+    """``batch --ray`` starting its own Ray printed Ray's notices on stderr (token
+    authentication, progress bars disabled) among its own lines: only ours are left."""
+    pytest.importorskip("ray")
+    pytest.importorskip("ray.data")
+    root = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))  # short: Ray's socket paths
+    try:
+        _make_inputs(tmp_path / "in", 2)
+        (tmp_path / "in" / "broken.png").write_bytes(b"junk")  # our own error stays
+        env = {**os.environ, "HOME": str(root), "RAY_TMPDIR": str(root)}
+        env.pop("RAY_ADDRESS", None)  # a Ray started here, not one this machine runs
+        env.pop("RAY_USAGE_STATS_ENABLED", None)
+        command = [_console_script(), "batch", tmp_path / "in", "-o", tmp_path / "out", "--ray"]
+        command += FAST
+        result = subprocess.run(command, capture_output=True, text=True, timeout=240, env=env)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.splitlines()
+    assert [line for line in lines if not line.startswith(("warning: ", "error: "))] == []
+    assert any("broken.png" in line for line in lines)
+    assert lines[-1] == "error: 1 of 3 images failed; 2 written, 0 already done"
+
+
 def test_a_worker_reports_the_words_that_colored_nothing(tmp_path: Path) -> None:
     from polychrome.apps.batch import _run_one
     from polychrome.apps.jobs import ColorizeJob

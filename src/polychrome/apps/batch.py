@@ -663,7 +663,9 @@ def _run_ray(
 
     started = False
     if not ray.is_initialized():
-        settings: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
+        # Ray's own notices on the driver (token authentication, usage stats) are not ours to
+        # print; its errors still are, and workers' output stays in Ray's log files.
+        settings: dict[str, Any] = {"logging_level": logging.ERROR, "log_to_driver": False}
         if address == "local":  # may start a Ray here: without its dashboard
             settings["include_dashboard"] = False
         try:
@@ -679,6 +681,8 @@ def _run_ray(
         context.enable_progress_bars = False  # ours is on the driver
         context.print_on_execution_start = False
         logging.getLogger("ray.data").setLevel(logging.WARNING)
+        # ... and it says so each run, as a warning: the bars are off on purpose.
+        logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)
         items = [{"job": json.dumps(_job_to_dict(j))} for c in chunks for j in c]
         dataset = ray.data.from_items(items, override_num_blocks=len(chunks))
         dataset = dataset.map_batches(
