@@ -527,7 +527,7 @@ def test_incomplete_folder_and_offline_hub_id(engine, tiny, tmp_path, monkeypatc
         {"base_model": base["base_model"], "controlnet": "polychrome-test/not-cached-anywhere"}
     )
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
-    with pytest.raises(EngineUnavailableError, match="no hub model .* in the cache at .*hub"):
+    with pytest.raises(EngineUnavailableError, match=r"no hub model .* in the cache at .*hub"):
         engine.propose(_lum(), options=opts, seed=0)  # found before anything loads
     # A snapshot the cache lists but that holds no model fails when it loads.
     (tmp_path / "hub/models--polychrome-test--not-cached-anywhere/snapshots/0").mkdir(parents=True)
