@@ -383,10 +383,12 @@ def test_a_stroke_painted_with_the_keyboard_alone_colors_the_result(page):
     assert _alpha(page, "#hint-layer", 210, 120) == 0
     assert page.evaluate("document.documentElement.scrollTop") == 0  # the keys did not scroll
 
-    # The image follows Colorize in the tab order; back to Colorize, and press it.
-    page.keyboard.press("Shift+Tab")
-    assert _focused(page) == "colorize"
+    # The painting tools follow the image in the tab order (as drawn on a phone); leaving the
+    # image hides the cursor. Then Colorize, pressed with the keyboard.
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.name") == "tool"
     assert page.locator("#key-cursor").is_hidden()
+    page.focus("#colorize")
     page.evaluate(  # the form's fields, as sent (Playwright does not show a multipart body)
         """() => {
             const send = window.fetch;
@@ -599,3 +601,206 @@ def test_on_a_phone_the_image_comes_before_the_painting_tools(browser, server_ur
     assert stage["x"] >= 0 and stage["x"] + stage["width"] <= 390
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     context.close()
+
+
+def test_on_a_phone_tab_goes_from_the_file_to_the_image_then_the_tools(
+    browser, server_url, tmp_path
+):
+    """The keyboard's order is the order drawn: on a phone the image is under the file chooser,
+    so Tab from the file chooser reaches the image before the painting tools drawn below it."""
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    page.goto(server_url)
+    page.wait_for_function("document.querySelectorAll('#engine option').length > 0")
+    page.set_input_files("#image-input", str(_small_png(tmp_path, "photo.png", (300, 200))))
+    page.wait_for_selector("#stage:not([hidden])")
+    page.focus("#image-input")
+    page.keyboard.press("Tab")
+    assert _focused(page) == "hint-layer"
+    image = page.locator("#hint-layer").bounding_box()
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.name") == "tool"
+    tool = page.evaluate("document.activeElement.getBoundingClientRect().y")
+    assert tool >= image["y"] + image["height"]  # drawn below the image, and reached after it
+    context.close()
+
+
+def _mask_texts(page) -> list[str]:
+    return page.eval_on_selector_all("#mask-list input[type=text]", "els => els.map(e => e.value)")
+
+
+def test_clear_all_and_removing_a_mask_can_be_undone_and_redone(page, tmp_path):
+    page.set_input_files("#image-input", str(_small_png(tmp_path, "small.png", (200, 100))))
+    page.wait_for_selector("#stage:not([hidden])")
+    hints = "#hint-layer"
+    page.fill("#stroke-color", "#ff0000")
+    _drag(page, hints, [(0.1, 0.2), (0.9, 0.2)])
+    page.click("#add-mask")
+    page.keyboard.type("green")
+    _drag(page, hints, [(0.1, 0.5), (0.4, 0.5)])
+    page.click("#add-mask")
+    page.keyboard.type("blue")
+    _drag(page, hints, [(0.6, 0.8), (0.9, 0.8)])
+    assert page.locator("#redo").is_disabled()
+
+    def masks_alpha() -> list[int]:  # mask 1 at (50, 50), mask 2 at (150, 80), in layer order
+        return page.evaluate(
+            """() => [...document.querySelectorAll("#mask-layers canvas")].map((c, k) =>
+                c.getContext("2d").getImageData(...(k ? [150, 80] : [50, 50]), 1, 1).data[3])"""
+        )
+
+    # Removing mask 1, then Undo: it comes back first in the list, painted as it was.
+    page.click("#mask-list li:first-child button")
+    assert _mask_texts(page) == ["blue"]
+    page.click("#undo")
+    assert _mask_texts(page) == ["green", "blue"]
+    assert masks_alpha() == [255, 255]
+    assert "Undid removing mask 1" in page.text_content("#paint-status")
+    # Ctrl+Shift+Z removes it again, Ctrl+Z brings it back.
+    page.focus("#undo")
+    page.keyboard.press("Control+Shift+Z")
+    assert _mask_texts(page) == ["blue"] and page.locator("#redo").is_disabled()
+    page.keyboard.press("Control+z")
+    assert _mask_texts(page) == ["green", "blue"]
+
+    # Clear all takes strokes and masks; Undo brings both back, Redo clears again.
+    page.click("#clear")
+    assert _mask_texts(page) == [] and _alpha(page, hints, 100, 20) == 0
+    page.click("#undo")
+    assert _mask_texts(page) == ["green", "blue"]
+    assert _pixel(page, hints, 100, 20) == [255, 0, 0, 255]
+    assert masks_alpha() == [255, 255]
+    page.click("#redo")
+    assert _mask_texts(page) == [] and _alpha(page, hints, 100, 20) == 0
+    page.click("#undo")
+
+    # What came back is sent (the service's answer is the test's: nothing is colorized here).
+    page.route(
+        "**/v1/colorize",
+        lambda route: route.fulfill(
+            status=422, content_type="application/json", body='{"detail": "held", "status": 422}'
+        ),
+    )
+    page.evaluate(
+        """() => {
+            const send = window.fetch;
+            window.fetch = (url, init) => {
+                if (init?.body instanceof FormData) window.sentFields = [...init.body.keys()];
+                return send(url, init);
+            };
+        }"""
+    )
+    page.click("#colorize")
+    page.wait_for_function("window.sentFields !== undefined")
+    sent = page.evaluate("window.sentFields")
+    assert sent.count("label_mask") == 2 and "hints" in sent
+
+    # Undo of a stroke goes on past them; a new stroke after Undo leaves nothing to redo.
+    page.click("#undo")
+    assert masks_alpha() == [255, 0]
+    page.focus("#add-mask")
+    page.keyboard.press("Control+y")  # Ctrl+Y redoes too
+    assert masks_alpha() == [255, 255]
+    page.click("#undo")
+    _drag(page, hints, [(0.1, 0.9), (0.2, 0.9)])
+    assert page.locator("#redo").is_disabled()
+    page.focus("#add-mask")
+    page.keyboard.press("Control+y")  # nothing to redo: nothing happens
+    assert masks_alpha() == [255, 0]
+
+
+def _chroma(page) -> float:
+    """Mean of max(R, G, B) - min(R, G, B) over the shown result: 0 for a gray image."""
+    return page.evaluate(
+        """() => {
+            const img = document.getElementById("after");
+            const c = document.createElement("canvas");
+            c.width = img.naturalWidth; c.height = img.naturalHeight;
+            const ctx = c.getContext("2d");
+            ctx.drawImage(img, 0, 0);
+            const d = ctx.getImageData(0, 0, c.width, c.height).data;
+            let sum = 0;
+            for (let i = 0; i < d.length; i += 4) {
+                sum += Math.max(d[i], d[i + 1], d[i + 2]) - Math.min(d[i], d[i + 1], d[i + 2]);
+            }
+            return sum / (d.length / 4);
+        }"""
+    )
+
+
+def _colorize_and_wait(page) -> None:
+    page.evaluate("document.getElementById('after').removeAttribute('src')")
+    with page.expect_response("**/v1/colorize") as answer:
+        page.click("#colorize")
+    assert answer.value.status == 200, answer.value.text()
+    page.wait_for_function(
+        "document.getElementById('after').complete && document.getElementById('after').src"
+    )
+
+
+def test_options_change_the_result_and_bad_values_are_refused_on_the_page(page, tmp_path):
+    """A collapsed Options section: saturation, seed and the chosen engine's main options (cnn:
+    vividness). Each changes the result; a value the service refuses is said on the page."""
+    if page.locator("#engine option[value=cnn]:not([disabled])").count() == 0:
+        pytest.skip("the cnn engine is not available")
+    page.set_input_files("#image-input", str(_small_png(tmp_path, "small.png", (120, 80))))
+    page.wait_for_selector("#stage:not([hidden])")
+    page.select_option("#engine", "cnn")
+    assert page.get_attribute("#options", "open") is None  # collapsed
+    assert page.locator("#opt-saturation").is_hidden()
+    page.click("#options > summary")
+    for name in ("Saturation", "Seed", "Vividness"):  # named, for screen readers too
+        assert page.get_by_label(name, exact=True).is_visible(), name
+    # Each engine shows its own options only.
+    page.select_option("#engine", "none")
+    assert page.locator("#engine-opt-vividness").is_hidden()
+    page.select_option("#engine", "cnn")
+    assert page.locator("#engine-opt-vividness").is_visible()
+    assert page.input_value("#engine-opt-vividness") == "1.75"  # the engine's default
+
+    _colorize_and_wait(page)
+    vivid = _chroma(page)
+    assert vivid > 10, vivid
+    page.fill("#opt-saturation", "0")
+    _colorize_and_wait(page)
+    assert _chroma(page) < 0.5  # no automatic chroma: gray
+    page.fill("#opt-saturation", "1")
+    page.fill("#engine-opt-vividness", "0.5")
+    _colorize_and_wait(page)
+    muted = _chroma(page)
+    assert 0.5 < muted < vivid * 0.7, (muted, vivid)
+
+    # Values the service refuses: its message, in the status line, as an error.
+    page.fill("#engine-opt-vividness", "9")
+    with page.expect_response("**/v1/colorize") as answer:
+        page.click("#colorize")
+    assert answer.value.status == 422
+    page.wait_for_function("document.getElementById('status').textContent.includes('vividness')")
+    status = page.text_content("#status")
+    assert "engine_options of the cnn engine: vividness must be in [0, 4]" in status, status
+    assert "error" in page.get_attribute("#status", "class")
+    assert "Traceback" not in status
+    page.fill("#engine-opt-vividness", "1.75")
+    page.fill("#opt-saturation", "-1")
+    page.wait_for_function("!document.getElementById('colorize').disabled")
+    with page.expect_response("**/v1/colorize") as answer:
+        page.click("#colorize")
+    assert answer.value.status == 422
+    page.wait_for_function("document.getElementById('status').textContent.includes('saturation')")
+    assert "saturation must be >= 0" in page.text_content("#status")
+
+
+def test_the_engine_choice_shows_only_where_there_is_a_choice(page):
+    assert page.locator("#engine").is_visible()  # cnn and none here
+
+    def one_engine(route):
+        rows = route.fetch().json()
+        for row in rows:
+            row["available"] = row["name"] == "none"
+        route.fulfill(json=rows)
+
+    page.route("**/v1/engines", one_engine)
+    page.reload()
+    page.wait_for_function("document.querySelectorAll('#engine option').length > 0")
+    assert page.locator("#engine").is_hidden()
+    assert page.input_value("#engine") == "none"  # not the default, which cannot run here

@@ -6,6 +6,12 @@
 const MASK_TINTS = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4",
   "#f032e6", "#bfef45", "#469990", "#9a6324"];
 const OWN_CONTROLS = new Set(["engine", "samples"]); // options with a control of their own
+// Under "Options" first: the options of the schema a user tunes most; the rest are under "More
+// options".
+const MAIN_OPTIONS = ["saturation", "seed"];
+// The few options of each engine that a user tunes (the service takes the others too, in
+// engine_options: see GET /v1/engines). A name the engine does not have is left out.
+const ENGINE_OPTIONS = { cnn: ["vividness", "temperature"], diffusion: ["steps", "guidance_scale"] };
 
 const state = {
   file: null, // the uploaded image File
@@ -21,11 +27,12 @@ const state = {
   resultName: "result-color.png",
   limits: null, // the service's limits (GET /v1/options)
   job: null, // the colorization under way ({controller}); one at a time
-  history: [], // the strokes that Undo takes back, oldest first (see beginStep)
+  history: [], // the steps that Undo takes back, oldest first (see record)
+  future: [], // the steps that Redo does again, the next one last
   step: null, // the stroke being painted, until it ends
 };
 
-const HISTORY_STEPS = 30; // how many strokes Undo can take back
+const HISTORY_STEPS = 30; // how many steps (strokes, Clear all, mask removals) Undo takes back
 
 const $ = (id) => document.getElementById(id);
 
@@ -58,6 +65,10 @@ async function loadControls() {
     engineSelect.add(option);
   }
   engineSelect.value = spec("engine").default;
+  if (engineSelect.selectedOptions[0]?.disabled) { // the default cannot run here: another can
+    const ready = [...engineSelect.options].find((option) => !option.disabled);
+    if (ready) engineSelect.value = ready.value;
+  }
 
   const samples = spec("samples");
   const samplesSelect = $("samples");
@@ -71,41 +82,100 @@ async function loadControls() {
     samplesSelect.disabled = !samples;
     if (!samples) samplesSelect.value = "1";
     samplesSelect.title = samples ? "" : `The ${engineSelect.value} engine gives one result.`;
+    for (const box of document.querySelectorAll("#engine-options [data-engine]")) {
+      box.hidden = box.dataset.engine !== engineSelect.value;
+    }
   };
+  // The choice of engine shows only where there is a choice.
+  $("engine-choice").hidden = engines.filter((row) => row.available).length < 2;
+
+  for (const row of engines) {
+    const specs = (ENGINE_OPTIONS[row.name] || [])
+      .map((name) => row.options.find((o) => o.name === name))
+      .filter((o) => o && !o.files);
+    if (!specs.length) continue;
+    const box = document.createElement("div");
+    box.dataset.engine = row.name;
+    for (const s of specs) box.append(optionControl(s, { engineOption: true }));
+    $("engine-options").append(box);
+  }
   engineSelect.addEventListener("change", followEngine);
   followEngine();
 
+  for (const name of MAIN_OPTIONS) if (spec(name)) $("main-options").append(optionControl(spec(name)));
   const advanced = $("advanced");
   for (const s of state.specs) {
-    if (OWN_CONTROLS.has(s.name)) continue;
+    if (OWN_CONTROLS.has(s.name) || MAIN_OPTIONS.includes(s.name)) continue;
     advanced.append(optionControl(s));
   }
 }
 
-function optionControl(spec) {
+// A control of one option, from its schema (GET /v1/options, or an engine's options in GET
+// /v1/engines with engineOption): a choice, a checkbox, a number or a text, its range and its help.
+function optionControl(spec, { engineOption = false } = {}) {
   const box = document.createElement("div");
   box.className = "option";
+  const id = engineOption ? `engine-opt-${spec.name}` : `opt-${spec.name}`;
   const label = document.createElement("label");
-  label.htmlFor = `opt-${spec.name}`;
-  label.textContent = spec.name.replaceAll("_", " ");
+  label.htmlFor = id;
+  const words = spec.name.replaceAll("_", " ");
+  label.textContent = words[0].toUpperCase() + words.slice(1);
   let input;
   if (spec.choices) {
     input = document.createElement("select");
     for (const choice of spec.choices) input.add(new Option(choice, choice));
   } else {
     input = document.createElement("input");
-    input.type = spec.type === "str" ? "text" : "number";
-    if (spec.min !== null) input.min = spec.min;
-    if (spec.max !== null) input.max = spec.max;
-    input.step = spec.type === "int" ? "1" : "any";
+    const kind = spec.type || typeof spec.default;
+    if (kind === "bool" || kind === "boolean") {
+      input.type = "checkbox";
+    } else if (kind === "str" || kind === "string") {
+      input.type = "text";
+    } else {
+      input.type = "number";
+      if (spec.min != null) input.min = spec.min;
+      if (spec.max != null) input.max = spec.max;
+      input.step = spec.type === "int" ? "1" : "any";
+    }
   }
-  input.id = `opt-${spec.name}`;
-  input.dataset.option = spec.name;
-  input.value = spec.default;
+  input.id = id;
+  if (engineOption) input.dataset.engineOption = spec.name;
+  else input.dataset.option = spec.name;
+  if (input.type === "checkbox") input.checked = Boolean(spec.default);
+  else input.value = spec.default;
+  input.dataset.default = input.type === "checkbox" ? String(input.checked) : input.value;
   const help = document.createElement("small");
+  help.id = `${id}-help`;
   help.textContent = spec.help;
+  input.setAttribute("aria-describedby", help.id);
   box.append(label, input, help);
   return box;
+}
+
+// The value of an option's control as it is sent; a number the browser cannot read (typed
+// letters) is refused here, since the browser would give it as empty.
+function optionValue(input) {
+  if (input.type === "checkbox") return input.checked;
+  if (input.validity.badInput) {
+    const name = document.querySelector(`label[for="${input.id}"]`).textContent;
+    throw new Error(`${name} must be a number: open Options and correct it.`);
+  }
+  return input.value;
+}
+
+// The options of the chosen engine that differ from their defaults, as the service reads them:
+// the others are left to the service, which may have been started with its own.
+function engineOptions() {
+  const chosen = {};
+  const box = document.querySelector(`#engine-options [data-engine="${$("engine").value}"]`);
+  if (!box) return chosen;
+  for (const input of box.querySelectorAll("[data-engine-option]")) {
+    const value = optionValue(input);
+    if (String(value) === input.dataset.default) continue;
+    if (value === "") continue;
+    chosen[input.dataset.engineOption] = input.type === "number" ? Number(value) : value;
+  }
+  return chosen;
 }
 
 // ------------------------------------------------------------------------ image and layers
@@ -204,7 +274,6 @@ function clearHints() {
   const hints = $("hint-layer");
   hints.getContext("2d").clearRect(0, 0, hints.width, hints.height);
   state.hintsPainted = false;
-  forgetHistory();
 }
 
 function clearMasks() {
@@ -218,6 +287,8 @@ function clearMasks() {
 
 function addMask() {
   if (!state.drawable) return;
+  state.future = []; // a change: Redo of a Clear all or a removal would no longer fit
+  showHistory();
   const id = state.nextMaskId++;
   const tint = MASK_TINTS[(id - 1) % MASK_TINTS.length];
   const canvas = newLayer($("mask-layers"));
@@ -246,15 +317,65 @@ function addMask() {
     swatch.style.background = mask.tint;
   });
   swatch.addEventListener("click", activate);
-  remove.addEventListener("click", () => {
-    canvas.remove();
-    row.remove();
-    state.masks = state.masks.filter((m) => m !== mask);
-    if (state.activeMask === mask) selectMask(state.masks.at(-1) || null);
-  });
+  remove.addEventListener("click", () => removeMask(mask));
   selectMask(mask);
   document.querySelector('input[name="tool"][value="mask"]').checked = true;
   text.focus();
+}
+
+// Remove a mask (Undo puts it back where it was, with what it holds).
+function removeMask(mask) {
+  penUp();
+  const place = state.masks.indexOf(mask);
+  const wasActive = state.activeMask === mask;
+  const take = () => {
+    mask.canvas.remove();
+    mask.row.remove();
+    state.masks = state.masks.filter((m) => m !== mask);
+    if (state.activeMask === mask) selectMask(state.masks.at(-1) || null);
+  };
+  take();
+  record({
+    what: `removing mask ${mask.id}`,
+    undo: () => {
+      putMask(mask, place);
+      if (wasActive) selectMask(mask);
+    },
+    redo: take,
+  });
+}
+
+// Put a removed mask back at its place in the list (and among the layers).
+function putMask(mask, place) {
+  const before = state.masks[place];
+  $("mask-list").insertBefore(mask.row, before ? before.row : null);
+  $("mask-layers").insertBefore(mask.canvas, before ? before.canvas : null);
+  state.masks.splice(place, 0, mask);
+}
+
+// Clear all: every stroke and mask goes (Undo brings them back).
+function clearAll() {
+  penUp();
+  const hints = $("hint-layer");
+  if (!state.drawable || (!state.masks.length && !hasPixels(hints))) return;
+  const strokes = copyOf(hints, 0, 0, hints.width, hints.height);
+  const masks = [...state.masks];
+  const active = state.activeMask;
+  const take = () => {
+    clearHints();
+    clearMasks();
+  };
+  take();
+  record({
+    what: "Clear all",
+    undo: () => {
+      hints.getContext("2d").drawImage(strokes, 0, 0);
+      state.hintsPainted = true;
+      masks.forEach((mask, k) => putMask(mask, k));
+      selectMask(active);
+    },
+    redo: take,
+  });
 }
 
 // The CSS color a mask's text names ("red car" -> red, "dark green" -> darkgreen), or null.
@@ -345,11 +466,25 @@ function paintDot(layers, [x, y]) {
   });
 }
 
-// ------------------------------------------------------------------------ undo
+// ------------------------------------------------------------------------ undo and redo
 
-// A stroke (a pointer's press to its release, a keyboard stroke, a dot) is one step of Undo. When
-// it starts, a copy of each layer it paints on is kept; when it ends, the copies are cut down to
-// the box the stroke touched, so that a step holds little more than the pixels it changed.
+// A step of Undo is {what, undo(), redo()}: a stroke (a pointer's press to its release, a
+// keyboard stroke, a dot), Clear all, or a mask's removal. A new step forgets what Redo had.
+function record(step) {
+  state.history.push(step);
+  if (state.history.length > HISTORY_STEPS) state.history.shift();
+  state.future = [];
+  showHistory();
+}
+
+function showHistory() {
+  $("undo").disabled = state.history.length === 0;
+  $("redo").disabled = state.future.length === 0;
+}
+
+// When a stroke starts, a copy of each layer it paints on is kept; when it ends, the copies are
+// cut down to the box the stroke touched, so that a step holds little more than the pixels it
+// changed. Undo puts the box's old pixels back (keeping its new ones for Redo).
 function beginStep(layers) {
   endStep();
   state.step = {
@@ -377,11 +512,22 @@ function endStep() {
   const x1 = Math.min(state.width, Math.ceil(step.box[2]));
   const y1 = Math.min(state.height, Math.ceil(step.box[3]));
   if (x1 <= x0 || y1 <= y0) return;
-  step.box = [x0, y0, x1 - x0, y1 - y0];
-  for (const part of step.parts) part.copy = copyOf(part.copy, ...step.box);
-  state.history.push(step);
-  if (state.history.length > HISTORY_STEPS) state.history.shift();
-  $("undo").disabled = false;
+  const box = [x0, y0, x1 - x0, y1 - y0];
+  const parts = step.parts.map(({ canvas, copy }) => ({ canvas, before: copyOf(copy, ...box) }));
+  const put = (which) => {
+    for (const part of parts) {
+      const { canvas } = part;
+      if (which === "before") part.after = copyOf(canvas, ...box);
+      const ctx = canvas.getContext("2d");
+      ctx.globalCompositeOperation = "source-over";
+      ctx.clearRect(x0, y0, box[2], box[3]);
+      ctx.drawImage(part[which], x0, y0);
+      const mask = state.masks.find((m) => m.canvas === canvas);
+      if (mask) setTint(mask, mask.tint); // its tint may have changed since
+      if (canvas === $("hint-layer")) state.hintsPainted = true;
+    }
+  };
+  record({ what: "the last stroke", undo: () => put("before"), redo: () => put("after") });
 }
 
 function copyOf(canvas, x, y, width, height) {
@@ -392,40 +538,47 @@ function copyOf(canvas, x, y, width, height) {
   return copy;
 }
 
-// Take back the last stroke: its box gets back what each layer held before it. A mask removed
-// since then stays removed.
+// Take back the last step. A keyboard stroke under way ends first (and is that step).
 function undo() {
-  if (penUp()) $("key-cursor").hidden = true; // a keyboard stroke under way ends first
+  if (penUp()) $("key-cursor").hidden = true;
   const step = state.history.pop();
-  $("undo").disabled = state.history.length === 0;
   if (!step) return;
-  const [x, y] = step.box;
-  for (const { canvas, copy } of step.parts) {
-    if (!canvas.isConnected) continue;
-    const ctx = canvas.getContext("2d");
-    ctx.globalCompositeOperation = "source-over";
-    ctx.clearRect(x, y, copy.width, copy.height);
-    ctx.drawImage(copy, x, y);
-    const mask = state.masks.find((m) => m.canvas === canvas);
-    if (mask) setTint(mask, mask.tint); // its tint may have changed since
-  }
-  announce(state.history.length ? "Undid the last stroke." : "Undid the last stroke: none is left.");
+  step.undo();
+  state.future.push(step);
+  showHistory();
+  announce(`Undid ${step.what}${state.history.length ? "." : ": nothing more to undo."}`);
+}
+
+// Do again the last step that Undo took back.
+function redo() {
+  if (penUp()) $("key-cursor").hidden = true;
+  const step = state.future.pop();
+  if (!step) return;
+  step.redo();
+  state.history.push(step);
+  showHistory();
+  announce(`Redid ${step.what}.`);
 }
 
 function forgetHistory() {
   state.history = [];
+  state.future = [];
   state.step = null;
-  $("undo").disabled = true;
+  showHistory();
 }
 
-// Ctrl+Z (Cmd+Z) undoes a stroke, except in a text field, where it undoes typing.
+// Ctrl+Z (Cmd+Z) undoes, Ctrl+Shift+Z (Cmd+Shift+Z) and Ctrl+Y redo, except in a text field,
+// where they are the field's own.
 function onUndoKey(event) {
-  if (!(event.ctrlKey || event.metaKey) || event.altKey || event.shiftKey) return;
-  if (event.key.toLowerCase() !== "z") return;
+  if (!(event.ctrlKey || event.metaKey) || event.altKey) return;
+  const key = event.key.toLowerCase();
+  const action = key === "z" ? (event.shiftKey ? redo : undo)
+    : key === "y" && !event.shiftKey ? redo : null;
+  if (!action) return;
   const target = event.target;
   if (target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName)) return;
   event.preventDefault();
-  undo();
+  action();
 }
 
 function installDrawing() {
@@ -664,9 +817,12 @@ async function buildForm() {
   for (const file of $("reference-input").files) form.append("reference", file, file.name);
   form.append("engine", $("engine").value);
   form.append("samples", $("samples").value);
-  for (const input of document.querySelectorAll("#advanced [data-option]")) {
-    if (input.value !== "") form.append(input.dataset.option, input.value);
+  for (const input of document.querySelectorAll("#options [data-option]")) {
+    const value = optionValue(input);
+    if (value !== "") form.append(input.dataset.option, String(value));
   }
+  const chosen = engineOptions();
+  if (Object.keys(chosen).length) form.append("engine_options", JSON.stringify(chosen));
   form.append("format", "json");
   return form;
 }
@@ -785,15 +941,13 @@ function start() {
   });
   $("add-mask").addEventListener("click", addMask);
   $("undo").addEventListener("click", undo);
+  $("redo").addEventListener("click", redo);
   document.addEventListener("keydown", onUndoKey);
   $("after").addEventListener("load", () => {
     const after = $("after");
     if (!state.drawable) fitTo(after.naturalWidth, after.naturalHeight); // no size till now
   });
-  $("clear").addEventListener("click", () => {
-    clearHints();
-    clearMasks();
-  });
+  $("clear").addEventListener("click", clearAll);
   $("colorize").addEventListener("click", colorize);
   $("slider").addEventListener("input", moveSlider);
   installDrawing();
