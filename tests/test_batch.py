@@ -7,6 +7,7 @@ cheap, so the time goes into starting worker processes (and Ray, once).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -415,6 +416,34 @@ def test_a_batch_stopped_by_a_signal_leaves_no_worker_running(tmp_path: Path, si
     written = sorted(out.glob("*.png"))
     time.sleep(1.5)
     assert sorted(out.glob("*.png")) == written and len(written) < 40
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_workers_stop_when_the_batch_is_killed_and_left_unreaped(tmp_path: Path) -> None:
+    """A batch killed outright whose parent has not reaped it yet (``$(polychrome batch ...)``
+    or ``Popen.communicate()`` read its output to the end first) is a zombie: its workers must
+    stop all the same, or they hold that output open and the parent waits forever."""
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    _make_inputs(inputs, 40)
+    command = [str(_console_script()), "batch", str(inputs), "-o", str(out), "--workers", "2"]
+    command += [*FAST, "--method", "exact", "--quiet"]
+    process = subprocess.Popen(command, start_new_session=True, stderr=subprocess.DEVNULL)
+    manifest = out / MANIFEST_NAME
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and process.poll() is None:
+            if manifest.exists() and manifest.read_bytes().count(b"\n") >= 3:
+                break
+            time.sleep(0.02)
+        os.kill(process.pid, signal.SIGKILL)  # and not reaped while the workers are watched
+        deadline = time.monotonic() + 10
+        while _session_processes(process.pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _session_processes(process.pid) == []
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # the whole session has ended
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 # --------------------------------------------------------------------------- Ray

@@ -635,14 +635,28 @@ def _start_worker(batch_pid: int) -> None:
     def watch() -> None:
         while True:
             time.sleep(1.0)
-            try:
-                os.kill(batch_pid, 0)
-            except ProcessLookupError:
+            if not _running(batch_pid):
                 os._exit(1)
-            except OSError:  # exists, but another user's (reused pid): assume alive
-                pass
 
     threading.Thread(target=watch, name="watch-batch", daemon=True).start()
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` exists and has not ended. A process killed outright stays a
+    zombie until its parent reaps it, which may wait: ``$(polychrome batch ...)`` in a shell, or
+    ``Popen.communicate()``, first read its output to the end, which the workers hold open."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, but another user's (reused pid): assume alive
+        return True
+    try:  # Linux: the state follows the name, which is in parentheses
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            state = stat.read().rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in (b"Z", b"X")
 
 
 # --------------------------------------------------------------------------- Ray
