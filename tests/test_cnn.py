@@ -142,29 +142,48 @@ def test_the_shipped_network_reads_hints():
 
 
 def test_agreement_gate_trusts_the_proposal_less_where_hints_contradict_it():
-    from polychrome.engines.cnn import _agreement
+    from polychrome.engines.cnn import _agreement, _firm
 
     ab = np.zeros((60, 120, 2), np.float32)
     ab[:, :60] = (40, 20)  # left half: the engine proposes red; right half: gray
     yx = np.array([[30, 10], [30, 110]], np.int32)
     agree_left = np.array([[40, 20], [30, 0]], np.float32)  # left agrees, right contradicts
-    gate = _agreement(ab, (yx, agree_left, np.ones(2, np.float32)), CnnOptions())
+    gate = _agreement(ab, _firm((yx, agree_left, np.ones(2, np.float32)), 0.5), 8.0)
     assert gate.shape == (60, 120)
     assert gate[30, 5] > 0.9 and gate[30, 115] < 0.1
-    weak = _agreement(ab, (yx, agree_left, np.full(2, 0.1, np.float32)), CnnOptions())
+    weak = _agreement(ab, _firm((yx, agree_left, np.full(2, 0.1, np.float32)), 0.5), 8.0)
     assert np.all(weak == 1.0)  # hints below hint_weight say nothing
 
 
 def test_hints_change_the_proposal_only_within_their_reach():
-    from polychrome.engines.cnn import _reach
+    from polychrome.engines.cnn import _firm, _reach
 
     yx = np.array([[10, 10], [10, 11], [11, 12]], np.int32)  # one short stroke
-    hints = (yx, np.zeros((3, 2), np.float32), np.ones(3, np.float32))
-    near = _reach(hints, (200, 400), CnnOptions())  # reach 0.35: 140 px of the 400
+    firm = _firm((yx, np.zeros((3, 2), np.float32), np.ones(3, np.float32)), 0.5)
+    near = _reach(firm, (200, 400), 0.35)  # 140 px of the 400
     assert near.shape == (200, 400)
     assert near[10, 10] > 0.9 and near[10, 100] > 0.5 and near[190, 390] < 0.05
-    assert np.all(_reach(hints, (200, 400), CnnOptions(hint_reach=0)) == 1)
-    assert np.all(_reach(None, (20, 40), CnnOptions()) == 1)
+    assert np.all(_reach(firm, (200, 400), 0) == 1)
+    assert np.all(_reach(None, (20, 40), 0.35) == 1)
+
+
+def test_the_firm_hints_are_selected_once_per_proposal(monkeypatch):
+    """The hints at least hint_weight firm were selected up to 4 times per proposal (the hint
+    input, the reach at two resolutions, the agreement gate): once now, then passed along."""
+    from polychrome.engines import cnn
+    from polychrome.engines.base import EngineContext
+
+    calls = []
+    real = cnn._firm
+    monkeypatch.setattr(cnn, "_firm", lambda *a: calls.append(1) or real(*a))
+    lum = luminance_of(data.coffee()[::8, ::8])
+    yx = np.array([[10, 10], [30, 50]], np.int32)
+    hints = (yx, np.array([[40, 20], [-20, 30]], np.float32), np.ones(2, np.float32))
+    proposal = CnnEngine().propose(
+        lum, options=CnnOptions(), seed=0, context=EngineContext(hints=hints)
+    )
+    assert proposal.ab.shape == (*lum.shape, 2)
+    assert len(calls) == 1
 
 
 def test_one_stroke_recolors_its_object_not_the_whole_photo():
@@ -192,13 +211,13 @@ def test_the_hint_input_is_the_mean_hint_color_per_net_pixel():
     """Summed with bincount (np.add.at took seconds for a page painted over): each net pixel
     holds the mean chroma of the firm hints that fall in it, and the mask."""
     from polychrome.engines.bins import HINT_SCALE
-    from polychrome.engines.cnn import _hint_map
+    from polychrome.engines.cnn import _firm, _hint_map
 
     rng = np.random.default_rng(1)
     yx = np.stack([rng.integers(0, 60, 500), rng.integers(0, 80, 500)], 1).astype(np.int32)
     ab = rng.normal(0, 30, (500, 2)).astype(np.float32)
     weight = np.where(rng.random(500) < 0.8, 1.0, 0.1).astype(np.float32)
-    got = _hint_map((yx, ab, weight), (60, 80), (15, 20), (16, 32), 0.5)[0]
+    got = _hint_map(_firm((yx, ab, weight), 0.5), (60, 80), (15, 20), (16, 32))[0]
     want = np.zeros((3, 16, 32), np.float32)
     for y in range(15):
         for x in range(20):

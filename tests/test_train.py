@@ -310,16 +310,18 @@ def test_hint_network_starts_as_the_plain_one_and_learns_to_read_hints(data_dir,
 
 
 def test_hint_map_averages_hints_on_one_net_pixel():
-    from polychrome.engines.cnn import _hint_map
+    from polychrome.engines.cnn import _firm, _hint_map
 
     yx = np.array([[0, 0], [1, 1], [9, 9]], np.int32)
     ab = np.array([[10, 20], [30, 40], [-50, 0]], np.float32)
-    marks = _hint_map((yx, ab, np.ones(3, np.float32)), (10, 10), (5, 5), (16, 16), 0.5)
+    marks = _hint_map(_firm((yx, ab, np.ones(3, np.float32)), 0.5), (10, 10), (5, 5), (16, 16))
     assert marks.shape == (1, 3, 16, 16)
     assert np.allclose(marks[0, :, 0, 0], [0.2, 0.3, 1.0])  # the two hints averaged
     assert np.allclose(marks[0, :, 4, 4], [-0.5, 0.0, 1.0])
     assert marks[0, 2].sum() == 2
-    assert _hint_map((yx, ab, np.zeros(3, np.float32)), (10, 10), (5, 5), (16, 16), 0.5) is None
+    assert (
+        _hint_map(_firm((yx, ab, np.zeros(3, np.float32)), 0.5), (10, 10), (5, 5), (16, 16)) is None
+    )
 
 
 def test_spread_hints_carry_hint_colors_far_and_say_how_far():

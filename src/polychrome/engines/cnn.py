@@ -168,7 +168,8 @@ def _smooth_fields(rng, count: int, shape: tuple[int, int], cells: int = 4):
 
 
 def _firm(hints, min_weight: float):
-    """The ``(yx, ab)`` of the hints at least ``min_weight`` firm; None when there are none."""
+    """The ``(yx, ab)`` of the hints at least ``min_weight`` firm; None when there are none.
+    :meth:`CnnEngine.propose` selects them once and passes them to the helpers below."""
     if hints is None:
         return None
     yx, ab, weight = hints
@@ -176,15 +177,14 @@ def _firm(hints, min_weight: float):
     return (yx[keep], ab[keep]) if keep.any() else None
 
 
-def _hint_map(hints, shape, net_shape, padded, min_weight: float):
+def _hint_map(firm, shape, net_shape, padded):
     """The network's ``(1, 3, H, W)`` hint input: mean hint chroma (over ``HINT_SCALE``) at each
-    net pixel that holds a hint at least ``min_weight`` firm, times the mask, and the mask.
-    None when no hint qualifies."""
+    net pixel that holds one of the ``firm`` hints (:func:`_firm`), times the mask, and the
+    mask. None when there are none."""
     import numpy as np
 
     from polychrome.engines.bins import HINT_SCALE
 
-    firm = _firm(hints, min_weight)
     if firm is None:
         return None
     yx, ab = firm
@@ -204,35 +204,34 @@ def _hint_map(hints, shape, net_shape, padded, min_weight: float):
     return out[None]
 
 
-def _reach(hints, shape, options: CnnOptions):
-    """``shape`` in ``[0, 1]``: how much the hints at least ``hint_weight`` firm speak for each
-    pixel (:func:`~polychrome.ops.filters.hint_reach` at ``hint_reach``); all ones without such
-    hints. Without it a single stroke changed the proposal everywhere: the network's global
-    context takes the mean hint color, and the agreement gate extrapolated the stroke's
-    disagreement to the whole image."""
+def _reach(firm, shape, reach: float):
+    """``shape`` in ``[0, 1]``: how much the ``firm`` hints (:func:`_firm`) speak for each pixel
+    (:func:`~polychrome.ops.filters.hint_reach` at ``reach``); all ones without them. Without
+    it a single stroke changed the proposal everywhere: the network's global context takes the
+    mean hint color, and the agreement gate extrapolated the stroke's disagreement to the whole
+    image."""
     import numpy as np
 
     from polychrome.ops.filters import hint_reach
 
-    firm = _firm(hints, options.hint_weight)
     if firm is None:
         return np.ones(shape, np.float32)
-    return hint_reach(firm[0], shape, options.hint_reach)
+    return hint_reach(firm[0], shape, reach)
 
 
-def _agreement(ab, hints, options: CnnOptions):
+def _agreement(ab, firm, tolerance: float):
     """``(h, w)`` in ``(0, 1]``: how well the proposal ``ab`` agrees with the hints near each
-    pixel. The squared ab errors at the hints (those at least ``hint_weight`` firm) are spread
-    with a broad Gaussian (a quarter of the longer side), normalized, and mapped through
-    ``exp(-d^2 / 2 hint_agreement^2)``: where the engine's colors contradict what the user gave,
-    the solver follows the user's colors instead."""
+    pixel. The squared ab errors at the ``firm`` hints (:func:`_firm`) are spread with a broad
+    Gaussian (a quarter of the longer side), normalized, and mapped through
+    ``exp(-d^2 / 2 tolerance^2)`` (``tolerance``: the ``hint_agreement`` option): where the
+    engine's colors contradict what the user gave, the solver follows the user's colors
+    instead."""
     import cv2
     import numpy as np
 
     from polychrome.ops.filters import hint_cells
 
     h, w = ab.shape[:2]
-    firm = _firm(hints, options.hint_weight)
     if firm is None:
         return np.ones((h, w), np.float32)
     yx, target = firm
@@ -253,7 +252,7 @@ def _agreement(ab, hints, options: CnnOptions):
     sigma = 0.25 * max(gh, gw)
     spread = [cv2.GaussianBlur(t, (0, 0), sigma, borderType=cv2.BORDER_CONSTANT) for t in total]
     d2 = spread[0] / np.maximum(spread[1], 1e-12)
-    gate = np.exp(-d2 / (2 * options.hint_agreement**2)).astype(np.float32)
+    gate = np.exp(-d2 / (2 * tolerance**2)).astype(np.float32)
     return cv2.resize(gate, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
@@ -271,10 +270,10 @@ class CnnEngine:
         """``(Q, h4, w4)`` bin probabilities for ``luminance`` (any size; resized to
         ``net_side`` and padded to a multiple of 16 for the network). ``hints`` (``yx`` in
         ``luminance``'s coordinates, ``ab``, ``weight``) reach a hint network only."""
-        return self._run(luminance, options, hints)[0]
+        return self._run(luminance, options, _firm(hints, options.hint_weight))[0]
 
-    def _run(self, luminance, options, hints):
-        """The probabilities, and whether the network saw any hint."""
+    def _run(self, luminance, options, firm):
+        """The probabilities, and whether the network saw any of the ``firm`` hints."""
         import cv2
         import numpy as np
 
@@ -290,7 +289,7 @@ class CnnEngine:
         marks = None
         if reads_hints(path):
             if options.hints:
-                marks = _hint_map(hints, (h, w), (nh, nw), lum.shape, options.hint_weight)
+                marks = _hint_map(firm, (h, w), (nh, nw), lum.shape)
             feed["hints"] = marks if marks is not None else np.zeros((1, 3, *lum.shape), np.float32)
         probs = session.run(None, feed)[0][0]
         probs = probs[:, : -(-nh // 4), : -(-nw // 4)]
@@ -313,23 +312,23 @@ class CnnEngine:
         import numpy as np
 
         assert isinstance(options, CnnOptions)
-        hints = context.hints if context else None
-        probs, hinted = self._run(luminance, options, hints)
+        firm = _firm(context.hints if context else None, options.hint_weight)
+        probs, hinted = self._run(luminance, options, firm)
         ab, confidence = self._decode(probs, hinted, options, seed, sample)
         if hinted and options.hint_reach > 0:
             # Away from the hints, the network's colors without them (its global context
             # would carry one stroke's color over the whole image).
             alone, _ = self._run(luminance, options, None)
             ab_alone, confidence_alone = self._decode(alone, False, options, seed, sample)
-            near = _reach(hints, ab.shape[:2], options)
+            near = _reach(firm, ab.shape[:2], options.hint_reach)
             ab = ab_alone + near[..., None] * (ab - ab_alone)
             confidence = confidence_alone + near * (confidence - confidence_alone)
         h, w = luminance.shape
         ab = cv2.resize(ab, (w, h), interpolation=cv2.INTER_LINEAR)
         confidence = cv2.resize(confidence, (w, h), interpolation=cv2.INTER_LINEAR)
-        if hints is not None and options.hint_agreement > 0:
-            disagree = 1.0 - _agreement(ab, hints, options)
-            confidence = confidence * (1.0 - _reach(hints, (h, w), options) * disagree)
+        if firm is not None and options.hint_agreement > 0:  # without firm hints: a gate of 1
+            disagree = 1.0 - _agreement(ab, firm, options.hint_agreement)
+            confidence = confidence * (1.0 - _reach(firm, (h, w), options.hint_reach) * disagree)
         return Proposal(ab.astype(np.float32), np.clip(confidence, 0, 1).astype(np.float32))
 
     def _decode(self, probs, hinted: bool, options: CnnOptions, seed: int, sample: int | None):
