@@ -326,6 +326,64 @@ def _system(luminance: np.ndarray, data: _Data, settings: SolveSettings, keep=No
     return a[idx][:, idx].tocsr(), rhs[idx]
 
 
+def _red(h: int, w: int) -> np.ndarray:
+    """``(h * w,)`` bool: the "red" squares of an ``h x w`` checkerboard (``y + x`` even). A
+    4-neighbour edge always joins a red pixel to a black one."""
+    return ((np.arange(h)[:, None] + np.arange(w)[None, :]) % 2 == 0).ravel()
+
+
+_REFINE_STEPS = 4
+"""Most double-precision refinement steps of :func:`_direct_solve`'s single-precision solve."""
+
+
+def _direct_solve(a: sp.csr_matrix, rhs: np.ndarray, red: np.ndarray, what: str) -> np.ndarray:
+    """``a x = rhs`` solved exactly (to double-precision rounding, 1e-12 relative) by sparse
+    factorization; ``a`` is a symmetric positive definite system on 4-neighbour grid pixels,
+    ``red`` (bool per unknown) their checkerboard color.
+
+    1. The red pixels are eliminated first: their neighbours are all black, so the red block
+       of ``a`` is diagonal and the black pixels' system (Schur complement ``S``) is built in
+       one sparse product, with half the unknowns. SuperLU factorizes it in about 70 % of the
+       time of the whole (less fill than its minimum-degree ordering of the grid).
+    2. ``S`` is factorized in single precision (faster still) and each solve is refined in
+       double precision until the residual is at most 1e-12 of the right-hand side (two or
+       three steps); a system too ill-conditioned for that is factorized in double precision.
+    3. The red pixels follow from the black ones.
+
+    Together 1.7x faster than factorizing ``a`` at 250,000 pixels, the same solution to 1e-12
+    (``benchmarks/solver.py``).
+
+    Raises:
+        MemoryError: SuperLU ran out of memory.
+    """
+    try:
+        r, k = np.flatnonzero(red), np.flatnonzero(~red)
+        a = a.tocsr()
+        inner = a[r][:, r]
+        if not (len(r) and len(k)) or inner.nnz > len(r):  # not a 4-neighbour system
+            return spl.splu(a.tocsc(), permc_spec="MMD_AT_PLUS_A").solve(rhs)
+        inv = 1.0 / inner.diagonal()
+        cross = a[r][:, k]
+        schur = (a[k][:, k] - cross.T @ sp.diags(inv) @ cross).tocsc()
+        reduced = rhs[k] - cross.T @ (inv[:, None] * rhs[r])
+        lu = spl.splu(schur.astype(np.float32), permc_spec="MMD_AT_PLUS_A")
+        xk = lu.solve(reduced.astype(np.float32)).astype(np.float64)
+        scale = np.maximum(np.linalg.norm(reduced, axis=0), 1e-300)
+        for _ in range(_REFINE_STEPS):
+            residual = reduced - schur @ xk
+            if np.all(np.linalg.norm(residual, axis=0) <= 1e-12 * scale):
+                break
+            xk += lu.solve(residual.astype(np.float32))
+        else:
+            xk = spl.splu(schur, permc_spec="MMD_AT_PLUS_A").solve(reduced)
+    except (RuntimeError, SystemError) as exc:  # SuperLU's way of running out of memory
+        raise MemoryError(f"the exact solve of {what} ran out of memory") from exc
+    x = np.empty_like(rhs)
+    x[k] = xk
+    x[r] = inv[:, None] * (rhs[r] - cross @ xk)
+    return x
+
+
 def _coarsen(luminance: np.ndarray, data: _Data) -> tuple[np.ndarray, _Data]:
     """The same problem at half size: luminance averaged, data weights summed per 2x2 cell."""
     h, w = luminance.shape
@@ -368,10 +426,7 @@ def _solve_problem(
             data.add(np.full((h, w), settings.coarse_weight), x0)
     a, rhs = _system(luminance, data, settings)
     if method == "direct" or x0 is None:
-        try:
-            x = spl.splu(a.tocsc(), permc_spec="MMD_AT_PLUS_A").solve(rhs)
-        except (RuntimeError, SystemError) as exc:  # SuperLU's way of running out of memory
-            raise MemoryError(f"the exact solve of {h}x{w} pixels ran out of memory") from exc
+        x = _direct_solve(a, rhs, _red(h, w), f"{h}x{w} pixels")
         return x.reshape(h, w, 2)
     x = _pcg(a, rhs, x0.reshape(-1, 2).astype(np.float64), settings.cg_iterations)
     return x.reshape(h, w, 2)
@@ -395,10 +450,7 @@ def _solve_instance(
     data.add(np.full((h, w), settings.instance_weight * instance.strength), target)
     a, rhs = _system(luminance, data, settings, keep=owned)
     if a.shape[0] <= settings.direct_limit:
-        try:
-            x = spl.splu(a.tocsc(), permc_spec="MMD_AT_PLUS_A").solve(rhs)
-        except (RuntimeError, SystemError) as exc:  # SuperLU's way of running out of memory
-            raise MemoryError(f"the exact solve of {h}x{w} pixels ran out of memory") from exc
+        x = _direct_solve(a, rhs, _red(h, w)[owned.ravel()], f"{h}x{w} pixels")
     else:  # every pixel has a data term: well conditioned, CG converges fast
         x0 = target.reshape(-1, 2)[owned.ravel()]
         x = _pcg(a, rhs, x0, 4 * settings.cg_iterations)
