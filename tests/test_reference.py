@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import itertools
 import shutil
 import socket
 import warnings
@@ -173,6 +174,29 @@ def test_several_references_merge_the_most_confident():
         target, [left, right], names=["left.png", "right.png"], use_network=False
     )
     assert np.array_equal(again.yx, merged.yx) and np.array_equal(again.ab, merged.ab)
+
+
+def test_a_long_strip_is_matched_window_by_window():
+    # A webtoon strip (here six panels of the reference, 200 x 1080) was squeezed whole into
+    # the working size: its details gone, it matched nothing.
+    ref, _ = textured(160, 200, seed=4)
+    strip = np.full((6 * 180, 200, 3), 255, np.uint8)
+    for k in range(6):
+        strip[k * 180 + 10 : k * 180 + 170] = ref
+    hints = match_reference(luminance_of(gray_of(strip)), ref, use_network=False)
+    per_panel = np.bincount(hints.yx[:, 0] // 180, minlength=6)
+    assert (per_panel > 300).all(), per_panel
+    assert hints.yx[:, 0].max() < strip.shape[0] and hints.yx[:, 1].max() < strip.shape[1]
+    assert np.median(ab_error(hints, strip)) < 5
+    assert 0.2 < hints.coverage <= 1 and hints.coverage == pytest.approx(sum(hints.coverages))
+    assert len(np.unique(hints.yx, axis=0)) == len(hints)  # windows' overlaps not doubled
+    # The windows' own parts tile the strip, and a page of ordinary shape is one window.
+    windows = match_module._windows(strip.shape[:2])
+    owned = [own for _, own in windows]
+    assert owned[0][0] == 0 and owned[-1][1] == strip.shape[0]
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(owned))
+    assert match_module._windows((1401, 992)) == [((0, 1401, 0, 992), (0, 1401, 0, 992))]
+    assert len(match_module._windows((200, 1080))) == len(windows)  # a wide strip too
 
 
 def test_luminance_remapping_lets_a_darker_flatter_print_match(monkeypatch):

@@ -8,6 +8,10 @@ them edge-aware, so a few hundred good matches color a whole region.
 
 Method (everything at a reduced working size):
 
+0. **Strips.** A target more than 2.5 times as long as it is wide (a webtoon strip) is cut into
+   overlapping windows 1.5 times as long as it is wide; each is matched as below and keeps the
+   hints of the part it owns (the owned parts tile the target), so that a strip's detail is not
+   squeezed into ``work_pixels``.
 1. **Scale.** The target is reduced to at most ``work_pixels`` pixels; every reference is scaled
    by the same factor (references are assumed to have a pixel scale comparable to the target's,
    as pages of one scan or frames of one video do), its size kept within ``work_pixels / 4`` and
@@ -306,7 +310,87 @@ def match_references(
                 "colors to the target, so it must be a color image"
             )
     network = _use_network(use_network)
+    windows = _windows(target.shape)
 
+    def match(part: np.ndarray) -> ReferenceHints:
+        return _match_checked(
+            part,
+            rgbs,
+            names,
+            work_pixels=work_pixels,
+            network=network,
+            use_network=use_network,
+            seed=seed,
+            min_confidence=min_confidence,
+            min_coverage=min_coverage,
+        )
+
+    if len(windows) == 1:
+        return match(target)
+    # A long strip (a webtoon): each window of it is matched on its own, at the working size,
+    # so that its details are not squeezed away; hints are kept where their window owns them.
+    parts, coverages, features = [], np.zeros(len(rgbs)), ""
+    for (y0, y1, x0, x1), (oy0, oy1, ox0, ox1) in windows:
+        part = match(np.ascontiguousarray(target[y0:y1, x0:x1]))
+        yx = part.yx + np.array([y0, x0], np.int32)
+        own = (yx[:, 0] >= oy0) & (yx[:, 0] < oy1) & (yx[:, 1] >= ox0) & (yx[:, 1] < ox1)
+        parts.append((yx[own], part.ab[own], part.confidence[own], part.reference[own]))
+        coverages += np.asarray(part.coverages) * ((oy1 - oy0) * (ox1 - ox0) / target.size)
+        features = part.features
+    return ReferenceHints(
+        yx=np.concatenate([p[0] for p in parts]).astype(np.int32),
+        ab=np.concatenate([p[1] for p in parts]).astype(np.float32),
+        confidence=np.concatenate([p[2] for p in parts]).astype(np.float32),
+        source=_label(names[0]) if len(names) == 1 else "references " + ", ".join(names),
+        coverage=float(min(1.0, coverages.sum())),
+        features=features,
+        reference=np.concatenate([p[3] for p in parts]).astype(np.int32),
+        names=tuple(names),
+        coverages=tuple(float(c) for c in coverages),
+    )
+
+
+_STRIP_RATIO = 2.5
+"""A target whose long side is more than this many times its short side (a webtoon strip) is
+matched window by window."""
+
+
+def _windows(
+    shape: tuple[int, ...],
+) -> list[tuple[tuple[int, int, int, int], tuple[int, int, int, int]]]:
+    """Windows ``(y0, y1, x0, x1)`` of a target, each with the part of it that it owns (the
+    owned parts tile the target): the whole target for an ordinary page; for a long strip,
+    windows 1.5 times as long as the strip is wide, overlapping by a quarter of its width."""
+    h, w = shape[:2]
+    if max(h, w) <= _STRIP_RATIO * min(h, w):
+        return [((0, h, 0, w), (0, h, 0, w))]
+    short, long_side = min(h, w), max(h, w)
+    size, step = round(1.5 * short), round(1.25 * short)
+    starts = [*range(0, long_side - size, step), long_side - size]
+    out = []
+    for k, a in enumerate(starts):
+        own_a = 0 if k == 0 else (starts[k - 1] + size + a) // 2
+        own_b = long_side if k == len(starts) - 1 else (a + size + starts[k + 1]) // 2
+        if h > w:
+            out.append(((a, a + size, 0, w), (own_a, own_b, 0, w)))
+        else:
+            out.append(((0, h, a, a + size), (0, h, own_a, own_b)))
+    return out
+
+
+def _match_checked(
+    target: np.ndarray,
+    rgbs: list[np.ndarray],
+    names: Sequence[str],
+    *,
+    work_pixels: int,
+    network: bool,
+    use_network: bool | None,
+    seed: int,
+    min_confidence: float,
+    min_coverage: float,
+) -> ReferenceHints:
+    """Steps 2-6 of :func:`match_references` on checked inputs."""
     # 2. Working sizes; the references' chroma, and their luminance as it is and remapped.
     work = working_shape(target.shape, work_pixels)
     t_lum = resize(target, work, mode="area")
@@ -363,9 +447,7 @@ def match_references(
     # 6. Sparse hints at full resolution.
     confident = dense.confidence >= min_confidence
     coverage = float(confident.mean())
-    coverages = tuple(
-        float((confident & (dense.reference == k)).mean()) for k in range(len(references))
-    )
+    coverages = tuple(float((confident & (dense.reference == k)).mean()) for k in range(len(rgbs)))
     for k, covered in enumerate(coverages):
         if covered < min_coverage:  # chance matches, not a correspondence
             confident &= dense.reference != k
