@@ -772,6 +772,8 @@ def _diffusion_steps(samples: int, *, enabled: bool) -> Iterator[None]:
         ):
             yield
         return
+    # Off a terminal, _progress_bar is silent, or logs a training loss every 100 steps; a
+    # diffusion run is logged by phase and by time instead, so its lines are made here.
     said = {"at": 0.0, "label": ""}
 
     def log(s: DiffusionStep) -> None:
