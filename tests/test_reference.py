@@ -457,6 +457,10 @@ def test_duplicate_references_are_left_out_and_named(refs_dir, tmp_path):
     assert result.exit_code == 0, result.output
     assert "left out 1 duplicate: zcoffee.png (same as coffee.png)" in result.stderr
     assert "2 references" in result.stdout
+    # --quiet hides the progress bar and the summary, not what was left out (it hid both).
+    result = _invoke("pool", "build", folder, "-o", tmp_path / "p.npz", "-q")
+    assert result.exit_code == 0, result.output
+    assert "left out 1 duplicate: zcoffee.png" in result.stderr and not result.stdout
 
 
 def test_cli_pool_folder_names_the_images_it_leaves_out(page, refs_dir, tmp_path):
