@@ -957,8 +957,8 @@ def pool_build_command(
         pool.save(output)
     except PolychromeError as exc:
         raise _fail(exc) from None
+    _say_left_out(pool)  # warnings, also with --quiet (it hides the progress bar and summary)
     if not quiet:
-        _say_left_out(pool)
         typer.echo(f"{len(pool)} references ({pool.embedder}) -> {output}")
 
 
