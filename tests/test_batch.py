@@ -8,6 +8,7 @@ cheap, so the time goes into starting worker processes (and Ray, once).
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -162,6 +163,50 @@ def test_refusals(folders, tmp_path: Path) -> None:
     assert result.exit_code == 2 and "another batch is writing" in result.stderr
     assert "Traceback" not in result.output
     assert _digests(inputs) == before
+
+
+def _full_after(count: int, monkeypatch) -> list[str]:
+    """Let ``count`` outputs be renamed into place, then fail every write as a full disk does;
+    returns the names tried. Jobs run in this process (a worker would not see the patch)."""
+    import polychrome.apps.batch as batch_module
+
+    def in_process(chunks, options, engine_options, workers):
+        for chunk in chunks:
+            yield from batch_module._run_chunk(chunk, options, engine_options)
+
+    monkeypatch.setattr(batch_module, "_run_local", in_process)
+    replace, tried = os.replace, []
+
+    def full(source, target):
+        tried.append(Path(target).name)
+        if len(tried) > count:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        replace(source, target)
+
+    monkeypatch.setattr(os, "replace", full)
+    return tried
+
+
+def test_a_full_disk_stops_the_batch_and_a_rerun_resumes(folders, monkeypatch) -> None:
+    """Once the disk is full, every later image would be colorized only to fail writing (and
+    each be reported): the batch stops at the first, says why, and a rerun does the rest."""
+    inputs, _, out = folders
+    tried = _full_after(2, monkeypatch)
+    result = _invoke(inputs, "-o", out, "--workers", "1", *FAST)
+    monkeypatch.undo()  # space freed; real workers again
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert result.stderr.count("No space left on device") == 1
+    assert "the disk holding" in result.stderr and "is full; 2 written" in result.stderr
+    assert "3 not done" in result.stderr
+    assert tried == ["img000.png", "img001.png", "img002.png"]  # nothing tried after it
+    assert sorted(p.name for p in out.iterdir() if p.suffix == ".png") == tried[:2]
+    assert not list(out.glob("*.tmp"))
+
+    again = _invoke(inputs, "-o", out, "--workers", "1", *FAST)
+    assert again.exit_code == 0, again.output
+    assert "4 written, 2 already done" in again.stdout
+    _assert_consistent(out, [f"img{k:03d}.png" for k in range(6)])
 
 
 # --------------------------------------------------------------------------- into the input folder

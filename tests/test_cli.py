@@ -259,6 +259,38 @@ def test_folder_pairs_hints_goes_past_a_bad_file_and_resumes(tmp_path: Path):
     assert (out / "b.png").stat().st_size > 0
 
 
+def test_folder_stops_when_the_disk_is_full(tmp_path: Path, monkeypatch):
+    """A full disk fails every later write: the run stops at the first such failure (instead of
+    colorizing the rest to fail each), says so, and --skip-existing resumes."""
+    import errno
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for k in range(4):
+        write_image(inputs / f"p{k}.png", _gray_gradient(shift=k))
+    out = tmp_path / "out"
+    args = ["colorize", inputs, "-o", out, "--engine", "none"]
+    replace, tried = os.replace, []
+
+    def full(source, target):
+        tried.append(Path(target).name)
+        if len(tried) > 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        replace(source, target)
+
+    monkeypatch.setattr(os, "replace", full)
+    first = _invoke(*args)
+    monkeypatch.setattr(os, "replace", replace)
+    assert first.exit_code == 2 and "Traceback" not in first.output
+    assert first.stderr.count("No space left on device") == 1
+    assert "is full; 1 written, 0 skipped, 2 not tried" in first.stderr
+    assert tried == ["p0.png", "p1.png"]
+    assert sorted(p.name for p in out.iterdir()) == ["p0.png"]  # no temporary left
+    again = _invoke(*args, "--skip-existing")
+    assert again.exit_code == 0, again.output
+    assert "3 written, 1 skipped" in again.stdout
+
+
 def test_hints_dir_says_which_files_are_unpaired_and_hidden_files_are_not_inputs(
     tmp_path: Path,
 ):

@@ -43,7 +43,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from polychrome.apps.jobs import ColorizeJob, describe_failure, guidance_notes, run_job
+from polychrome.apps.jobs import (
+    ColorizeJob,
+    describe_failure,
+    disk_full,
+    guidance_notes,
+    run_job,
+)
 from polychrome.errors import InputError, PolychromeError, ValueCheckError
 from polychrome.options import ColorizeOptions
 
@@ -89,6 +95,9 @@ class BatchSummary:
     seconds: float = 0.0
     notes: list[tuple[ColorizeJob, str]] = field(default_factory=list)
     """Parts of a description or label that colored nothing, per image."""
+    stopped: bool = False
+    """The output disk was full: the batch stopped there, and the images not finished by then
+    are neither done nor failed (a rerun does them)."""
 
 
 # --------------------------------------------------------------------------- manifest
@@ -483,7 +492,12 @@ def run_batch(
                     run = _run_ray(chunks, options, engine_options, ray_address, workers)
                 for result in run:
                     finished(result)
-            manifest.settle()
+                    if result.get("disk_full"):  # every later write would fail too
+                        summary.stopped = True
+                        run.close()  # stops the workers
+                        break
+            if not summary.stopped:
+                manifest.settle()
         finally:
             if bar:
                 bar.stop()
@@ -554,7 +568,8 @@ def _run_one(
         outputs = [_durable_output(path) for path in sample_paths(job.target, options.samples)]
     except Exception as exc:  # reported per image; the batch goes on
         message, code = describe_failure(exc)
-        return {"target": str(job.target), "error": message, "code": code}
+        result = {"target": str(job.target), "error": message, "code": code}
+        return {**result, "disk_full": True} if disk_full(exc) else result
     return {
         "target": str(job.target),
         "outputs": outputs,

@@ -736,7 +736,14 @@ def colorize_command(*, options: ColorizeOptions, **flags: Any) -> None:
     if summary.failures:
         for job, message in summary.failures:
             _err_about(job.source, message)
-        if batch:
+        if summary.stopped:
+            left = len(jobs) - summary.done - summary.skipped - len(summary.failures)
+            _err(
+                f"stopped: the disk holding {output} is full; {summary.done} written, "
+                f"{summary.skipped} skipped, {left} not tried: free some space and rerun "
+                "with --skip-existing"
+            )
+        elif batch:
             _err(
                 f"{len(summary.failures)} of {len(jobs)} images failed; "
                 f"{summary.done} written, {summary.skipped} skipped"
@@ -895,7 +902,14 @@ def batch_command(
     if summary.failures:
         for job, message in summary.failures:
             _err_about(job.source, message)
-        _err(f"{len(summary.failures)} of {len(jobs)} images failed; {counts}")
+        if summary.stopped:
+            left = summary.total - summary.done - summary.skipped - len(summary.failures)
+            _err(
+                f"stopped: the disk holding {output} is full; {counts}, {left} not done: free "
+                "some space and rerun the same command to resume"
+            )
+        else:
+            _err(f"{len(summary.failures)} of {len(jobs)} images failed; {counts}")
         raise typer.Exit(max(summary.codes))
     if not quiet:
         typer.echo(f"{counts} in {summary.seconds:.1f} s -> {output}")

@@ -21,6 +21,7 @@ __all__ = [
     "build_guidance",
     "colorize_job",
     "describe_failure",
+    "disk_full",
     "open_pool",
     "run_job",
     "run_jobs",
@@ -66,6 +67,9 @@ class JobSummary:
     codes: list[int] = field(default_factory=list)
     notes: list[tuple[ColorizeJob, str]] = field(default_factory=list)
     """Parts of an input or its guidance that colored nothing (see :func:`guidance_notes`)."""
+    stopped: bool = False
+    """The output disk was full (:func:`disk_full`): the jobs after the failing one were not
+    tried."""
 
 
 def guidance_notes(metadata: dict[str, Any]) -> list[str]:
@@ -339,12 +343,31 @@ def run_jobs(
                     message, code = describe_failure(exc)
                     summary.failures.append((job, message))
                     summary.codes.append(code)
+                    if disk_full(exc):  # every job after it would fail the same way
+                        summary.stopped = True
+                        break
             if bar:
                 bar.advance()
     finally:
         if bar:
             bar.stop()
     return summary
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` comes from a full disk or an exceeded quota (``ENOSPC``, ``EDQUOT``),
+    which fails every later write too: a folder run stops there instead of colorizing the
+    rest only to fail writing each."""
+    import errno
+
+    full = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in full:
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def describe_failure(exc: Exception) -> tuple[str, int]:
