@@ -15,6 +15,7 @@ import socket
 import warnings
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from skimage import data
@@ -337,6 +338,21 @@ def test_retrieval_ranks_the_right_reference_first(refs_dir, name):
     assert scores == sorted(scores, reverse=True) and scores[0] <= 1 + 1e-5
     assert len({p for p, _ in found}) == len(found) <= 12  # deduplicated, top 3 per patch
     assert len(pool.retrieve(target, k=1)) <= 4
+
+
+def test_a_long_strip_retrieves_the_pages_it_is_made_of(refs_dir):
+    # A webtoon strip squeezed whole into the embedding size found the wrong references.
+    pool = Pool.build(refs_dir)
+    names = ["coffee", "rocket", "chelsea", "textured2"]
+    panels = []
+    for name in names:
+        panel = _crop_gray(read_image(refs_dir / f"{name}.png").pixels)
+        height = round(panel.shape[0] * 160 / panel.shape[1])
+        panels.append(cv2.resize(panel, (160, height), interpolation=cv2.INTER_AREA))
+    strip = luminance_of(np.concatenate(panels))  # 160 wide, about 4 times as tall
+    found = [p.stem for p, _ in pool.retrieve(strip, k=2)]
+    assert set(names) <= set(found), found  # it found motorcycle, textured1, chelsea, ihc, ...
+    assert len(found) <= 8  # 4 k at most, as for a page
 
 
 def test_builtin_embeddings_are_unit_vectors():

@@ -63,7 +63,7 @@ from polychrome.formats import IMAGE_SUFFIXES, image_files
 from polychrome.io import DEFAULT_MAX_PIXELS, atomic_write_bytes, file_sha256, read_image
 from polychrome.ops.color import lab_to_rgb, luminance_of
 from polychrome.ops.filters import resize, working_shape
-from polychrome.reference.match import is_color
+from polychrome.reference.match import _windows, is_color
 
 __all__ = [
     "DEFAULT_CLIP_MODEL",
@@ -554,6 +554,11 @@ class Pool:
             k: references kept per target patch (so at most ``4 k`` in all).
             embedder: the pool's embedder, if already loaded (default: :func:`load_embedder`).
 
+        A long strip (a webtoon page, cut as :func:`~polychrome.reference.match.match_references`
+        cuts it) is searched window by window, each as a target of its own, and the best
+        ``4 k`` references over all windows are kept: the strip squeezed whole into
+        ``_EMBED_PIXELS`` found the wrong pages.
+
         Returns:
             ``(path, score)`` pairs, best first; the score is a cosine similarity.
         """
@@ -573,19 +578,21 @@ class Pool:
                 f"this pool was built with the embedder {self.embedder!r}; it cannot be searched "
                 f"with {embedder.name!r}"
             )
-        lum = resize(lum.astype(np.float32), working_shape(lum.shape, _EMBED_PIXELS), mode="area")
-        queries = embedder.embed(rap_patches(lum, whole=False))  # (4, D)
-        if queries.shape[1] != self.embeddings.shape[2]:
-            raise ValueCheckError(
-                f"the embedder gives {queries.shape[1]} dimensions, the pool holds "
-                f"{self.embeddings.shape[2]}"
-            )
-        per_ref = np.einsum("qd,nfd->qnf", queries, self.embeddings).max(axis=2)  # (4, n)
         best: dict[int, float] = {}
-        for sims in per_ref:
-            for j in np.argsort(-sims, kind="stable")[:k]:
-                best[int(j)] = max(best.get(int(j), -1.0), float(sims[j]))
-        ranked = sorted(best.items(), key=lambda item: (-item[1], item[0]))
+        for (y0, y1, x0, x1), _ in _windows(lum.shape):
+            part = lum[y0:y1, x0:x1].astype(np.float32)
+            part = resize(part, working_shape(part.shape, _EMBED_PIXELS), mode="area")
+            queries = embedder.embed(rap_patches(part, whole=False))  # (4, D)
+            if queries.shape[1] != self.embeddings.shape[2]:
+                raise ValueCheckError(
+                    f"the embedder gives {queries.shape[1]} dimensions, the pool holds "
+                    f"{self.embeddings.shape[2]}"
+                )
+            per_ref = np.einsum("qd,nfd->qnf", queries, self.embeddings).max(axis=2)  # (4, n)
+            for sims in per_ref:
+                for j in np.argsort(-sims, kind="stable")[:k]:
+                    best[int(j)] = max(best.get(int(j), -1.0), float(sims[j]))
+        ranked = sorted(best.items(), key=lambda item: (-item[1], item[0]))[: 4 * k]
         return [(self.paths[j], score) for j, score in ranked]
 
 
