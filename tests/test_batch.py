@@ -165,6 +165,20 @@ def test_refusals(folders, tmp_path: Path) -> None:
     assert _digests(inputs) == before
 
 
+def test_every_pair_of_inputs_that_share_a_stem_is_named_at_once(folders) -> None:
+    """A big folder with several a.jpg + a.png pairs: all of them are named in one refusal,
+    not one per run."""
+    inputs, _, out = folders
+    for k in (1, 3, 4):
+        shutil.copy(inputs / f"img{k:03d}.png", inputs / f"img{k:03d}.jpg")
+    result = _invoke(inputs, "-o", out, *FAST)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "3 pairs of inputs share a file stem" in result.stderr
+    for k in (1, 3, 4):
+        assert f"img{k:03d}.jpg and {inputs / f'img{k:03d}.png'}" in result.stderr
+    assert not out.exists()
+
+
 def _full_after(count: int, monkeypatch) -> list[str]:
     """Let ``count`` outputs be renamed into place, then fail every write as a full disk does;
     returns the names tried. Jobs run in this process (a worker would not see the patch)."""

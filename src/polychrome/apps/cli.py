@@ -623,13 +623,23 @@ def _plan_colorize(
             files = _without_earlier_results(files)
             targets = [output / f"{f.stem}.{output_format}" for f in files]
             first: dict[str, Path] = {}
+            clashes = []  # all of them: a big folder is not fixed one rerun per clash
             for f, t in zip(files, targets, strict=True):
                 other = first.setdefault(t.name, f)
                 if other != f:
-                    raise ValueCheckError(
-                        f"inputs {other} and {f} share a file stem; their outputs would collide "
-                        f"({t.name}); rename one of them"
-                    )
+                    clashes.append((other, f, t.name))
+            if len(clashes) == 1:
+                (other, f, name), *_ = clashes
+                raise ValueCheckError(
+                    f"inputs {other} and {f} share a file stem; their outputs would collide "
+                    f"({name}); rename one of them"
+                )
+            if clashes:
+                pairs = [f"{other} and {f} ({name})" for other, f, name in clashes]
+                raise ValueCheckError(
+                    f"{len(clashes)} pairs of inputs share a file stem; their outputs would "
+                    f"collide: {_listed(pairs, 10)}; rename one of each"
+                )
         else:
             if output.is_dir():
                 output = output / f"{files[0].stem}.{output_format}"
