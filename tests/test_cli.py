@@ -358,6 +358,18 @@ def test_a_folder_holding_its_own_results_can_be_colorized_into_another_folder(t
         assert result.exit_code == 0, result.output
         assert "left out 2 results of an earlier run beside their inputs" in result.output
         assert sorted(p.name for p in out.glob("*.png")) == ["a.png", "b.png"]
+    # Results in two formats (JPEG, then WebP): the JPEG, older than the WebP, was taken for an
+    # input, and a.jpg + a.png refused as sharing a stem.
+    assert (
+        _invoke("colorize", inputs, "-o", inputs, "--format", "webp", "--engine", "none").exit_code
+        == 0
+    )
+    for command in ("colorize", "batch"):
+        out = tmp_path / f"out2-{command}"
+        result = _invoke(command, inputs, "-o", out, "--engine", "none")
+        assert result.exit_code == 0, result.output
+        assert "left out 4 results of an earlier run beside their inputs" in result.output
+        assert sorted(p.name for p in out.iterdir() if p.suffix == ".png") == ["a.png", "b.png"]
 
 
 # --------------------------------------------------------------------------- colorize: bad input

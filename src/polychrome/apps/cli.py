@@ -370,9 +370,13 @@ def _without_earlier_results(files: list[Path]) -> list[Path]:
         groups.setdefault((f.parent, f.stem), []).append(f)
     earlier: set[Path] = set()
     for group in groups.values():
-        if len(group) > 1:
-            for suffix in {f.suffix for f in group}:
-                earlier |= earlier_results(group, suffix[1:])
+        found = len(group) > 1
+        while found:  # results in two formats: the newer is told first, then the other
+            rest = [f for f in group if f not in earlier]
+            found = set()
+            for suffix in {f.suffix for f in rest}:
+                found |= earlier_results(rest, suffix[1:])
+            earlier |= found
     if not earlier or len(earlier) == len(files):
         return files
     left = sorted(earlier)
