@@ -996,6 +996,11 @@ def test_what_a_folder_input_leaves_out_is_named(tmp_path: Path):
     assert "2 images of a format polychrome does not read" in left_out[0]
     assert "c.gif, d.BMP" in left_out[0] and "notes.txt" not in left_out[0]
     assert "color" not in left_out[0] and "strokes" not in left_out[0]
+    # A link whose scan was moved away is named too (it was left out without a word).
+    (scans / "e.png").symlink_to(scans / "moved.png")
+    result = _invoke("colorize", scans, "-o", out, "--engine", "none", "-q")
+    assert result.exit_code == 0, result.output
+    assert "1 link to no file (its target was moved or deleted): e.png" in result.stderr
     (scans / "a.png").unlink()
     _assert_clean_failure(
         _invoke("colorize", scans, "-o", tmp_path / "out", "--engine", "none"),

@@ -317,6 +317,11 @@ def _left_out_of(folder: Path, known: tuple[Path | None, ...]) -> str:
     skip = {p.resolve() for p in known if p is not None}
     subfolders = [p.name for p in entries if p.is_dir() and p.resolve() not in skip]
     others = [p.name for p in entries if p.suffix.lower() in _OTHER_IMAGE_SUFFIXES]
+    broken = [
+        p.name
+        for p in entries
+        if p.suffix.lower() in IMAGE_SUFFIXES and p.is_symlink() and not p.exists()
+    ]
     parts = []
     if subfolders:
         parts.append(
@@ -327,6 +332,11 @@ def _left_out_of(folder: Path, known: tuple[Path | None, ...]) -> str:
         parts.append(
             f"{_counted(len(others), 'image')} of a format polychrome does not read (convert to "
             f"PNG, JPEG, TIFF or WebP): {_listed(others)}"
+        )
+    if broken:
+        parts.append(
+            f"{_counted(len(broken), 'link')} to no file (its target was moved or deleted): "
+            f"{_listed(broken)}"
         )
     return "; ".join(parts)
 
