@@ -186,6 +186,24 @@ def test_the_firm_hints_are_selected_once_per_proposal(monkeypatch):
     assert len(calls) == 1
 
 
+def test_a_hint_changes_the_proposal_near_itself_not_elsewhere():
+    """The reach that blends the hinted network's colors into the unhinted ones was computed on
+    the probability grid (a quarter of the working size or less) with the hints' working-size
+    coordinates, so it lay around another place: a hint at the top left changed the proposal's
+    far half by 29 (ab), and its bottom-right corner by 16."""
+    from polychrome.engines.base import EngineContext
+
+    lum = luminance_of(data.coffee()[::2, ::2])  # 200 x 300
+    engine, options = CnnEngine(), CnnOptions(hint_agreement=0)
+    yx = np.array([[y, x] for y in range(20, 26) for x in range(20, 26)], np.int32)
+    hints = (yx, np.tile(np.float32([10, -50]), (len(yx), 1)), np.ones(len(yx), np.float32))
+    alone = engine.propose(lum, options=options, seed=0)
+    hinted = engine.propose(lum, options=options, seed=0, context=EngineContext(hints=hints))
+    change = np.hypot(*(hinted.ab - alone.ab).transpose(2, 0, 1))
+    assert change[20:26, 20:26].mean() > 10  # the hint did change its own place
+    assert change[:, 200:].mean() < 1 and change[-50:, -50:].max() < 0.5
+
+
 def test_one_stroke_recolors_its_object_not_the_whole_photo():
     """A brick-red stroke across the front of the coffee sample's saucer turned the table red
     too: the hint network's global context takes the mean hint color, and the agreement gate

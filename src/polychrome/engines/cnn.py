@@ -312,7 +312,11 @@ class CnnEngine:
         import numpy as np
 
         assert isinstance(options, CnnOptions)
+        h, w = luminance.shape
         firm = _firm(context.hints if context else None, options.hint_weight)
+        # How much the hints speak for each pixel, once, at the luminance's size (the hints'
+        # coordinates); both uses below take it from here.
+        reach = _reach(firm, (h, w), options.hint_reach)
         probs, hinted = self._run(luminance, options, firm)
         ab, confidence = self._decode(probs, hinted, options, seed, sample)
         if hinted and options.hint_reach > 0:
@@ -320,15 +324,14 @@ class CnnEngine:
             # would carry one stroke's color over the whole image).
             alone, _ = self._run(luminance, options, None)
             ab_alone, confidence_alone = self._decode(alone, False, options, seed, sample)
-            near = _reach(firm, ab.shape[:2], options.hint_reach)
+            near = cv2.resize(reach, ab.shape[1::-1], interpolation=cv2.INTER_AREA)
             ab = ab_alone + near[..., None] * (ab - ab_alone)
             confidence = confidence_alone + near * (confidence - confidence_alone)
-        h, w = luminance.shape
         ab = cv2.resize(ab, (w, h), interpolation=cv2.INTER_LINEAR)
         confidence = cv2.resize(confidence, (w, h), interpolation=cv2.INTER_LINEAR)
         if firm is not None and options.hint_agreement > 0:  # without firm hints: a gate of 1
             disagree = 1.0 - _agreement(ab, firm, options.hint_agreement)
-            confidence = confidence * (1.0 - _reach(firm, (h, w), options.hint_reach) * disagree)
+            confidence = confidence * (1.0 - reach * disagree)
         return Proposal(ab.astype(np.float32), np.clip(confidence, 0, 1).astype(np.float32))
 
     def _decode(self, probs, hinted: bool, options: CnnOptions, seed: int, sample: int | None):
