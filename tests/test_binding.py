@@ -186,3 +186,26 @@ def test_a_region_given_no_color_says_so():
         "region 'car' (car.png) got no color: name one in its label (\"red car\") or in the "
         "description; the engine colors it meanwhile"
     ]
+
+
+def test_the_left_and_the_right_car_bind_to_their_own_regions():
+    from polychrome.guidance.binding import bind, report_notes
+    from polychrome.guidance.regions import LabelledRegion
+
+    left, right = _masks()
+    regions = [
+        LabelledRegion("left car", left, "click 10,10"),
+        LabelledRegion("Right car", right, "click 40,20"),
+    ]
+    bound = bind("the left car red and the right car is blue", regions)
+    by_source = {i.source: i.label for i in bound.instances}
+    assert by_source == {"click 10,10": "left car: red", "click 40,20": "Right car: blue"}
+    rows = {r["phrase"]: r for r in bound.report["phrases"]}
+    assert rows["red car"]["bound_to"] == ["click 10,10"]
+    assert rows["blue car"]["bound_to"] == ["click 40,20"]
+    # "left" and "right" told the regions apart: used, not reported as ignored.
+    assert report_notes(bound.report) == []
+    # A phrase without a qualifier still colors every car; an unused qualifier is reported.
+    bound = bind("the old car is green", regions)
+    assert [i.label for i in bound.instances] == ["left car: green", "Right car: green"]
+    assert any("'old'" in n for n in report_notes(bound.report))

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from polychrome.guidance.describe import (
+    _REASON_UNBOUND,
     REASON_SYMBOLS,
     Description,
     Ignored,
@@ -80,8 +81,11 @@ def bind(
     owner: dict[int, dict] = {}  # region index -> the phrase row that colors it
     # 1. Each region's own text ("red car") colors it.
     region_rows = []
+    qualifiers: list[frozenset[str]] = []  # each label's other words ("left" in "left car")
+    used: set[tuple[str, str]] = set()  # (where, word): a qualifier that picked a region
     for k, region in enumerate(regions):
         own = parse_description(region.label)
+        qualifiers.append(frozenset(q for o in own.objects for q in o.qualifiers))
         ignored += _ignored_rows(own.ignored, where=f" (in the label {region.label!r})")
         own_colors = next((o.colors for o in own.objects if o.colors), ())
         if not own_colors and own.global_colors:
@@ -101,6 +105,13 @@ def bind(
             for k, r in enumerate(regions)
             if object_matches(r.label, obj.object) or _label_object_matches(r.label, obj.object)
         ]
+        # "the left car" takes the region labelled "left car" when there is one, not every car.
+        specific = [k for k in matches if qualifiers[k] & set(obj.qualifiers)]
+        if specific:
+            matches = specific
+            for k in specific:
+                for word in qualifiers[k] & set(obj.qualifiers):
+                    used |= {("", word), (f" (in the label {regions[k].label!r})", word)}
         if matches:
             row["bound_to"] = [regions[k].source for k in matches]
             if obj.colors:
@@ -150,6 +161,8 @@ def bind(
                 f'{color.name} car") or give a region',
             }
         )
+    # Words that told regions apart were used, not ignored.
+    ignored = [row for row in ignored if not _used(row, used)]
     # 3. Instances, bottom to top in region order.
     for k, region in enumerate(regions):
         if k in colored:
@@ -186,6 +199,15 @@ def _ignored_rows(items: Sequence[Ignored], *, where: str = "") -> list[dict]:
     if symbols:
         rows.append({"words": " ".join(symbols), "reason": REASON_SYMBOLS + where})
     return rows
+
+
+def _used(row: dict, used: set[tuple[str, str]]) -> bool:
+    """Whether an ignored row's words all picked a region ("left" of "the left car")."""
+    reason = row["reason"]
+    if not reason.startswith(_REASON_UNBOUND):
+        return False
+    where = reason[len(_REASON_UNBOUND) :]
+    return all((where, w) in used for w in row["words"].lower().split())
 
 
 def _ignored(words: str, reason: str) -> dict:

@@ -168,6 +168,10 @@ class ObjectColor:
         phrase: the color words as written (``"light-blue"``, ``"red and white"``), ``""`` if
             none.
         span: ``(start, end)`` character offsets in the text covering the colors and the object.
+        qualifiers: the group's other words, lowercase (``("left",)`` in ``"the left car"``,
+            ``("big",)`` in ``"a big red truck"``); they are also reported as ignored, but
+            binding uses them to tell apart regions of the same object (a region labelled
+            ``"left car"`` takes ``"the left car"``, not ``"the right car"``).
     """
 
     object: str
@@ -175,6 +179,7 @@ class ObjectColor:
     colors: tuple[Color, ...]
     phrase: str
     span: tuple[int, int]
+    qualifiers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -484,6 +489,7 @@ class _Object:
     runs: list[tuple[int, int]] = field(default_factory=list)  # spans of color runs
     start: int = 0
     end: int = 0
+    qualifiers: list[str] = field(default_factory=list)  # the group's other words, lowercase
 
     def add_colors(self, colors: Sequence[Color], runs: Sequence[tuple[int, int]]) -> None:
         for color in colors:
@@ -1001,7 +1007,9 @@ class _Reader:
         for run in self._word_runs(parts, others):
             self._ignore(run, _REASON_UNBOUND)
         self._ignore_patterns(parts)
-        return self._add_object(head, [p.color for p in colors if p.color], self._runs(parts))
+        obj = self._add_object(head, [p.color for p in colors if p.color], self._runs(parts))
+        obj.qualifiers = [p.norm for p in others]
+        return obj
 
     def _add_object(
         self, head: _Item, colors: Sequence[Color], runs: Sequence[tuple[int, int]]
@@ -1070,6 +1078,7 @@ class _Reader:
                 colors=tuple(o.colors),
                 phrase=" ".join(self.text[s:e] for s, e in o.runs),
                 span=(o.start, o.end),
+                qualifiers=tuple(o.qualifiers),
             )
             for o in self.objects
         )
