@@ -102,6 +102,14 @@ def test_click_and_box_errors(scene):
         region_from_box(lum, (10, 10, 10, 40))
 
 
+def test_a_box_may_be_given_by_its_other_two_corners(scene):
+    # A box dragged from the bottom right to the top left, or from the bottom left.
+    lum = scene[0]
+    mask = region_from_box(lum, (350, 100, 650, 400))
+    assert np.array_equal(region_from_box(lum, (650, 400, 350, 100)), mask)
+    assert np.array_equal(region_from_box(lum, (350, 400, 650, 100)), mask)
+
+
 def test_small_image_click_contains_the_pixel():
     lum = np.random.default_rng(1).uniform(0, 100, (12, 9)).astype(np.float32)
     mask = region_from_click(lum, 4, 7)

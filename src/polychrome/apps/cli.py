@@ -221,14 +221,17 @@ def _limits(option: dict) -> str:
 # --------------------------------------------------------------------------- colorize
 
 
-def _parse_pairs(values: list[str], what: str, *, at_last: bool = False) -> list[tuple[str, str]]:
+def _parse_pairs(
+    values: list[str], what: str, *, shape: str = "KEY=VALUE", at_last: bool = False
+) -> list[tuple[str, str]]:
     """``KEY=VALUE`` flags as pairs, split at the first ``=`` (``at_last``: at the last one, for
-    ``MASK=COLOR``, whose file name may hold an ``=`` and whose color never does)."""
+    ``MASK=COLOR``, whose file name may hold an ``=`` and whose color never does); ``shape`` is
+    the form the error message shows (``X,Y=LABEL``)."""
     out = []
     for item in values:
         key, sep, value = item.rpartition("=") if at_last else item.partition("=")
         if not sep or not key.strip() or not value.strip():
-            raise ValueCheckError(f"{what} must look like KEY=VALUE, got {item!r}")
+            raise ValueCheckError(f"{what} must look like {shape}, got {item!r}")
         out.append((key.strip(), value.strip()))
     return out
 
@@ -288,6 +291,13 @@ def _parse_numbers(text: str, n: int, what: str) -> tuple[float, ...]:
         shape = "X,Y" if n == 2 else "X0,Y0,X1,Y1"
         raise ValueCheckError(f"{what} must look like {shape}=LABEL, got {text!r}")
     return values
+
+
+def _box_corners(box: tuple[float, ...]) -> tuple[float, float, float, float]:
+    """A box given by any two opposite corners (dragged from the bottom right, say) as
+    ``x0, y0, x1, y1`` with ``x0 <= x1`` and ``y0 <= y1``."""
+    x0, y0, x1, y1 = box
+    return min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)
 
 
 def _listed(names: list[str], most: int = 5) -> str:
@@ -573,10 +583,16 @@ def _plan_colorize(
     """Check the flags of ``colorize`` and turn them into jobs; ``batch`` shares them."""
     try:
         files, batch = _collect_inputs(inputs, (output, hints_dir))
-        regions = _parse_pairs(region, "--region", at_last=True)
-        labels = _parse_pairs(label, "--label")
-        clicks = [(*_parse_numbers(k, 2, "--click"), v) for k, v in _parse_pairs(click, "--click")]
-        boxes = [(*_parse_numbers(k, 4, "--box"), v) for k, v in _parse_pairs(box, "--box")]
+        regions = _parse_pairs(region, "--region", shape="MASK=PHRASE", at_last=True)
+        labels = _parse_pairs(label, "--label", shape="LABEL=MASK")
+        clicks = [
+            (*_parse_numbers(k, 2, "--click"), v)
+            for k, v in _parse_pairs(click, "--click", shape="X,Y=LABEL")
+        ]
+        boxes = [
+            (*_box_corners(_parse_numbers(k, 4, "--box")), v)
+            for k, v in _parse_pairs(box, "--box", shape="X0,Y0,X1,Y1=LABEL")
+        ]
         if (label_map is None) != (legend is None):
             raise ValueCheckError("--label-map and --legend go together")
         from polychrome.guidance.describe import MAX_DESCRIPTION_CHARS

@@ -423,17 +423,21 @@ def region_from_box(
     work_pixels: int = WORK_PIXELS,
 ) -> np.ndarray:
     """The object inside ``box`` (``x0, y0, x1, y1`` in full-resolution pixels, inclusive of
-    ``x0, y0``, exclusive of ``x1, y1``); ``(H, W)`` bool, never outside the box.
+    ``x0, y0``, exclusive of ``x1, y1``; any two opposite corners, in either order); ``(H, W)``
+    bool, never outside the box.
 
     Raises:
         ValueCheckError: a box that is empty or outside the image.
     """
     h, w = np.shape(luminance)[:2]
     x0, y0, x1, y1 = (float(v) for v in box)
+    x0, x1 = sorted((x0, x1))
+    y0, y1 = sorted((y0, y1))
+    given = f"{x0:g},{y0:g},{x1:g},{y1:g}"
     x0, y0 = max(0.0, x0), max(0.0, y0)
     x1, y1 = min(float(w), x1), min(float(h), y1)
     if x1 - x0 < 2 or y1 - y0 < 2:
-        raise ValueCheckError(f"box {tuple(box)} is empty or outside the {w}x{h} image")
+        raise ValueCheckError(f"box {given} is empty or outside the {w}x{h} image")
     lum8, s = _to_work(luminance, work_pixels)
     sh, sw = lum8.shape
     rx0, ry0 = int(np.floor(x0 * s)), int(np.floor(y0 * s))
