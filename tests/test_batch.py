@@ -179,9 +179,10 @@ def test_every_pair_of_inputs_that_share_a_stem_is_named_at_once(folders) -> Non
     assert not out.exists()
 
 
-def _full_after(count: int, monkeypatch) -> list[str]:
-    """Let ``count`` outputs be renamed into place, then fail every write as a full disk does;
-    returns the names tried. Jobs run in this process (a worker would not see the patch)."""
+def _full_after(count: int, monkeypatch, code: int = errno.ENOSPC) -> list[str]:
+    """Let ``count`` outputs be renamed into place, then fail every write as a full disk does
+    (or with another ``code``); returns the names tried. Jobs run in this process (a worker
+    would not see the patch)."""
     import polychrome.apps.batch as batch_module
 
     def in_process(chunks, options, engine_options, workers):
@@ -194,7 +195,7 @@ def _full_after(count: int, monkeypatch) -> list[str]:
     def full(source, target):
         tried.append(Path(target).name)
         if len(tried) > count:
-            raise OSError(errno.ENOSPC, "No space left on device")
+            raise OSError(code, os.strerror(code))
         replace(source, target)
 
     monkeypatch.setattr(os, "replace", full)
@@ -220,6 +221,33 @@ def test_a_full_disk_stops_the_batch_and_a_rerun_resumes(folders, monkeypatch) -
     again = _invoke(inputs, "-o", out, "--workers", "1", *FAST)
     assert again.exit_code == 0, again.output
     assert "4 written, 2 already done" in again.stdout
+    _assert_consistent(out, [f"img{k:03d}.png" for k in range(6)])
+
+
+@pytest.mark.parametrize(
+    "code", [errno.EACCES, errno.EPERM, errno.EROFS], ids=["EACCES", "EPERM", "EROFS"]
+)
+def test_an_output_folder_that_refuses_writes_stops_the_batch(folders, monkeypatch, code) -> None:
+    """Permission denied or a read-only mount fails every later write too: the batch stops at
+    the first, names the folder and says how to resume (chmod does not stop root, who runs
+    the tests: the rename is patched)."""
+    inputs, _, out = folders
+    tried = _full_after(1, monkeypatch, code)
+    result = _invoke(inputs, "-o", out, "--workers", "1", *FAST)
+    monkeypatch.undo()
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert result.stderr.count(os.strerror(code)) == 1
+    assert (
+        f"stopped: the output folder {out} is not writable; 1 written, 0 already done, 4 not "
+        "done: make it writable and rerun the same command to resume"
+    ) in result.stderr
+    assert tried == ["img000.png", "img001.png"]  # nothing tried after it
+    assert not list(out.glob("*.tmp"))
+
+    again = _invoke(inputs, "-o", out, "--workers", "1", *FAST)
+    assert again.exit_code == 0, again.output
+    assert "5 written, 1 already done" in again.stdout
     _assert_consistent(out, [f"img{k:03d}.png" for k in range(6)])
 
 

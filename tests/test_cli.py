@@ -291,6 +291,57 @@ def test_folder_stops_when_the_disk_is_full(tmp_path: Path, monkeypatch):
     assert "3 written, 1 skipped" in again.stdout
 
 
+@pytest.mark.parametrize("code", ["EACCES", "EROFS"])
+def test_folder_stops_when_the_output_folder_is_not_writable(tmp_path: Path, monkeypatch, code):
+    """A folder that refuses writes (no permission, a read-only mount) fails every later result:
+    the run stops at the first, names the folder and how to resume. An input that cannot be
+    read for lack of permission is only that input's failure. (Tests run as root, whom chmod
+    does not stop: the low-level calls are patched.)"""
+    import errno
+
+    import polychrome.io as io_module
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for k in range(4):
+        write_image(inputs / f"p{k}.png", _gray_gradient(shift=k))
+    out = tmp_path / "out"
+    args = ["colorize", inputs, "-o", out, "--engine", "none"]
+    number = getattr(errno, code)
+    real_open, real_os_open, created = open, os.open, []
+
+    def unreadable_p1(path, *rest, **kwargs):
+        if Path(os.fspath(path)).name == "p1.png" and Path(os.fspath(path)).parent == inputs:
+            raise PermissionError(errno.EACCES, "Permission denied", os.fspath(path))
+        return real_open(path, *rest, **kwargs)
+
+    def refused_after_one(path, flags, *rest, **kwargs):
+        if flags & os.O_CREAT and Path(os.fspath(path)).parent == out:
+            created.append(Path(os.fspath(path)).name)
+            if len(created) > 1:
+                raise OSError(number, os.strerror(number), os.fspath(path))
+        return real_os_open(path, flags, *rest, **kwargs)
+
+    monkeypatch.setattr(io_module, "open", unreadable_p1, raising=False)
+    monkeypatch.setattr(os, "open", refused_after_one)
+    first = _invoke(*args)
+    monkeypatch.undo()
+    assert first.exit_code == 2 and "Traceback" not in first.output
+    # p1 is reported, and the run went on
+    assert f"cannot read {inputs / 'p1.png'}: Permission denied" in first.stderr
+    assert first.stderr.count("cannot write") == 1  # p2's, nothing after it
+    assert f"cannot write {out / 'p2.png'}: {os.strerror(number)}" in first.stderr
+    assert (
+        f"stopped: the output folder {out} is not writable; 1 written, 0 skipped, 1 not tried: "
+        "make it writable and rerun with --skip-existing"
+    ) in first.stderr
+    assert [name.split(".")[1] for name in created] == ["p0", "p2"]  # p3 not tried
+    assert sorted(p.name for p in out.iterdir()) == ["p0.png"]  # no temporary left
+    again = _invoke(*args, "--skip-existing")
+    assert again.exit_code == 0, again.output
+    assert "3 written, 1 skipped" in again.stdout
+
+
 def test_hints_dir_says_which_files_are_unpaired_and_hidden_files_are_not_inputs(
     tmp_path: Path,
 ):

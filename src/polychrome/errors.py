@@ -15,6 +15,7 @@ __all__ = [
     "EngineUnavailableError",
     "ImageTooLargeError",
     "InputError",
+    "OutputNotWritableError",
     "PolychromeError",
     "ShapeError",
     "UnknownColorError",
@@ -33,6 +34,15 @@ class InputError(PolychromeError, ValueError):
     """The input given by the user is unusable (a file, an argument, a value)."""
 
     exit_code = 2
+
+
+class OutputNotWritableError(InputError):
+    """A result could not be written because its folder refuses writes (no permission, a
+    read-only file system): every later result there would fail the same way."""
+
+    def __init__(self, message: str, *, folder: str = ""):
+        super().__init__(message)
+        self.folder = folder
 
 
 class DecodeError(InputError):

@@ -46,9 +46,9 @@ from typing import Any
 from polychrome.apps.jobs import (
     ColorizeJob,
     describe_failure,
-    disk_full,
     guidance_notes,
     run_job,
+    stop_reason,
 )
 from polychrome.errors import InputError, PolychromeError, ValueCheckError
 from polychrome.options import ColorizeOptions
@@ -95,9 +95,10 @@ class BatchSummary:
     seconds: float = 0.0
     notes: list[tuple[ColorizeJob, str]] = field(default_factory=list)
     """Parts of a description or label that colored nothing, per image."""
-    stopped: bool = False
-    """The output disk was full: the batch stopped there, and the images not finished by then
-    are neither done nor failed (a rerun does them)."""
+    stopped: str = ""
+    """Why the batch stopped early (:func:`polychrome.apps.jobs.stop_reason`: ``"full"``, the
+    output disk is full; ``"not writable"``, the output folder refuses writes); the images not
+    finished by then are neither done nor failed (a rerun does them). Empty when it did not."""
 
 
 # --------------------------------------------------------------------------- manifest
@@ -492,8 +493,8 @@ def run_batch(
                     run = _run_ray(chunks, options, engine_options, ray_address, workers)
                 for result in run:
                     finished(result)
-                    if result.get("disk_full"):  # every later write would fail too
-                        summary.stopped = True
+                    if result.get("stop"):  # every later write would fail too
+                        summary.stopped = result["stop"]
                         run.close()  # stops the workers
                         break
             if not summary.stopped:
@@ -569,7 +570,8 @@ def _run_one(
     except Exception as exc:  # reported per image; the batch goes on
         message, code = describe_failure(exc)
         result = {"target": str(job.target), "error": message, "code": code}
-        return {**result, "disk_full": True} if disk_full(exc) else result
+        stop = stop_reason(exc)
+        return {**result, "stop": stop} if stop else result
     return {
         "target": str(job.target),
         "outputs": outputs,

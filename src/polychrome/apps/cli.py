@@ -778,11 +778,8 @@ def colorize_command(*, options: ColorizeOptions, **flags: Any) -> None:
             _err_about(job.source, message)
         if summary.stopped:
             left = len(jobs) - summary.done - summary.skipped - len(summary.failures)
-            _err(
-                f"stopped: the disk holding {output} is full; {summary.done} written, "
-                f"{summary.skipped} skipped, {left} not tried: free some space and rerun "
-                "with --skip-existing"
-            )
+            counts = f"{summary.done} written, {summary.skipped} skipped, {left} not tried"
+            _err(_stop_line(summary.stopped, output, counts, "rerun with --skip-existing"))
         elif batch:
             _err(
                 f"{len(summary.failures)} of {len(jobs)} images failed; "
@@ -832,6 +829,17 @@ def _diffusion_steps(samples: int, *, enabled: bool) -> Iterator[None]:
 
     with reporting(log):
         yield
+
+
+def _stop_line(reason: str, output: Path, counts: str, resume: str) -> str:
+    """The line that ends a folder run stopped early (``reason``, see
+    :func:`polychrome.apps.jobs.stop_reason`): why, what is done, and how to go on."""
+    if reason == "full":
+        return f"stopped: the disk holding {output} is full; {counts}: free some space and {resume}"
+    return (
+        f"stopped: the output folder {output} is not writable; {counts}: make it writable and "
+        f"{resume}"
+    )
 
 
 def _warn_notes(notes: list[tuple[Any, str]]) -> None:
@@ -944,10 +952,8 @@ def batch_command(
             _err_about(job.source, message)
         if summary.stopped:
             left = summary.total - summary.done - summary.skipped - len(summary.failures)
-            _err(
-                f"stopped: the disk holding {output} is full; {counts}, {left} not done: free "
-                "some space and rerun the same command to resume"
-            )
+            resume = "rerun the same command to resume"
+            _err(_stop_line(summary.stopped, output, f"{counts}, {left} not done", resume))
         else:
             _err(f"{len(summary.failures)} of {len(jobs)} images failed; {counts}")
         raise typer.Exit(max(summary.codes))

@@ -3,6 +3,7 @@ writing results atomically, skipping finished work, and going on past bad files.
 
 from __future__ import annotations
 
+import errno
 import functools
 import re
 import sys
@@ -12,7 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from polychrome.errors import InputError, PolychromeError, ValueCheckError
+from polychrome.errors import (
+    InputError,
+    OutputNotWritableError,
+    PolychromeError,
+    ValueCheckError,
+)
 from polychrome.options import ColorizeOptions
 
 __all__ = [
@@ -25,6 +31,7 @@ __all__ = [
     "open_pool",
     "run_job",
     "run_jobs",
+    "stop_reason",
 ]
 
 
@@ -67,9 +74,9 @@ class JobSummary:
     codes: list[int] = field(default_factory=list)
     notes: list[tuple[ColorizeJob, str]] = field(default_factory=list)
     """Parts of an input or its guidance that colored nothing (see :func:`guidance_notes`)."""
-    stopped: bool = False
-    """The output disk was full (:func:`disk_full`): the jobs after the failing one were not
-    tried."""
+    stopped: str = ""
+    """Why the run stopped early (:func:`stop_reason`: ``"full"`` or ``"not writable"``): the
+    jobs after the failing one were not tried. Empty when it did not."""
 
 
 def guidance_notes(metadata: dict[str, Any]) -> list[str]:
@@ -289,7 +296,12 @@ def run_job(
 ) -> dict[str, Any]:
     """Colorize one file and write its result atomically; returns the result's metadata."""
     result = colorize_job(job, options=options, engine_options=engine_options)
-    result.save(job.target)
+    try:
+        result.save(job.target)
+    except PolychromeError as exc:
+        if _errno(exc) in _REFUSED:  # the folder refuses writes, not this one result
+            raise OutputNotWritableError(str(exc), folder=str(Path(job.target).parent)) from exc
+        raise
     return result.metadata
 
 
@@ -343,8 +355,8 @@ def run_jobs(
                     message, code = describe_failure(exc)
                     summary.failures.append((job, message))
                     summary.codes.append(code)
-                    if disk_full(exc):  # every job after it would fail the same way
-                        summary.stopped = True
+                    summary.stopped = stop_reason(exc)
+                    if summary.stopped:  # every job after it would fail the same way
                         break
             if bar:
                 bar.advance()
@@ -354,20 +366,39 @@ def run_jobs(
     return summary
 
 
+_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+_REFUSED = {errno.EACCES, errno.EPERM, errno.EROFS}
+"""Writing a result failed because its folder refuses writes (permission, read-only mount)."""
+
+
+def _errno(exc: BaseException | None) -> int | None:
+    """The ``errno`` of the first :class:`OSError` in ``exc``'s chain of causes, if any."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno is not None:
+            return exc.errno
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 def disk_full(exc: BaseException) -> bool:
     """Whether ``exc`` comes from a full disk or an exceeded quota (``ENOSPC``, ``EDQUOT``),
     which fails every later write too: a folder run stops there instead of colorizing the
     rest only to fail writing each."""
-    import errno
+    return _errno(exc) in _FULL
 
-    full = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
-    seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, OSError) and exc.errno in full:
-            return True
-        exc = exc.__cause__ or exc.__context__
-    return False
+
+def stop_reason(exc: BaseException) -> str:
+    """Why every later job of a folder run would fail too, or ``""``: ``"full"`` (a full disk
+    or quota, :func:`disk_full`) or ``"not writable"`` (writing a result was refused:
+    :class:`~polychrome.errors.OutputNotWritableError`; an input that cannot be read is not
+    a reason to stop)."""
+    if disk_full(exc):
+        return "full"
+    if isinstance(exc, OutputNotWritableError):
+        return "not writable"
+    return ""
 
 
 def describe_failure(exc: Exception) -> tuple[str, int]:
