@@ -156,6 +156,37 @@ def test_bad_arguments():
         colorize(np.full((8, 8), 2.0))
 
 
+@pytest.mark.parametrize("image", [None, 3, 2.5, {"a": 1}, [[0, 1], [2]]])
+def test_non_images_are_refused_by_their_type(image):
+    """None or a number was refused as 'image must be (H, W) ... got ()', a ragged list with
+    numpy's bare ValueError."""
+    with pytest.raises(ValueCheckError, match=f"image must be a path.*got {type(image).__name__}"):
+        colorize(image, engine="none")
+
+
+def test_encoded_image_as_memoryview(tmp_path):
+    """A memoryview of a PNG file was read as a 1-D array of its bytes (a ShapeError)."""
+    from polychrome.samples import sample_path
+
+    data = sample_path("coffee-gray.png").read_bytes()
+    result = colorize(memoryview(data), engine="none")
+    assert np.array_equal(result.image, colorize(data, engine="none").image)
+
+
+def test_float_image_out_of_range_says_what_it_holds():
+    """The refusal of a float image in 0..255 did not say what was wrong with it."""
+    with pytest.raises(ValueCheckError, match=r"got values in \[0, 255\]; divide 8-bit values"):
+        colorize(np.linspace(0, 255, 64, dtype=np.float32).reshape(8, 8), engine="none")
+    with pytest.raises(ValueCheckError, match="got NaN or inf"):
+        colorize(np.full((8, 8), np.nan, np.float32), engine="none")
+
+
+def test_engine_options_not_a_mapping():
+    """engine_options=[...] failed with a bare TypeError or ValueError from dict()."""
+    with pytest.raises(ValueCheckError, match="engine_options must be a mapping, got list"):
+        colorize(np.zeros((8, 8), np.uint8), engine="none", engine_options=["hints"])
+
+
 def test_bad_colors_are_refused_where_guidance_is_made():
     """A NaN color used to whiten its region (luminance lost) or surface later as a
     misleading 'out of memory'; 8-bit values where [0, 1] is meant gave a*, b* in the thousands."""

@@ -50,7 +50,16 @@ __all__ = [
     "sample_paths",
 ]
 
-ImageInput = str | os.PathLike[str] | bytes | ImageData | PIL.Image.Image | np.ndarray
+ImageInput = (
+    str
+    | os.PathLike[str]
+    | bytes
+    | bytearray
+    | memoryview
+    | ImageData
+    | PIL.Image.Image
+    | np.ndarray
+)
 
 
 @dataclass(frozen=True)
@@ -180,8 +189,8 @@ def prepare(image: ImageInput, *, options: ColorizeOptions, exact: bool) -> Prep
     their luminance is used.
     """
     path, exif, pages, dpi = None, None, 1, None
-    if isinstance(image, (str, os.PathLike, bytes, bytearray)):
-        path = None if isinstance(image, (bytes, bytearray)) else os.fspath(image)
+    if isinstance(image, str | os.PathLike | bytes | bytearray | memoryview):
+        path = None if isinstance(image, bytes | bytearray | memoryview) else os.fspath(image)
         image = read_image(image, max_pixels=options.max_pixels)
     elif isinstance(image, PIL.Image.Image):
         path = getattr(image, "filename", None) or None
@@ -190,7 +199,7 @@ def prepare(image: ImageInput, *, options: ColorizeOptions, exact: bool) -> Prep
         pixels, alpha, bit_depth = image.pixels, image.alpha, image.bit_depth
         path, exif, pages, dpi = path or image.path, image.exif, image.pages, image.dpi
     else:
-        pixels, alpha, bit_depth = _split_array(np.asarray(image), options.max_pixels)
+        pixels, alpha, bit_depth = _split_array(_as_array(image), options.max_pixels)
     shape = pixels.shape[:2]
     if exact and shape[0] * shape[1] > EXACT_MAX_PIXELS:
         raise ValueCheckError(
@@ -244,6 +253,33 @@ def _from_pil(image: PIL.Image.Image, max_pixels: int) -> np.ndarray:
         raise DecodeError(f"cannot read the PIL image (mode {image.mode!r}): {exc}") from exc
 
 
+def _as_array(image: Any) -> np.ndarray:
+    """``image`` as an array; anything that is not array-like (None, a number, a dict) is
+    refused by its type, not by the shape numpy makes of it."""
+    try:
+        array = image if isinstance(image, np.ndarray) else np.asarray(image)
+    except (TypeError, ValueError):  # a ragged list, an object numpy cannot read
+        array = np.empty((), object)
+    if array.ndim == 0 or array.dtype == object:
+        raise ValueCheckError(
+            "image must be a path, encoded bytes, a PIL image or a numpy array, got "
+            f"{type(image).__name__}"
+        )
+    return array
+
+
+def _check_float_range(array: np.ndarray) -> None:
+    """A float image must hold finite values in [0, 1]; the refusal says what it holds."""
+    if not np.isfinite(array).all():
+        raise ValueCheckError("float images must hold finite values in [0, 1], got NaN or inf")
+    low, high = float(array.min()), float(array.max())
+    if low < 0 or high > 1:
+        hint = "; divide 8-bit values by 255" if low >= 0 and high <= 255 else ""
+        raise ValueCheckError(
+            f"float images must hold values in [0, 1], got values in [{low:g}, {high:g}]{hint}"
+        )
+
+
 def _split_array(array: np.ndarray, max_pixels: int) -> tuple[np.ndarray, np.ndarray | None, int]:
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (1, 3, 4)):
         raise ShapeError(f"image must be (H, W), (H, W, 3) or (H, W, 4), got {array.shape}")
@@ -255,10 +291,8 @@ def _split_array(array: np.ndarray, max_pixels: int) -> tuple[np.ndarray, np.nda
         array = array.astype(array.dtype.newbyteorder("="))
     if array.dtype not in (np.uint8, np.uint16) and not np.issubdtype(array.dtype, np.floating):
         raise ValueCheckError(f"image dtype must be uint8, uint16 or float, got {array.dtype}")
-    if np.issubdtype(array.dtype, np.floating) and (
-        not np.isfinite(array).all() or array.min() < 0 or array.max() > 1
-    ):
-        raise ValueCheckError("float images must hold finite values in [0, 1]")
+    if np.issubdtype(array.dtype, np.floating):
+        _check_float_range(array)
     alpha = None
     if array.ndim == 3 and array.shape[2] == 4:
         array, alpha = array[..., :3], array[..., 3].copy()
@@ -431,6 +465,10 @@ def colorize(
         EngineUnavailableError: the engine needs an extra or weights that are not installed.
     """
     options = _options(options, overrides)
+    if engine_options is not None and not isinstance(engine_options, Mapping):
+        raise ValueCheckError(
+            f"engine_options must be a mapping, got {type(engine_options).__name__}"
+        )
     # Unknown or unavailable engine, or bad engine options: fail before decoding anything.
     engine_settings = load_engine(options.engine).Options.from_mapping(dict(engine_options or {}))
     if options.samples > 1 and not engine_spec(options.engine).samples:
