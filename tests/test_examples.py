@@ -46,3 +46,15 @@ def test_scripts_answer_help_and_do_nothing_else(script, capsys, monkeypatch):
         runpy.run_path(str(ROOT / script), run_name="__main__")
     assert info.value.code == 0
     assert capsys.readouterr().out.startswith("usage:")
+
+
+@pytest.mark.parametrize("name", ["nope.png", "", "x/coffee.png", "../__init__.py", "__init__.py"])
+def test_sample_path_names_only_the_samples(name):
+    """A name in a subfolder raised FileNotFoundError, "" listed no samples, and "../x" gave a
+    path outside the samples."""
+    from polychrome.errors import InputError
+    from polychrome.samples import sample_path
+
+    with pytest.raises(InputError, match=r"no sample named .*samples: coffee-gray\.png, "):
+        sample_path(name)
+    assert sample_path("coffee.png").is_file()

@@ -12,9 +12,11 @@ __all__ = ["sample_path"]
 
 
 def sample_path(name: str) -> Path:
-    """Path of a bundled sample file, e.g. ``sample_path("coffee-gray.png")``."""
-    path = Path(str(resources.files(__name__) / name))
-    if not path.is_file():
-        names = sorted(p.name for p in path.parent.iterdir() if p.suffix == ".png")
+    """Path of a bundled sample file, e.g. ``sample_path("coffee-gray.png")``; a name that is
+    not one of them (another folder's file included) raises :class:`InputError` listing them."""
+    folder = Path(str(resources.files(__name__)))
+    files = {p.name for p in folder.iterdir() if p.is_file() and p.suffix != ".py"}
+    if not isinstance(name, str) or name not in files:
+        names = sorted(f for f in files if f.endswith(".png"))
         raise InputError(f"no sample named {name!r}; samples: {', '.join(names)}")
-    return path
+    return folder / name
