@@ -1233,3 +1233,31 @@ def test_a_hub_id_shaped_typo_of_a_model_folder(tmp_path, monkeypatch):
         )
         assert "Traceback" not in typo.output + missing.output
     assert not (tmp_path / "o.png").exists() and not (tmp_path / "p.npz").exists()
+
+
+# ------------------------------------------------------------------- a new user's first calls
+
+
+def _command_paths() -> list[list[str]]:
+    """Every command and subcommand of the app, e.g. ``["pool", "build"]``."""
+    import typer.main
+
+    def walk(group: typer.core.TyperGroup, prefix: list[str]) -> list[list[str]]:
+        paths = [prefix]
+        for name, command in group.commands.items():
+            if hasattr(command, "commands"):  # a group
+                paths += walk(command, [*prefix, name])
+            else:
+                paths.append([*prefix, name])
+        return paths
+
+    return walk(typer.main.get_command(app), [])
+
+
+@pytest.mark.parametrize("path", _command_paths(), ids=lambda p: " ".join(p) or "polychrome")
+def test_dash_h_is_help_on_every_command(path: list[str]):
+    """``-h`` is refused by Click by default ("No such option: -h"); users type it first."""
+    long, short = _invoke(*path, "--help"), _invoke(*path, "-h")
+    assert short.exit_code == 0, short.output
+    assert short.stdout == long.stdout
+    assert "-h, --help" in short.stdout
