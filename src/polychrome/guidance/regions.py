@@ -189,9 +189,11 @@ def _label_image(
     """Which of ``values`` each pixel holds, by a lookup table, strip by strip.
 
     Args:
-        pixels: ``(H, W)`` gray levels, or ``(H, W, 3)`` colors (``uint8`` or ``uint16``),
-            compared with ``values`` as 8-bit colors ``0xrrggbb`` (a 16-bit map matches where
-            each channel is the 8-bit level times 257).
+        pixels: ``(H, W)`` gray levels, compared with ``values`` exactly, or ``(H, W, 3)``
+            colors (``uint8`` or ``uint16``, rounded to 8 bits), compared with ``values`` as
+            8-bit colors ``0xrrggbb``: a pixel takes the nearest key within
+            :data:`COLOR_TOLERANCE` levels in every channel (a JPEG or an antialiased brush
+            moves colors), none when no key is that close.
         values: the distinct keys.
 
     Returns:
@@ -209,10 +211,12 @@ def _label_image(
             if v <= max_value:
                 table[v] = k + 1
     else:
-        table = np.zeros((1 << 24) + 1, kind)  # the last entry: a 16-bit color off the 8-bit grid
+        table = np.zeros(1 << 24, kind)
+        decided = np.zeros(1 << 24, bool)  # colors whose nearest key has been looked up
         for k, v in enumerate(values):
             if v < 1 << 24:
                 table[v] = k + 1
+                decided[v] = True
     labels = np.empty((h, w), kind)
     rows_seen = np.zeros((h, count), bool)
     cols_seen = np.zeros((w, count), bool)
@@ -221,14 +225,15 @@ def _label_image(
     for y0 in range(0, h, step):
         strip = pixels[y0 : y0 + step]
         if strip.ndim == 3:
-            rgb = strip[..., :3]
+            rgb = strip[..., :3].astype(np.uint32)
             if factor > 1:
-                off_grid = np.any(rgb % factor, axis=2)
-                rgb = rgb // factor
-            rgb = rgb.astype(np.uint32)
+                rgb = (rgb + factor // 2) // factor
             index = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
-            if factor > 1:
-                index[off_grid] = 1 << 24
+            new = ~decided[index]
+            if new.any():  # colors no key names exactly, each looked up once
+                fresh = np.unique(index[new])
+                table[fresh] = _nearest_keys(fresh, values, kind)
+                decided[fresh] = True
             strip = index
         found = table[strip]
         labels[y0 : y0 + step] = found
@@ -251,6 +256,35 @@ def _label_image(
         else:
             boxes.append((0, 0, 0, 0))
     return labels, boxes, counts
+
+
+COLOR_TOLERANCE = 32
+"""A color label map's pixel within this many 8-bit levels of a legend color, in every channel,
+is that label (the nearest one): a JPEG or an antialiased brush moves the colors of a map,
+mostly at edges. Pixels halfway between two colors (the edges' blend) belong to neither."""
+
+
+def _nearest_keys(colors: np.ndarray, values: list[int], kind: type) -> np.ndarray:
+    """For packed 8-bit colors ``colors`` (N,), the label number (``k + 1``) of the nearest of
+    ``values`` within :data:`COLOR_TOLERANCE` in every channel, 0 where none is."""
+
+    def channels(packed: np.ndarray) -> np.ndarray:
+        return np.stack([(packed >> 16) & 255, (packed >> 8) & 255, packed & 255], -1)
+
+    keys = np.asarray([v for v in values if v < 1 << 24], np.int64)
+    numbers = np.asarray([k + 1 for k, v in enumerate(values) if v < 1 << 24], np.int64)
+    out = np.zeros(len(colors), kind)
+    if not len(keys):
+        return out
+    key_rgb = channels(keys).astype(np.int16)
+    step = max(1, (1 << 22) // len(keys))
+    for i in range(0, len(colors), step):
+        rgb = channels(colors[i : i + step].astype(np.int64)).astype(np.int16)
+        distance = np.abs(rgb[:, None, :] - key_rgb[None]).max(axis=2)
+        best = distance.argmin(axis=1)
+        near = distance[np.arange(len(best)), best] <= COLOR_TOLERANCE
+        out[i : i + step] = np.where(near, numbers[best], 0)
+    return out
 
 
 # --------------------------------------------------------------------------- interactive
