@@ -182,3 +182,39 @@ def test_options_that_name_files_are_marked_so_the_service_refuses_them():
                 r"\b(path|paths|folder|hub id|pool|\.npz|image of)\b", f.metadata["help"], re.I
             )
             assert bool(f.metadata.get("files")) == bool(speaks), (name, f.name)
+
+
+def test_cnn_model_is_loaded_once_by_threads_that_start_together(monkeypatch):
+    """Threads that colorized at the same time each loaded the cnn model (8 threads of a
+    script's pool: 8 sessions, the first call of each paying for the load)."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    import onnxruntime
+
+    from polychrome.engines import cnn
+
+    made = []
+    real = onnxruntime.InferenceSession
+
+    def counted(*args, **kwargs):
+        made.append(1)
+        time.sleep(0.2)  # a load long enough for every thread to ask before it ends
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", counted)
+    cnn._load_session.cache_clear()
+    start = threading.Barrier(6)
+
+    def session(_):
+        start.wait()
+        return cnn._session(str(cnn.WEIGHTS))
+
+    try:
+        with ThreadPoolExecutor(6) as pool:
+            sessions = list(pool.map(session, range(6)))
+    finally:
+        cnn._load_session.cache_clear()
+    assert len(made) == 1
+    assert all(s is sessions[0] for s in sessions)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
@@ -99,8 +100,19 @@ class CnnOptions(EngineOptions):
     )
 
 
-@functools.lru_cache(maxsize=4)
+_SESSION_LOCK = threading.Lock()
+
+
 def _session(path: str):
+    """The ONNX session of the model at ``path``, loaded once per process and shared (its
+    ``run`` is thread-safe). The lock keeps threads that start together (the HTTP service's,
+    a script's pool) from each loading the model."""
+    with _SESSION_LOCK:
+        return _load_session(path)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_session(path: str):
     import onnxruntime as ort
 
     from polychrome.engines.bins import ab_bins
