@@ -58,3 +58,13 @@ def test_sample_path_names_only_the_samples(name):
     with pytest.raises(InputError, match=r"no sample named .*samples: coffee-gray\.png, "):
         sample_path(name)
     assert sample_path("coffee.png").is_file()
+
+
+def test_type_hints_are_published():
+    """Without a py.typed marker, mypy and pyright ignore polychrome's type hints in a user's
+    script ('missing library stubs or py.typed marker')."""
+    import tomllib
+
+    assert (ROOT / "src" / "polychrome" / "py.typed").is_file()
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "py.typed" in config["tool"]["setuptools"]["package-data"]["polychrome"]
