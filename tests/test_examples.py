@@ -68,3 +68,21 @@ def test_type_hints_are_published():
     assert (ROOT / "src" / "polychrome" / "py.typed").is_file()
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert "py.typed" in config["tool"]["setuptools"]["package-data"]["polychrome"]
+
+
+DOCTEST_MODULES = sorted(
+    ".".join(p.relative_to(ROOT / "src").with_suffix("").parts)
+    for p in (ROOT / "src" / "polychrome").rglob("*.py")
+    if ">>> " in p.read_text()
+)
+
+
+@pytest.mark.parametrize("module", DOCTEST_MODULES)
+def test_docstring_examples(module):
+    """The docstrings' examples (shapes, ranges, known values) run as written; only
+    describe's were run before."""
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0
