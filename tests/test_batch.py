@@ -24,7 +24,13 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from polychrome.apps.batch import MANIFEST_NAME, Manifest, limit_threads, run_batch
+from polychrome.apps.batch import (
+    FAILURES_NAME,
+    MANIFEST_NAME,
+    Manifest,
+    limit_threads,
+    run_batch,
+)
 from polychrome.apps.cli import app
 from polychrome.apps.jobs import ColorizeJob, run_job
 from polychrome.io import read_image, write_image
@@ -61,7 +67,7 @@ def _manifest_lines(out: Path) -> list[dict]:
 def _assert_consistent(out: Path, names: list[str]) -> None:
     """Every expected output is there exactly once, complete, and as the manifest records it;
     nothing else is in the folder (no temporaries)."""
-    files = sorted(p.name for p in out.iterdir() if p.name != MANIFEST_NAME)
+    files = sorted(p.name for p in out.iterdir() if p.name not in (MANIFEST_NAME, FAILURES_NAME))
     assert files == sorted(names)
     records = {r["target"]: r for r in _manifest_lines(out)}
     assert sorted(records) == sorted(names)
@@ -136,10 +142,33 @@ def test_bad_files_are_reported_and_the_others_written(folders) -> None:
     assert "broken.png" in result.stderr and "empty.jpg" in result.stderr
     assert "2 of 8 images failed; 6 written" in result.stderr
     _assert_consistent(out, [f"img{k:03d}.png" for k in range(6)])  # no partial files
-    # Failures are not recorded, so a rerun tries them again (and only them).
+    # Failures are not in the manifest, so a rerun tries them again (and only them); they are
+    # listed, with their errors and exit codes, for a script to read.
+    assert f"listed in {out / FAILURES_NAME}" in result.stderr
+    assert _failures(out) == {
+        "broken.png": (str(inputs / "broken.png"), 2, "input"),
+        "empty.png": (str(inputs / "empty.jpg"), 2, "input"),
+    }
     again = _invoke(inputs, "-o", out, "--hints-dir", hints, "--workers", "1", *FAST)
     assert again.exit_code == 2
     assert "2 of 8 images failed; 0 written, 6 already done" in again.stderr
+    assert sorted(_failures(out)) == ["broken.png", "empty.png"]
+    # One fixed: the list keeps the other. Both fixed: it is gone.
+    shutil.copy(inputs / "img000.png", inputs / "broken.png")
+    third = _invoke(inputs, "-o", out, "--workers", "1", *FAST)
+    assert third.exit_code == 2 and "1 of 8 images failed" in third.stderr
+    assert sorted(_failures(out)) == ["empty.png"]
+    (inputs / "empty.jpg").unlink()
+    fourth = _invoke(inputs, "-o", out, "--workers", "1", *FAST)
+    assert fourth.exit_code == 0, fourth.output
+    assert not (out / FAILURES_NAME).exists()
+
+
+def _failures(out: Path) -> dict[str, tuple[str, int, str]]:
+    """The failures file: target -> (source, code, kind); each entry has an error message."""
+    entries = json.loads((out / FAILURES_NAME).read_text())["failures"]
+    assert all(e["error"] for e in entries)
+    return {e["target"]: (e["source"], e["code"], e["kind"]) for e in entries}
 
 
 def test_refusals(folders, tmp_path: Path) -> None:
@@ -180,9 +209,9 @@ def test_every_pair_of_inputs_that_share_a_stem_is_named_at_once(folders) -> Non
 
 
 def _full_after(count: int, monkeypatch, code: int = errno.ENOSPC) -> list[str]:
-    """Let ``count`` outputs be renamed into place, then fail every write as a full disk does
-    (or with another ``code``); returns the names tried. Jobs run in this process (a worker
-    would not see the patch)."""
+    """Let ``count`` outputs be renamed into place, then fail every result's write as a full
+    disk does (or with another ``code``); returns the names tried. Jobs run in this process (a
+    worker would not see the patch)."""
     import polychrome.apps.batch as batch_module
 
     def in_process(chunks, options, engine_options, workers):
@@ -193,6 +222,8 @@ def _full_after(count: int, monkeypatch, code: int = errno.ENOSPC) -> list[str]:
     replace, tried = os.replace, []
 
     def full(source, target):
+        if Path(target).name == FAILURES_NAME:  # small: let it through
+            return replace(source, target)
         tried.append(Path(target).name)
         if len(tried) > count:
             raise OSError(code, os.strerror(code))
@@ -218,10 +249,32 @@ def test_a_full_disk_stops_the_batch_and_a_rerun_resumes(folders, monkeypatch) -
     assert sorted(p.name for p in out.iterdir() if p.suffix == ".png") == tried[:2]
     assert not list(out.glob("*.tmp"))
 
+    assert _failures(out) == {"img002.png": (str(inputs / "img002.png"), 2, "input")}
+
     again = _invoke(inputs, "-o", out, "--workers", "1", *FAST)
     assert again.exit_code == 0, again.output
     assert "4 written, 2 already done" in again.stdout
+    assert not (out / FAILURES_NAME).exists()
     _assert_consistent(out, [f"img{k:03d}.png" for k in range(6)])
+
+
+def test_a_run_stopped_early_keeps_the_failures_it_did_not_retry(folders, monkeypatch) -> None:
+    """Images an earlier run listed as failed stay listed when a run stops before it retries
+    them, and go once a run gets to them."""
+    inputs, _, out = folders
+    (inputs / "zz-broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    first = _invoke(inputs, "-o", out, "--workers", "1", *FAST)
+    assert first.exit_code == 2 and sorted(_failures(out)) == ["zz-broken.png"]
+    (out / "img004.png").unlink()  # to be redone: fails (disk full) before zz-broken is tried
+    _full_after(0, monkeypatch)
+    stopped = _invoke(inputs, "-o", out, "--workers", "1", *FAST)
+    monkeypatch.undo()
+    assert stopped.exit_code == 2 and "is full" in stopped.stderr
+    assert sorted(_failures(out)) == ["img004.png", "zz-broken.png"]
+    (inputs / "zz-broken.png").unlink()
+    again = _invoke(inputs, "-o", out, "--workers", "1", *FAST)
+    assert again.exit_code == 0, again.output
+    assert not (out / FAILURES_NAME).exists()
 
 
 @pytest.mark.parametrize(

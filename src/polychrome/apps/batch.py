@@ -6,7 +6,9 @@ either absent or complete. When an image is finished, one line is appended to th
 was asked (a key over the input, the guidance and the options) and each output's size and
 sha256. A rerun reads the manifest, verifies the outputs it lists (present, same size, same
 hash), skips those and does the rest: nothing finished is redone, nothing half-written is kept.
-An image that fails is reported at the end and gets no line, so the next run tries it again.
+An image that fails is reported at the end and gets no line, so the next run tries it again;
+the images still failing after a run are listed in ``OUT_DIR/.polychrome-batch.failures.json``
+(:data:`FAILURES_NAME`), each with its error and exit code, and the file is removed once none is.
 
 The output folder may be the input folder (with another output format, so that no input is
 written over). The batch's own outputs then lie beside its inputs: :func:`batch_inputs` leaves
@@ -54,6 +56,7 @@ from polychrome.errors import InputError, PolychromeError, ValueCheckError
 from polychrome.options import ColorizeOptions
 
 __all__ = [
+    "FAILURES_NAME",
     "JOURNAL_NAME",
     "MANIFEST_NAME",
     "BatchSummary",
@@ -72,6 +75,19 @@ MANIFEST_NAME = ".polychrome-batch.jsonl"
 JOURNAL_NAME = ".polychrome-batch.journal"
 """The journal's file name, in the output folder: the names of the outputs runs set out to write
 and the manifest does not record yet, one JSON string a line."""
+
+FAILURES_NAME = ".polychrome-batch.failures.json"
+"""The file, in the output folder, that lists the images still failing after the latest run:
+``{"failures": [{"source", "target", "error", "code", "kind"}, ...]}``, one entry per image,
+``kind`` naming the exit code's class (:data:`FAILURE_KINDS`). Written atomically at the end of
+a run that left failures, removed at the end of one that left none."""
+
+FAILURE_KINDS = {
+    2: "input",  # the file, its guidance or an option: fix it and rerun
+    3: "environment",  # a missing extra or weights: install them and rerun
+    1: "other",  # out of memory, a worker that died, a bug: rerun, or report it
+}
+"""The class of each exit code a failed image gets."""
 
 _THREAD_VARIABLES = (
     "POLYCHROME_THREADS",  # read by the cnn engine for its ONNX Runtime session
@@ -95,6 +111,9 @@ class BatchSummary:
     seconds: float = 0.0
     notes: list[tuple[ColorizeJob, str]] = field(default_factory=list)
     """Parts of a description or label that colored nothing, per image."""
+    failures_file: Path | None = None
+    """The :data:`FAILURES_NAME` file this run wrote, or ``None`` (no failure left, or it
+    could not be written)."""
     stopped: str = ""
     """Why the batch stopped early (:func:`polychrome.apps.jobs.stop_reason`: ``"full"``, the
     output disk is full; ``"not writable"``, the output folder refuses writes); the images not
@@ -483,6 +502,7 @@ def run_batch(
                 bar.describe(job.source.name)
                 bar.advance()
 
+        reported: set[str] = set()
         try:
             if pending:
                 size = chunk or _auto_chunk(len(pending), workers or usable_cores())
@@ -492,6 +512,7 @@ def run_batch(
                 else:
                     run = _run_ray(chunks, options, engine_options, ray_address, workers)
                 for result in run:
+                    reported.add(result["target"])
                     finished(result)
                     if result.get("stop"):  # every later write would fail too
                         summary.stopped = result["stop"]
@@ -502,10 +523,52 @@ def run_batch(
         finally:
             if bar:
                 bar.stop()
+            # Interrupted too: the failures seen so far are worth keeping.
+            summary.failures_file = _record_failures(out_dir, summary, keys, reported)
     finally:
         manifest.close()
     summary.seconds = time.perf_counter() - start
     return summary
+
+
+def _record_failures(
+    out_dir: Path,
+    summary: BatchSummary,
+    pending: dict[str, tuple[ColorizeJob, str]],
+    reported: set[str],
+) -> Path | None:
+    """Write :data:`FAILURES_NAME`: this run's failures, and those an earlier run recorded for
+    images this run set out to do but did not reach (stopped early or interrupted). Removed when
+    none is left. Returns the file, or ``None`` when there is none or it cannot be written (the
+    failures are reported on stderr all the same)."""
+    from polychrome.io import atomic_write_text
+
+    path = out_dir / FAILURES_NAME
+    entries = [
+        {
+            "source": str(job.source),
+            "target": job.target.name,
+            "error": message,
+            "code": code,
+            "kind": FAILURE_KINDS.get(code, "other"),
+        }
+        for (job, message), code in zip(summary.failures, summary.codes, strict=True)
+    ]
+    not_reached = {
+        job.target.name for target, (job, _) in pending.items() if target not in reported
+    }
+    with contextlib.suppress(OSError, ValueError, TypeError, KeyError, AttributeError):
+        earlier = json.loads(path.read_text(encoding="utf-8"))["failures"]
+        entries += [e for e in earlier if isinstance(e, dict) and e.get("target") in not_reached]
+    try:
+        if not entries:
+            path.unlink(missing_ok=True)
+            return None
+        text = json.dumps({"failures": entries}, indent=1, ensure_ascii=False) + "\n"
+        atomic_write_text(path, text)
+    except (OSError, PolychromeError):
+        return None
+    return path
 
 
 def _remove_stale_temporaries(folder: Path, names: set[str]) -> None:

@@ -956,7 +956,12 @@ def batch_command(
             resume = "rerun the same command to resume"
             _err(_stop_line(summary.stopped, output, f"{counts}, {left} not done", resume))
         else:
-            _err(f"{len(summary.failures)} of {len(jobs)} images failed; {counts}")
+            listed = (
+                f"; listed in {summary.failures_file} (rerun the same command to retry them)"
+                if summary.failures_file
+                else ""
+            )
+            _err(f"{len(summary.failures)} of {len(jobs)} images failed; {counts}{listed}")
         raise typer.Exit(max(summary.codes))
     if not quiet:
         typer.echo(f"{counts} in {summary.seconds:.1f} s -> {output}")
