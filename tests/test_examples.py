@@ -86,3 +86,26 @@ def test_docstring_examples(module):
 
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert result.failed == 0
+
+
+def test_public_api_has_docstrings():
+    """help(polychrome.X) explains every public name and method (ColorizeResult.bit_depth,
+    ColorizeOptions.to_dict and PointHints.check_bounds had none)."""
+    import inspect
+
+    import polychrome
+
+    missing = []
+    for name in polychrome.__all__:
+        obj = getattr(polychrome, name)
+        if isinstance(obj, str):
+            continue
+        if not inspect.getdoc(obj):
+            missing.append(name)
+        if inspect.isclass(obj):
+            for attr, value in vars(obj).items():
+                if attr.startswith("_") or not (callable(value) or isinstance(value, property)):
+                    continue
+                if not inspect.getdoc(value):
+                    missing.append(f"{name}.{attr}")
+    assert not missing

@@ -136,6 +136,8 @@ class ColorizeOptions:
         return dataclasses.replace(self, **changed)
 
     def to_dict(self) -> dict[str, Any]:
+        """The options as a JSON-able dict of field -> value (``result.metadata["options"]``);
+        ``ColorizeOptions.from_mapping`` reads it back."""
         return dataclasses.asdict(self)
 
 

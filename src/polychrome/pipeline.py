@@ -111,6 +111,7 @@ class ColorizeResult:
 
     @property
     def bit_depth(self) -> int:
+        """8 or 16: the input's bit depth, which the images have (uint8 or uint16)."""
         return 16 if self.image.dtype == np.uint16 else 8
 
     def save(self, path: str | os.PathLike[str], *, compress_level: int = 1) -> list[Path]:

@@ -112,6 +112,8 @@ class PointHints:
         return cls(yx=yx, ab=rgb_to_lab(rgb)[:, 1:].copy(), weight=w, source=source)
 
     def check_bounds(self, shape: tuple[int, int]) -> None:
+        """Raise :class:`~polychrome.errors.ShapeError` if a position falls outside an image of
+        ``shape`` ``(H, W)``."""
         if len(self) and (
             self.yx.min() < 0 or self.yx[:, 0].max() >= shape[0] or self.yx[:, 1].max() >= shape[1]
         ):
