@@ -146,7 +146,7 @@ def test_cli_labels_clicks_boxes_and_legend(tmp_path):
         (["--box", "1,2,3=car"], "X0,Y0,X1,Y1=LABEL"),
         (["--click", "500,5=ball"], "outside"),
         (["--label-map", "labels.png"], "go together"),
-        (["--label", "car"], "KEY=VALUE"),
+        (["--label", "car"], "LABEL=MASK"),
     ],
 )
 def test_cli_region_errors(tmp_path, args, message):
@@ -209,3 +209,12 @@ def test_the_left_and_the_right_car_bind_to_their_own_regions():
     bound = bind("the old car is green", regions)
     assert [i.label for i in bound.instances] == ["left car: green", "Right car: green"]
     assert any("'old'" in n for n in report_notes(bound.report))
+
+
+def test_a_color_with_two_letters_swapped_gets_did_you_mean():
+    from polychrome.guidance.binding import bind, report_notes
+
+    notes = report_notes(bind("a rde car", []).report)
+    assert notes[0].startswith(
+        "ignored 'rde': not a color or object we can bind; did you mean: red"
+    )

@@ -282,6 +282,7 @@ def test_parse_color_phrase(text: str, name: str, words: tuple[str, ...]) -> Non
         ("a bluw car", "bluw", "blue"),
         ("purpel dress", "purpel", "purple"),
         ("a dark gren car", "gren", "green"),  # "dark" alone is a color; "gren" is the typo
+        ("a rde car", "rde", "red"),  # two letters swapped: short words rated too low
     ],
 )
 def test_phrase_misspelled_color(text: str, word: str, suggestion: str) -> None:

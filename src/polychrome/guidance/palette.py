@@ -439,16 +439,33 @@ def _is_modifier_word(word: str) -> bool:
     return word in MODIFIERS or word == _INTENSIFIER
 
 
+def _swapped(word: str) -> list[str]:
+    """The basic names that ``word`` is with two neighbouring letters swapped (``"rde"``,
+    ``"bleu"``): a typo that similarity ratios rate low in short words."""
+    return [
+        b
+        for b in BASIC_COLOR_NAMES
+        if len(b) == len(word)
+        and any(
+            word == b[:i] + b[i + 1] + b[i] + b[i + 2 :]
+            for i in range(len(b) - 1)
+            if b[i] != b[i + 1]
+        )
+    ]
+
+
 def _suggestions(word: str, *, n: int = 5) -> list[str]:
     """Up to ``n`` vocabulary names close to ``word``: basic names first, then all names."""
     vocab = _vocabulary()
-    basic = difflib.get_close_matches(word, BASIC_COLOR_NAMES, n=n, cutoff=0.7)
+    basic = _swapped(word) + difflib.get_close_matches(word, BASIC_COLOR_NAMES, n=n, cutoff=0.7)
     close = difflib.get_close_matches(word, vocab.suggestable, n=n, cutoff=0.6)
     return list(dict.fromkeys(basic + close))[:n]
 
 
 def _misspelling_score(word: str) -> float:
     """How much ``word`` looks like a misspelled color, ``0..1.1`` (basic names get +0.1)."""
+    if _swapped(word):
+        return 1.0
     vocab = _vocabulary()
     basic = max(difflib.SequenceMatcher(None, word, b).ratio() for b in BASIC_COLOR_NAMES)
     best = difflib.get_close_matches(word, vocab.suggestable, n=1, cutoff=0.0)
