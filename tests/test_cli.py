@@ -1261,3 +1261,42 @@ def test_dash_h_is_help_on_every_command(path: list[str]):
     assert short.exit_code == 0, short.output
     assert short.stdout == long.stdout
     assert "-h, --help" in short.stdout
+
+
+DASH_CALLS = {
+    "colorize input": (["colorize", "-", "-o", "{root}/out.png"], "input -: standard input"),
+    "colorize -o": (["colorize", "{gray}", "-o", "-"], "-o -: standard output"),
+    "colorize folder -o": (["colorize", "{root}", "-o", "-"], "-o -: standard output"),
+    "batch input": (["batch", "-", "-o", "{root}/out"], "input -: standard input"),
+    "batch -o": (["batch", "{root}", "-o", "-"], "-o -: standard output"),
+    "video input": (["video", "-", "-o", "{root}/v.mp4"], "input -: standard input"),
+    "video -o": (["video", "{root}", "-o", "-"], "-o -: standard output"),
+    "sequence -o": (["sequence", "{root}", "--pool", "{root}", "-o", "-"], "-o -: standard"),
+    "eval input": (["eval", "-"], "input -: standard input"),
+    "eval --json": (["eval", "{root}", "--json", "-"], "--json -: standard output"),
+    "pool build input": (["pool", "build", "-", "-o", "{root}/p.npz"], "input -: standard"),
+    "pool build -o": (["pool", "build", "{root}", "-o", "-"], "-o -: standard output"),
+}
+
+
+@pytest.mark.parametrize("case", DASH_CALLS, ids=list(DASH_CALLS))
+def test_a_dash_for_standard_input_or_output_is_refused(scene: Scene, case: str, monkeypatch):
+    """``-`` was taken for a file name: ``video DIR -o -`` and ``batch DIR -o -`` wrote a
+    folder named ``-``, ``eval --json -`` a file named ``-``."""
+    monkeypatch.chdir(scene.root)
+    args, needle = DASH_CALLS[case]
+    places = {"root": str(scene.root), "gray": str(scene.gray)}
+    result = _invoke(*[a.format(**places) for a in args])
+    _assert_clean_failure(result, needle)
+    assert not (scene.root / "-").exists()
+
+
+@pytest.mark.parametrize("name", ["clip.gif", "clip.mpg", "clip.png"])
+def test_video_output_named_like_a_file_it_cannot_write_is_refused(scene: Scene, name: str):
+    """``video DIR -o clip.gif`` wrote the frames into a new folder named clip.gif."""
+    frames = scene.root / "frames"
+    frames.mkdir()
+    write_image(frames / "f0.png", _gray_gradient())
+    result = _invoke("video", frames, "-o", scene.root / name, "-q")
+    _assert_clean_failure(result, f"{name}: write a video (.mp4")
+    assert not (scene.root / name).exists()

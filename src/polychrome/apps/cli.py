@@ -63,6 +63,16 @@ def _err_about(path: Path, message: str) -> None:
     _err(message if path.name in message else f"{path}: {message}")
 
 
+def _refuse_dash(inputs: list[Path], outputs: dict[str, Path | None]) -> None:
+    """``-`` (standard input or output to many tools) as an input or an output: polychrome reads
+    and writes named files, so it is refused, not taken for a file or folder named ``-``."""
+    if any(str(path) == "-" for path in inputs):
+        raise InputError("input -: standard input is not supported; name a file or folder")
+    for flag, path in outputs.items():
+        if str(path) == "-":
+            raise InputError(f"{flag} -: standard output is not supported; name a file or folder")
+
+
 def _fail(exc: PolychromeError) -> typer.Exit:
     _err(str(exc))
     return typer.Exit(exc.exit_code)
@@ -583,6 +593,7 @@ def _plan_colorize(
 ) -> _ColorizePlan:
     """Check the flags of ``colorize`` and turn them into jobs; ``batch`` shares them."""
     try:
+        _refuse_dash(inputs, {"-o": output})
         files, batch = _collect_inputs(inputs, (output, hints_dir))
         regions = _parse_pairs(region, "--region", shape="MASK=PHRASE", at_last=True)
         labels = _parse_pairs(label, "--label", shape="LABEL=MASK")
@@ -908,6 +919,10 @@ def batch_command(
 ) -> None:
     """Colorize a folder in parallel (local processes or Ray), resumable: a rerun after a crash
     or a kill verifies what is done and does the rest."""
+    try:
+        _refuse_dash([in_dir], {"-o": output})
+    except PolychromeError as exc:
+        raise _fail(exc) from None
     if not in_dir.is_dir():
         raise _fail(InputError(f"{in_dir} is not a folder; `batch` colorizes a folder"))
     from polychrome.apps.batch import batch_inputs, run_batch
@@ -1003,6 +1018,7 @@ def pool_build_command(
 ) -> None:
     """Embed the color images of a folder into a pool file, for `colorize --pool`."""
     try:
+        _refuse_dash([folder], {"-o": output})
         if embedder not in ("builtin", "clip"):
             raise ValueCheckError(f"--embedder must be builtin or clip, got {embedder!r}")
         if output.suffix.lower() != ".npz":
@@ -1171,6 +1187,7 @@ def sequence_command(
     """Colorize a chapter's pages in order with references retrieved from a pool."""
     finished = [0]  # pages done, for the message of an interruption
     try:
+        _refuse_dash([pages, pool], {"-o": output})
         output_format = _format_name(output_format)
         engine_options = _engine_options(engine_option, options.engine)
         from polychrome.apps.jobs import open_pool
@@ -1343,6 +1360,18 @@ def video_command(
 
     report = VideoReport()
     try:
+        _refuse_dash([source, *reference], {"-o": output})
+        from polychrome.video.frames import is_video_path
+
+        if (
+            re.fullmatch(r"\.[A-Za-z][A-Za-z0-9]{0,4}", output.suffix)
+            and not is_video_path(output)
+            and not output.is_dir()
+        ):  # -o clip.gif made a folder named clip.gif
+            raise ValueCheckError(
+                f"-o {output}: write a video (.mp4, .mkv, .mov, .avi, .webm) or frames into a "
+                "folder (one named like a file, with an extension, must exist already)"
+            )
         if not math.isfinite(fps):
             raise ValueCheckError(f"--fps must be a number of frames per second, got {fps}")
         for ref in reference:
@@ -1452,6 +1481,7 @@ def _check_report_paths(folder: Path, paths: dict[str, Path | None]) -> None:
     """Refuse report paths that would overwrite an original or be read as one next time (an
     image inside the evaluated folder), that name a folder, or that two options share; checked
     before the evaluation, not after it."""
+    _refuse_dash([folder], paths)
     given = {option: path for option, path in paths.items() if path is not None}
     root = folder.resolve()
     seen: dict[Path, str] = {}
