@@ -414,3 +414,21 @@ def test_render_and_upsample_hold_no_image_sized_temporaries(monkeypatch, bit_de
     tracemalloc.stop()
     assert up.shape == ab.shape
     assert peak < 2.5 * up.nbytes  # the result and one channel's coefficients (it was 3x)
+
+
+def test_inputs_are_never_modified():
+    """The README promises it: arrays of every kind, their alpha and a PIL image are as before."""
+    import PIL.Image
+
+    gray = np.tile(np.linspace(0, 255, 24, dtype=np.uint8), (16, 1))
+    rgba = np.dstack([gray, gray, gray, np.full_like(gray, 200)])
+    inputs = [gray, gray.astype(np.uint16) * 257, gray / np.float32(255), rgba, rgba / 255.0]
+    hint = Guidance(points=(PointHints.from_rgb([[3, 4]], [[0.9, 0.2, 0.1]]),))
+    for image in inputs:
+        before = image.copy()
+        result = colorize(image, guidance=hint)
+        assert np.array_equal(image, before) and not np.shares_memory(result.image, image)
+    pil = PIL.Image.fromarray(rgba)
+    before = pil.tobytes()
+    colorize(pil, engine="none")
+    assert pil.tobytes() == before and pil.mode == "RGBA"
