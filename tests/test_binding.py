@@ -218,3 +218,14 @@ def test_a_color_with_two_letters_swapped_gets_did_you_mean():
     assert notes[0].startswith(
         "ignored 'rde': not a color or object we can bind; did you mean: red"
     )
+
+
+def test_a_color_said_twice_overrides_nothing():
+    from polychrome.guidance.binding import bind, report_notes
+    from polychrome.guidance.regions import LabelledRegion
+
+    mask = np.zeros((8, 8), bool)
+    mask[2:6, 2:6] = True
+    bound = bind("a red car, and the car is red", [LabelledRegion("car", mask, "car.png")])
+    assert [r["status"] for r in bound.report["phrases"]] == ["bound", "bound"]
+    assert report_notes(bound.report) == []

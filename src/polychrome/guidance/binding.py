@@ -117,7 +117,13 @@ def bind(
             if obj.colors:
                 for k in matches:
                     earlier = owner.get(k)
-                    if earlier is not None and earlier is not row:
+                    # The same color said again ("a red car, ... the car is red") overrides
+                    # nothing.
+                    if (
+                        earlier is not None
+                        and earlier is not row
+                        and earlier["color"] != row["color"]
+                    ):
                         earlier["status"] = "overridden"
                         earlier["reason"] = f"{row['phrase']!r}, later in the text, colors it"
                     owner[k] = row
