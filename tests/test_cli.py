@@ -1300,3 +1300,16 @@ def test_video_output_named_like_a_file_it_cannot_write_is_refused(scene: Scene,
     result = _invoke("video", frames, "-o", scene.root / name, "-q")
     _assert_clean_failure(result, f"{name}: write a video (.mp4")
     assert not (scene.root / name).exists()
+
+
+def test_output_file_for_a_folder_input_and_a_folder_name_for_a_file(scene: Scene):
+    """A folder of one image with ``-o x.png`` was told "with several inputs", and ``-o out``
+    (meant as a folder) for one file did not say how to write into a folder."""
+    folder = scene.root / "scans"
+    folder.mkdir()
+    write_image(folder / "a.png", _gray_gradient())
+    result = _invoke("colorize", folder, "-o", scene.root / "a-color.png")
+    _assert_clean_failure(result, "with a folder or several inputs, -o must be a folder")
+    result = _invoke("colorize", scene.gray, "-o", scene.root / "colored")
+    _assert_clean_failure(result, "unknown image extension", "to write into a folder, create it")
+    assert not (scene.root / "a-color.png").exists() and not (scene.root / "colored").exists()

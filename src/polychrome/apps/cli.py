@@ -660,7 +660,7 @@ def _plan_colorize(
                 not output.exists() and output.suffix.lower() in IMAGE_SUFFIXES
             ):
                 raise ValueCheckError(
-                    f"with several inputs, -o must be a folder; {output} names a file"
+                    f"with a folder or several inputs, -o must be a folder; {output} names a file"
                 )
             files = _without_earlier_results(files)
             targets = [output / f"{f.stem}.{output_format}" for f in files]
@@ -696,8 +696,10 @@ def _plan_colorize(
                     "or leave --format out"
                 )
             if output.suffix.lower() not in IMAGE_SUFFIXES:
+                folder = "" if output.suffix else " (or, to write into a folder, create it first)"
                 raise ValueCheckError(
                     f"-o {output}: unknown image extension; use one of {', '.join(IMAGE_SUFFIXES)}"
+                    + folder
                 )
             targets = [output]
         # --hints, or --hints-dir pairing by stem (for one input as for a folder).
