@@ -236,3 +236,36 @@ def test_a_page_already_in_color_is_said(chapter, tmp_path):
     assert result.exit_code == 0, result.output
     assert "warning: p5.png: the page is in color already" in result.stderr
     assert "p2.png:" not in result.stderr and "p3.png:" not in result.stderr
+
+
+def test_a_color_page_is_said_as_it_finishes_not_at_the_end(chapter, tmp_path, monkeypatch):
+    # The warnings were printed after the last page: a run stopped (Ctrl-C) after a color page
+    # lost the warning about it, and a long chapter kept it from the user for hours.
+    from polychrome import pipeline
+
+    refs, pages, _ = chapter
+    write_image(pages / "p1.png", _page(5)[0])  # first in order, in color
+    real, calls = pipeline.colorize, []
+
+    def stopped_on_the_second_page(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "colorize", stopped_on_the_second_page)
+    out = tmp_path / "out"
+    args = ["sequence", str(pages), "--pool", str(refs), "-o", str(out), "-q"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code != 0
+    assert "stopped after 1 of 3 pages" in result.stderr
+    assert result.stderr.count("warning: p1.png: the page is in color already") == 1
+    assert "p2.png" not in result.stderr  # nothing said about a page not finished
+
+    # The library says it per page too, and keeps it in the report.
+    monkeypatch.setattr(pipeline, "colorize", real)
+    said = []
+    report = colorize_sequence(
+        [pages / "p1.png"], Pool.open(refs), tmp_path / "lib", notify=lambda p, n: said.append(p)
+    )
+    assert said == [p for p, _ in report.notes] == [pages / "p1.png"]

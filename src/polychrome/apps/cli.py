@@ -1226,6 +1226,7 @@ def sequence_command(
                 engine_options=engine_options,
                 output_format=output_format,
                 progress=advance_pages,
+                notify=lambda page, note: typer.echo(f"warning: {page.name}: {note}", err=True),
             )
     except PolychromeError as exc:
         raise _fail(exc) from None
@@ -1237,8 +1238,6 @@ def sequence_command(
                 err=True,
             )
         raise
-    for page, note in report.notes:
-        typer.echo(f"warning: {page.name}: {note}", err=True)
     for page, exc in report.failures:
         _err_about(page, str(exc))
     if not quiet or report.failures:

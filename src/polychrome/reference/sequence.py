@@ -34,6 +34,7 @@ from polychrome.reference.pool import Pool, load_embedder, rap_patches
 __all__ = ["SequenceReport", "colorize_sequence", "page_files", "pool_hints"]
 
 Progress = Callable[[int, int, str], None]
+Notify = Callable[[Path, str], None]
 
 COLOR_PAGE_NOTE = (
     "the page is in color already; it was colorized again from its lightness, so its own colors "
@@ -161,6 +162,7 @@ def colorize_sequence(
     output_format: str = "png",
     use_network: bool | None = False,
     progress: Progress | None = None,
+    notify: Notify | None = None,
 ) -> SequenceReport:
     """Colorize pages in order with references retrieved from ``pool`` (module docstring).
 
@@ -175,6 +177,9 @@ def colorize_sequence(
         output_format: ``png``, ``jpg``, ``tif`` or ``webp``.
         use_network: as for :func:`~polychrome.reference.match.match_references`.
         progress: called after each page with ``(done, total, page name)``.
+        notify: called with ``(page, note)`` for each note of a page as soon as that page is
+            finished (written or failed), before the next one starts: a run stopped later still
+            said it. The notes are in the report too.
 
     Returns:
         A :class:`SequenceReport`; pages that failed are in ``failures`` (nothing is written for
@@ -235,6 +240,7 @@ def colorize_sequence(
     report = SequenceReport()
     for done, (page, results) in enumerate(zip(files, targets, strict=True), 1):
         target = results[0]  # the one that joins a growing pool
+        notes: list[str] = []
         try:
             finished = [_finished(t, options.max_pixels) for t in results] if skip_existing else []
             if finished and all(f is not None for f in finished):
@@ -245,7 +251,7 @@ def colorize_sequence(
             else:
                 image = read_image(page, max_pixels=options.max_pixels)
                 if not image.is_gray and is_color(image.pixels):
-                    report.notes.append((page, COLOR_PAGE_NOTE))
+                    notes.append(COLOR_PAGE_NOTE)
                 luminance = luminance_of(image.pixels)
                 points = pool_hints(
                     luminance, pool, load, seed=options.seed, use_network=use_network
@@ -263,6 +269,10 @@ def colorize_sequence(
                     pool = _grow(pool, target, luminance)
         except PolychromeError as exc:
             report.failures.append((page, exc))
+        for note in notes:
+            report.notes.append((page, note))
+            if notify is not None:
+                notify(page, note)
         if progress is not None:
             progress(done, len(files), page.name)
     report.pool_size = len(pool)
