@@ -1313,3 +1313,31 @@ def test_output_file_for_a_folder_input_and_a_folder_name_for_a_file(scene: Scen
     result = _invoke("colorize", scene.gray, "-o", scene.root / "colored")
     _assert_clean_failure(result, "unknown image extension", "to write into a folder, create it")
     assert not (scene.root / "a-color.png").exists() and not (scene.root / "colored").exists()
+
+
+def test_every_command_help_ends_with_examples_that_parse():
+    """The help had no examples, and ``polychrome --help`` cut the commands' summaries
+    ("Colorize images with hints, color regions and an engine's...")."""
+    import shlex
+
+    import typer.main
+
+    from polychrome.apps.cli import EXAMPLES
+
+    leaves = [p for p in _command_paths() if p and p != ["pool"]]
+    assert sorted(" ".join(p) for p in leaves) == sorted(EXAMPLES)
+    top = typer.main.get_command(app)
+    for command, examples in EXAMPLES.items():
+        shown = _invoke(*command.split(), "--help").stdout
+        assert "Examples:\n" in shown, command
+        for example in examples:
+            assert f"  {example}\n" in shown, example
+            words = shlex.split(example)[1:]  # parse it as the shell would give it: no error
+            group, ctx = top, top.make_context("polychrome", list(words))
+            while hasattr(group, "commands"):
+                name, *words = words
+                group = group.get_command(ctx, name)
+                ctx = group.make_context(name, list(words), parent=ctx)
+    for group in ([], ["pool"]):
+        listing = _invoke(*group, "--help").stdout.split("Commands:\n")[1]
+        assert "..." not in listing, listing

@@ -43,6 +43,47 @@ app = typer.Typer(
 
 OUTPUT_FORMATS = ("png", "jpg", "tif", "webp")
 
+# Per command: a one-line summary for `polychrome --help` (the docstring's first sentence was cut
+# at about 60 characters, "..."), and examples that end its own --help (test_cli parses them).
+_SUMMARIES = {
+    "colorize": "Colorize images: hints, regions, descriptions, references.",
+    "batch": "Colorize a folder in parallel (processes or Ray), resumable.",
+    "serve": "Serve the HTTP API and the web page (extra [serve]).",
+    "sequence": "Colorize a chapter's pages in order, references from a pool.",
+    "video": "Colorize a video or a folder of frames.",
+    "eval": "Evaluate engines against color originals: PSNR, SSIM, dE2000.",
+    "train": "Train the cnn engine's network (extra [train]), resumable.",
+    "pool": "Build reference pools for colorize --pool.",
+    "pool build": "Embed a folder of color images into a pool file (.npz).",
+}
+EXAMPLES = {
+    "engines": ["polychrome engines --json"],
+    "colorize": [
+        "polychrome colorize photo.png -o photo-color.png",
+        "polychrome colorize photo.png --hints strokes.png -o photo-color.png",
+        "polychrome colorize photo.png --region car.png='dark green' -o out.png",
+        "polychrome colorize scans/ -o colored/ --format jpg --skip-existing",
+    ],
+    "batch": ["polychrome batch scans/ -o colored/ --workers 2"],
+    "serve": ["polychrome serve --port 8000"],
+    "sequence": ["polychrome sequence chapter-4/ --pool chapter-3.npz -o chapter-4-color/"],
+    "video": [
+        "polychrome video old-film.mp4 -o colored.mp4",
+        "polychrome video frames/ -o colored.mp4 --fps 24",
+    ],
+    "eval": ["polychrome eval photos/ --points 10,100 --json report.json"],
+    "train": ["polychrome train --data photos/ --out runs/mine"],
+    "pool build": ["polychrome pool build chapter-3-color/ -o chapter-3.npz"],
+}
+
+
+def _shown(command: str) -> dict[str, str]:
+    """``short_help`` and ``epilog`` of a command (``\\b``: Click keeps the lines as they are)."""
+    shown = {"short_help": _SUMMARIES[command]} if command in _SUMMARIES else {}
+    if command in EXAMPLES:
+        shown["epilog"] = "\b\nExamples:\n" + "\n".join(f"  {e}" for e in EXAMPLES[command])
+    return shown
+
 
 def _format_name(text: str) -> str:
     """``--format`` as a file ending of OUTPUT_FORMATS: any case, with or without the dot,
@@ -181,7 +222,7 @@ def _parameters_of(
 # --------------------------------------------------------------------------- engines
 
 
-@app.command("engines")
+@app.command("engines", **_shown("engines"))
 def engines_command(
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
@@ -749,7 +790,7 @@ def _plan_colorize(
     return _ColorizePlan(jobs, engine_options, batch, output)
 
 
-@app.command("colorize")
+@app.command("colorize", **_shown("colorize"))
 @with_schema_options
 @_parameters_of(_plan_colorize)
 def colorize_command(*, options: ColorizeOptions, **flags: Any) -> None:
@@ -879,7 +920,7 @@ class _BatchCommand(TyperCommand):
         return super().parse_args(ctx, args)
 
 
-@app.command("batch", cls=_BatchCommand)
+@app.command("batch", cls=_BatchCommand, **_shown("batch"))
 @with_schema_options
 @_parameters_of(_plan_colorize, drop=("inputs", "hints", "skip_existing"))
 def batch_command(
@@ -992,10 +1033,10 @@ pool_app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode=None,
 )
-app.add_typer(pool_app, name="pool")
+app.add_typer(pool_app, name="pool", short_help=_SUMMARIES["pool"])
 
 
-@pool_app.command("build")
+@pool_app.command("build", **_shown("pool build"))
 def pool_build_command(
     folder: Annotated[
         Path, typer.Argument(help="Folder of color reference images.", show_default=False)
@@ -1072,7 +1113,7 @@ def _serve_help() -> str:
     )
 
 
-@app.command("serve", help=_serve_help())
+@app.command("serve", help=_serve_help(), **_shown("serve"))
 def serve_command(
     host: Annotated[
         str, typer.Option("--host", help="Address to listen on (0.0.0.0: every interface).")
@@ -1151,7 +1192,7 @@ def _listen(host: str, port: int) -> Any:
 # --------------------------------------------------------------------------- sequence and video
 
 
-@app.command("sequence")
+@app.command("sequence", **_shown("sequence"))
 @with_schema_options
 def sequence_command(
     pages: Annotated[Path, typer.Argument(help="Folder of gray pages, colorized in name order.")],
@@ -1250,7 +1291,7 @@ def sequence_command(
         raise typer.Exit(max(exc.exit_code for _, exc in report.failures))
 
 
-@app.command("video")
+@app.command("video", **_shown("video"))
 def video_command(
     source: Annotated[
         Path, typer.Argument(help="Video file (.mp4, .mkv, .mov, .avi, .webm) or frame folder.")
@@ -1505,7 +1546,7 @@ def _check_report_paths(folder: Path, paths: dict[str, Path | None]) -> None:
             raise ValueCheckError(f"{option} {path}: cannot write in {parent}")
 
 
-@app.command("eval")
+@app.command("eval", **_shown("eval"))
 def eval_command(
     folder: Annotated[Path, typer.Argument(help="Folder of color originals.")],
     protocol: Annotated[
@@ -1654,7 +1695,7 @@ def eval_command(
         typer.echo(f"contact sheet: {sheet}")
 
 
-@app.command("train")
+@app.command("train", **_shown("train"))
 def train_command(
     data: Annotated[
         Path,
