@@ -1341,3 +1341,18 @@ def test_every_command_help_ends_with_examples_that_parse():
     for group in ([], ["pool"]):
         listing = _invoke(*group, "--help").stdout.split("Commands:\n")[1]
         assert "..." not in listing, listing
+
+
+def test_quiet_says_what_it_hides(scene: Scene):
+    """-q was documented as "No progress bar." but also hides the summary line."""
+    folder = scene.root / "scans"
+    folder.mkdir()
+    write_image(folder / "a.png", _gray_gradient())
+    loud = _invoke("colorize", folder, "-o", scene.root / "loud", "--engine", "none")
+    quiet = _invoke("colorize", folder, "-o", scene.root / "quiet", "--engine", "none", "-q")
+    assert loud.exit_code == quiet.exit_code == 0, loud.output + quiet.output
+    assert "1 written" in loud.stdout and quiet.stdout == ""
+    for path in _command_paths():
+        shown = _invoke(*path, "--help").stdout
+        if "-q, --quiet" in shown:
+            assert "No progress bar or summary line" in " ".join(shown.split()), path

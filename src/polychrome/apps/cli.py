@@ -77,6 +77,9 @@ EXAMPLES = {
 }
 
 
+_QUIET = "No progress bar or summary line (warnings and errors still show)."
+
+
 def _shown(command: str) -> dict[str, str]:
     """``short_help`` and ``epilog`` of a command (``\\b``: Click keeps the lines as they are)."""
     shown = {"short_help": _SUMMARIES[command]} if command in _SUMMARIES else {}
@@ -628,7 +631,7 @@ def _plan_colorize(
             show_default=False,
         ),
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help=_QUIET)] = False,
     *,
     options: ColorizeOptions,
 ) -> _ColorizePlan:
@@ -1057,7 +1060,7 @@ def pool_build_command(
     device: Annotated[
         str, typer.Option("--device", help="Device for --embedder clip: cpu, cuda or mps.")
     ] = "cpu",
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help=_QUIET)] = False,
 ) -> None:
     """Embed the color images of a folder into a pool file, for `colorize --pool`."""
     try:
@@ -1223,7 +1226,7 @@ def sequence_command(
     output_format: Annotated[
         str, typer.Option("--format", help="Output format: png, jpg, tif or webp.")
     ] = "png",
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help=_QUIET)] = False,
     *,
     options: ColorizeOptions,
 ) -> None:
@@ -1395,7 +1398,7 @@ def video_command(
         list[str],
         typer.Option("--engine-option", help="KEY=VALUE option of the engine. Repeatable."),
     ] = [],  # noqa: B006
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help=_QUIET)] = False,
 ) -> None:
     """Colorize a video or a folder of frames, colors carried from frame to frame."""
     from polychrome.video.temporal import VideoReport, colorize_video
