@@ -1356,3 +1356,14 @@ def test_quiet_says_what_it_hides(scene: Scene):
         shown = _invoke(*path, "--help").stdout
         if "-q, --quiet" in shown:
             assert "No progress bar or summary line" in " ".join(shown.split()), path
+
+
+def test_pool_build_of_one_reference_says_one_reference(tmp_path: Path):
+    """It said "1 references (builtin-v1) -> p.npz"."""
+    (tmp_path / "refs").mkdir()
+    color = np.zeros((H, W, 3), np.uint8)
+    color[..., 0], color[..., 2] = _gray_gradient(), 200
+    write_image(tmp_path / "refs" / "r.png", color)
+    result = _invoke("pool", "build", tmp_path / "refs", "-o", tmp_path / "p.npz")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("1 reference (builtin"), result.stdout

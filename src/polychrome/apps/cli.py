@@ -1087,7 +1087,7 @@ def pool_build_command(
         raise _fail(exc) from None
     _say_left_out(pool)  # warnings, also with --quiet (it hides the progress bar and summary)
     if not quiet:
-        typer.echo(f"{len(pool)} references ({pool.embedder}) -> {output}")
+        typer.echo(f"{_counted(len(pool), 'reference')} ({pool.embedder}) -> {output}")
 
 
 def _say_left_out(pool: Any) -> None:
