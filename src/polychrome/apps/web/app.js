@@ -32,7 +32,7 @@ const state = {
   step: null, // the stroke being painted, until it ends
 };
 
-const HISTORY_STEPS = 30; // how many steps (strokes, Clear all, mask removals) Undo takes back
+const HISTORY_STEPS = 30; // how many steps (strokes, Clear all, masks added or removed) Undo takes back
 
 const $ = (id) => document.getElementById(id);
 
@@ -285,10 +285,11 @@ function clearMasks() {
   state.activeMask = null;
 }
 
+// Add a mask and select it (Undo takes it away again, with what was painted on it since).
 function addMask() {
   if (!state.drawable) return;
-  state.future = []; // a change: Redo of a Clear all or a removal would no longer fit
-  showHistory();
+  penUp();
+  const before = state.activeMask;
   const id = state.nextMaskId++;
   const tint = MASK_TINTS[(id - 1) % MASK_TINTS.length];
   const canvas = newLayer($("mask-layers"));
@@ -321,6 +322,22 @@ function addMask() {
   selectMask(mask);
   document.querySelector('input[name="tool"][value="mask"]').checked = true;
   text.focus();
+  const place = state.masks.length - 1;
+  record({
+    what: `adding mask ${id}`,
+    undo: () => {
+      mask.canvas.remove();
+      mask.row.remove();
+      state.masks = state.masks.filter((m) => m !== mask);
+      if (state.activeMask === mask) {
+        selectMask(state.masks.includes(before) ? before : state.masks.at(-1) || null);
+      }
+    },
+    redo: () => {
+      putMask(mask, Math.min(place, state.masks.length));
+      selectMask(mask);
+    },
+  });
 }
 
 // Remove a mask (Undo puts it back where it was, with what it holds).
@@ -469,7 +486,8 @@ function paintDot(layers, [x, y]) {
 // ------------------------------------------------------------------------ undo and redo
 
 // A step of Undo is {what, undo(), redo()}: a stroke (a pointer's press to its release, a
-// keyboard stroke, a dot), Clear all, or a mask's removal. A new step forgets what Redo had.
+// keyboard stroke, a dot), Clear all, or a mask added or removed. A new step forgets what Redo
+// had.
 function record(step) {
   state.history.push(step);
   if (state.history.length > HISTORY_STEPS) state.history.shift();
