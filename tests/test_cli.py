@@ -1367,3 +1367,15 @@ def test_pool_build_of_one_reference_says_one_reference(tmp_path: Path):
     result = _invoke("pool", "build", tmp_path / "refs", "-o", tmp_path / "p.npz")
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("1 reference (builtin"), result.stdout
+
+
+def test_help_shows_the_shape_of_repeatable_values():
+    """Repeatable options showed Python types: ``--region <list[str]>``, ``--reference
+    <list[Path]>``."""
+    for path in _command_paths():
+        options = _invoke(*path, "--help").stdout.partition("Options:")[2]
+        assert "list[" not in options, (path, options)
+    shown = _invoke("colorize", "--help").stdout
+    for flag in ("--region MASK=PHRASE", "--label LABEL=MASK", "--click X,Y=LABEL"):
+        assert flag in shown
+    assert "--box X0,Y0,X1,Y1=LABEL" in shown and "--engine-option KEY=VALUE" in shown

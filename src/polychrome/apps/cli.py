@@ -543,7 +543,8 @@ def _plan_colorize(
         list[str],
         typer.Option(
             "--region",
-            help="MASK=PHRASE: fill the white (or opaque) pixels of MASK with the named "
+            metavar="MASK=PHRASE",
+            help="Fill the white (or opaque) pixels of MASK with the named "
             "color, e.g. car.png='dark green'. Repeatable; later regions lie on top.",
         ),
     ] = [],  # noqa: B006
@@ -560,7 +561,8 @@ def _plan_colorize(
         list[str],
         typer.Option(
             "--label",
-            help="LABEL=MASK: a named region, e.g. car=car.png (the label may carry its own "
+            metavar="LABEL=MASK",
+            help="A named region, e.g. car=car.png (the label may carry its own "
             "color: 'red car'=car.png). Repeatable.",
         ),
     ] = [],  # noqa: B006
@@ -576,13 +578,16 @@ def _plan_colorize(
         list[str],
         typer.Option(
             "--click",
-            help="X,Y=LABEL: the region around pixel (X, Y), grown by segmentation. Repeatable.",
+            metavar="X,Y=LABEL",
+            help="The region around pixel (X, Y), grown by segmentation. Repeatable.",
         ),
     ] = [],  # noqa: B006
     box: Annotated[
         list[str],
         typer.Option(
-            "--box", help="X0,Y0,X1,Y1=LABEL: the object inside a box, in pixels. Repeatable."
+            "--box",
+            metavar="X0,Y0,X1,Y1=LABEL",
+            help="The object inside a box, in pixels. Repeatable.",
         ),
     ] = [],  # noqa: B006
     segmenter: Annotated[
@@ -597,6 +602,7 @@ def _plan_colorize(
         list[Path],
         typer.Option(
             "--reference",
+            metavar="<path>",
             help="A color image of the same things (another page, frame or photo): matched "
             "places take its colors. Repeatable.",
         ),
@@ -613,7 +619,8 @@ def _plan_colorize(
         list[str],
         typer.Option(
             "--engine-option",
-            help="KEY=VALUE option of the engine (see `polychrome engines`). Repeatable.",
+            metavar="KEY=VALUE",
+            help="An option of the engine (see `polychrome engines`). Repeatable.",
         ),
     ] = [],  # noqa: B006
     skip_existing: Annotated[
@@ -1131,7 +1138,8 @@ def serve_command(
         list[str],
         typer.Option(
             "--engine-option",
-            help="KEY=VALUE for every request of the engines that have that option, e.g. the "
+            metavar="KEY=VALUE",
+            help="An option for every request of the engines that have that option, e.g. the "
             "diffusion engine's weights (base_model=DIR, controlnet=DIR) or another cnn model; "
             "clients cannot set options that name files. Repeatable.",
         ),
@@ -1218,7 +1226,11 @@ def sequence_command(
     ] = False,
     engine_option: Annotated[
         list[str],
-        typer.Option("--engine-option", help="KEY=VALUE option of the engine. Repeatable."),
+        typer.Option(
+            "--engine-option",
+            metavar="KEY=VALUE",
+            help="An option of the engine (see `polychrome engines`). Repeatable.",
+        ),
     ] = [],  # noqa: B006
     skip_existing: Annotated[
         bool, typer.Option("--skip-existing", help="Leave finished pages alone (resume).")
@@ -1309,6 +1321,7 @@ def video_command(
         list[Path],
         typer.Option(
             "--reference",
+            metavar="<path>",
             help="A color image of the same scene (e.g. one frame colored by hand): it colors "
             "the first frame of each shot and, aligned by optical flow, every frame. Repeatable.",
         ),
@@ -1396,7 +1409,11 @@ def video_command(
     ] = 18,
     engine_option: Annotated[
         list[str],
-        typer.Option("--engine-option", help="KEY=VALUE option of the engine. Repeatable."),
+        typer.Option(
+            "--engine-option",
+            metavar="KEY=VALUE",
+            help="An option of the engine (see `polychrome engines`). Repeatable.",
+        ),
     ] = [],  # noqa: B006
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help=_QUIET)] = False,
 ) -> None:
@@ -1569,6 +1586,7 @@ def eval_command(
         list[str],
         typer.Option(
             "--engine",
+            metavar="<str>",
             help="Engine(s) to evaluate; repeatable. Default: none and cnn for points, cnn for "
             "auto (those available).",
         ),
@@ -1603,7 +1621,8 @@ def eval_command(
         list[str],
         typer.Option(
             "--engine-option",
-            help="KEY=VALUE for the engines that have that option (points and auto protocols); "
+            metavar="KEY=VALUE",
+            help="An option for the engines that have it (points and auto protocols); "
             "repeatable, e.g. --engine-option model=runs/x/model.onnx.",
         ),
     ] = [],  # noqa: B006
