@@ -1379,3 +1379,19 @@ def test_help_shows_the_shape_of_repeatable_values():
     for flag in ("--region MASK=PHRASE", "--label LABEL=MASK", "--click X,Y=LABEL"):
         assert flag in shown
     assert "--box X0,Y0,X1,Y1=LABEL" in shown and "--engine-option KEY=VALUE" in shown
+
+
+@pytest.mark.parametrize(
+    ("given", "needle"),
+    [
+        ("temperature=abc", "temperature='abc': not a number"),
+        ("vividness==2", "vividness='=2': not a number"),
+        ("net_side=2.5", "net_side='2.5': not a whole number"),
+    ],
+)
+def test_an_engine_option_of_the_wrong_type_says_what_it_wants(scene: Scene, given, needle):
+    """It said Python's "could not convert string to float: 'abc'"."""
+    out = scene.root / "out.png"
+    result = _invoke("colorize", scene.gray, "-o", out, "--engine-option", given)
+    _assert_clean_failure(result, needle)
+    assert "convert" not in result.stderr and not out.exists()

@@ -133,7 +133,10 @@ class EngineOptions:
                 else:
                     converted[key] = kind(raw) if not isinstance(raw, kind) else raw
             except (TypeError, ValueError) as exc:
-                raise ValueCheckError(f"engine option {key}={raw!r}: {exc}") from exc
+                # Python's "could not convert string to float: '=2'" names no type a user knows.
+                wanted = {float: "a number", int: "a whole number"}.get(kind)
+                why = f"not {wanted}" if wanted else str(exc)
+                raise ValueCheckError(f"engine option {key}={raw!r}: {why}") from exc
         return cls(**converted)
 
 
