@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -138,9 +140,47 @@ def _load_init(model: ColorNet, config: TrainConfig, start_state: dict | None = 
 
 
 def _save_atomic(obj: object, path: Path) -> None:
+    """Save ``obj`` to ``path`` whole or not at all: a kill or a full disk during the save
+    leaves the previous file as it was (and no temporary file)."""
     tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise
+
+
+class _HeldInterrupt:
+    """While active in the main thread, a first Ctrl-C (SIGINT) is held until the training step
+    in progress has finished (``pending``), so that what is saved holds whole steps: cut within
+    a step, the random state had moved on and the weights could be part-updated, and the
+    resumed run ended elsewhere. A second Ctrl-C interrupts at once."""
+
+    def __init__(self) -> None:
+        self.pending = False
+        self._previous: object = None
+        self._installed = False
+
+    def _hold(self, signum: int, frame: object) -> None:
+        if self.pending:
+            raise KeyboardInterrupt
+        self.pending = True
+
+    def __enter__(self) -> _HeldInterrupt:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._hold)
+            self._installed = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._installed:
+            signal.signal(signal.SIGINT, self._previous)  # type: ignore[arg-type]
 
 
 def train(
@@ -242,37 +282,50 @@ def train(
         losses.clear()
 
     saved = step
-    try:
-        while step < config.steps:
-            lab = torch.from_numpy(bank.batch(rng, config.batch, config.crop))
-            lum = lab[:, :1]
-            ab = F.avg_pool2d(lab[:, 1:], 4)
-            target = soft_encode(ab, bins)
-            for group in opt.param_groups:
-                group["lr"] = _lr(config, step)
-            hints = (
-                sample_hints(lab, rng, most=config.max_hints, none_share=config.no_hint_share)
-                if config.hints
-                else None
-            )
-            logits = model(lum, hints)
-            logp = F.log_softmax(logits, dim=1)
-            pixel_w = weights[target.argmax(1)]
-            loss = (-(target * logp).sum(1) * pixel_w).mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            losses.append(float(loss.detach()))
-            step += 1
-            if progress:
-                progress(step, config.steps, float(np.mean(losses[-50:])))
-            if step % config.checkpoint_every == 0 or step == config.steps:
-                checkpoint()
-                saved = step
-    except KeyboardInterrupt:
-        if step != saved:
-            checkpoint()  # an interrupted run loses nothing
-        if say:
-            say(f"stopped at step {step}; saved in {ckpt_path}: run the same command to resume")
-        raise
+    in_step = False  # an interrupt within a step leaves a state that is not saved
+    with _HeldInterrupt() as interrupt:
+        try:
+            while step < config.steps:
+                in_step = True
+                lab = torch.from_numpy(bank.batch(rng, config.batch, config.crop))
+                lum = lab[:, :1]
+                ab = F.avg_pool2d(lab[:, 1:], 4)
+                target = soft_encode(ab, bins)
+                for group in opt.param_groups:
+                    group["lr"] = _lr(config, step)
+                hints = (
+                    sample_hints(lab, rng, most=config.max_hints, none_share=config.no_hint_share)
+                    if config.hints
+                    else None
+                )
+                logits = model(lum, hints)
+                logp = F.log_softmax(logits, dim=1)
+                pixel_w = weights[target.argmax(1)]
+                loss = (-(target * logp).sum(1) * pixel_w).mean()
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                losses.append(float(loss.detach()))
+                step += 1
+                in_step = False
+                if progress:
+                    progress(step, config.steps, float(np.mean(losses[-50:])))
+                if step % config.checkpoint_every == 0 or step == config.steps:
+                    checkpoint()
+                    saved = step
+                if interrupt.pending:
+                    raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            if in_step:  # a second Ctrl-C within a step: the last checkpoint stands
+                if say:
+                    say(
+                        f"stopped during step {step + 1}; {ckpt_path} holds step {saved}: run "
+                        "the same command to resume from there"
+                    )
+                raise
+            if step != saved:
+                checkpoint()  # an interrupted run loses nothing
+            if say:
+                say(f"stopped at step {step}; saved in {ckpt_path}: run the same command to resume")
+            raise
     return ckpt_path
