@@ -1395,3 +1395,24 @@ def test_an_engine_option_of_the_wrong_type_says_what_it_wants(scene: Scene, giv
     result = _invoke("colorize", scene.gray, "-o", out, "--engine-option", given)
     _assert_clean_failure(result, needle)
     assert "convert" not in result.stderr and not out.exists()
+
+
+@pytest.mark.parametrize("command", ["colorize", "batch"])
+def test_ctrl_c_in_a_folder_run_says_where_the_results_are(tmp_path, monkeypatch, command):
+    """Ctrl-C in a folder run said "interrupted" and nothing about the results kept or how to
+    go on (``sequence`` did)."""
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    write_image(folder / "a.png", _gray_gradient())
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    runner_name = "run_jobs" if command == "colorize" else "run_batch"
+    module = "jobs" if command == "colorize" else "batch"
+    monkeypatch.setattr(f"polychrome.apps.{module}.{runner_name}", stopped)
+    result = _invoke(command, folder, "-o", tmp_path / "out", "--engine", "none")
+    assert result.exit_code != 0
+    resume = "--skip-existing" if command == "colorize" else "rerun the same command"
+    assert f"the images done so far are in {tmp_path / 'out'}; " in result.stderr
+    assert resume in result.stderr

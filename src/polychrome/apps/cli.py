@@ -829,14 +829,19 @@ def colorize_command(*, options: ColorizeOptions, **flags: Any) -> None:
             "a GPU, minutes on a CPU)...",
             err=True,
         )
-    with _diffusion_steps(options.samples, enabled=steps_shown):
-        summary = run_jobs(
-            jobs,
-            options=options,
-            engine_options=engine_options,
-            skip_existing=skip_existing,
-            progress=batch and not quiet,
-        )
+    try:
+        with _diffusion_steps(options.samples, enabled=steps_shown):
+            summary = run_jobs(
+                jobs,
+                options=options,
+                engine_options=engine_options,
+                skip_existing=skip_existing,
+                progress=batch and not quiet,
+            )
+    except KeyboardInterrupt:
+        if batch:  # Ctrl-C said "interrupted" alone: where the results are, how to go on
+            _say_stopped(output, "rerun with --skip-existing to go on")
+        raise
     _warn_notes(summary.notes)
     if summary.failures:
         for job, message in summary.failures:
@@ -894,6 +899,11 @@ def _diffusion_steps(samples: int, *, enabled: bool) -> Iterator[None]:
 
     with reporting(log):
         yield
+
+
+def _say_stopped(output: Path, resume: str) -> None:
+    """After Ctrl-C in a folder run: the results so far are kept, and how to go on."""
+    typer.echo(f"stopped: the images done so far are in {output}; {resume}", err=True)
 
 
 def _stop_line(reason: str, output: Path, counts: str, resume: str) -> str:
@@ -1012,6 +1022,9 @@ def batch_command(
         )
     except PolychromeError as exc:
         raise _fail(exc) from None
+    except KeyboardInterrupt:
+        _say_stopped(output, "rerun the same command to go on")
+        raise
     _warn_notes(summary.notes)
     counts = f"{summary.done} written, {summary.skipped} already done"
     if summary.redone:
