@@ -444,16 +444,25 @@ def test_scripts_fail_with_one_error_line_without_data_or_with_a_foreign_model(
     assert not out.exists()
 
 
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
 def test_ctrl_c_within_a_step_saves_whole_steps_and_the_resumed_run_is_exact(
-    data_dir, tmp_path, monkeypatch
+    data_dir, tmp_path, monkeypatch, signame
 ):
-    # A real Ctrl-C lands within a step: the checkpoint saved the step before with the random
-    # state of the step cut short (and the weights possibly part-updated), so the resumed run
-    # ended elsewhere than an uninterrupted one (weights 2.5 apart after 30 steps).
+    # A real Ctrl-C (or the CLI's SIGTERM) lands within a step: the checkpoint saved the step
+    # before with the random state of the step cut short (and the weights possibly
+    # part-updated), so the resumed run ended elsewhere than an uninterrupted one (weights 2.5
+    # apart after 30 steps).
     import os
     import signal
 
     from polychrome.train import loop
+
+    signum = getattr(signal, signame)
+    seen = []
+
+    def like_the_cli(got, frame):  # the CLI's handler: note the signal, stop as Ctrl-C does
+        seen.append(got)
+        raise KeyboardInterrupt
 
     config = TrainConfig(steps=5, checkpoint_every=10, **TINY)
     train(data_dir, tmp_path / "whole", config)
@@ -462,16 +471,21 @@ def test_ctrl_c_within_a_step_saves_whole_steps_and_the_resumed_run_is_exact(
     def encode_then_ctrl_c(*args, **kwargs):
         calls.append(1)
         if len(calls) == 3:  # within step 3, after its crops were drawn
-            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signum)
         return soft_encode(*args, **kwargs)
 
     monkeypatch.setattr(loop, "soft_encode", encode_then_ctrl_c)
     said = []
-    with pytest.raises(KeyboardInterrupt):
-        train(data_dir, tmp_path / "split", config, say=said.append)
+    previous = signal.signal(signum, like_the_cli)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train(data_dir, tmp_path / "split", config, say=said.append)
+        assert signal.getsignal(signum) is like_the_cli  # handler given back
+    finally:
+        signal.signal(signum, previous)
+    assert seen == [signum]  # its own handler acted on it, at the end of the step
     assert torch.load(tmp_path / "split" / "checkpoint.pt", weights_only=False)["step"] == 3
     assert said[-1].startswith("stopped at step 3; saved in")
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler given back
     monkeypatch.setattr(loop, "soft_encode", soft_encode)
     train(data_dir, tmp_path / "split", config)
     whole, split = (

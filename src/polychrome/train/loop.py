@@ -157,30 +157,41 @@ def _save_atomic(obj: object, path: Path) -> None:
 
 
 class _HeldInterrupt:
-    """While active in the main thread, a first Ctrl-C (SIGINT) is held until the training step
-    in progress has finished (``pending``), so that what is saved holds whole steps: cut within
-    a step, the random state had moved on and the weights could be part-updated, and the
-    resumed run ended elsewhere. A second Ctrl-C interrupts at once."""
+    """While active in the main thread, a first Ctrl-C (SIGINT), or a SIGTERM that a Python
+    handler turns into a stop (the CLI's), is held until the training step in progress has
+    finished (``pending``; :meth:`deliver` then acts on it as its own handler would), so that
+    what is saved holds whole steps: cut within a step, the random state had moved on and the
+    weights could be part-updated, and the resumed run ended elsewhere. A second signal stops
+    at once."""
 
     def __init__(self) -> None:
-        self.pending = False
-        self._previous: object = None
-        self._installed = False
+        self.pending: int | None = None
+        self._previous: dict[int, Callable[..., object]] = {}
 
     def _hold(self, signum: int, frame: object) -> None:
-        if self.pending:
+        if self.pending is not None:
+            self._previous[signum](signum, frame)
+            raise KeyboardInterrupt  # the handler returned: stop all the same
+        self.pending = signum
+
+    def deliver(self) -> None:
+        """Act on the held signal now (raises, as the signal's own handler does)."""
+        if self.pending is not None:
+            self._previous[self.pending](self.pending, None)
             raise KeyboardInterrupt
-        self.pending = True
 
     def __enter__(self) -> _HeldInterrupt:
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._hold)
-            self._installed = True
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                previous = signal.getsignal(signum)
+                if callable(previous):  # not the default action (SIGTERM: end the process)
+                    self._previous[signum] = previous
+                    signal.signal(signum, self._hold)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._installed:
-            signal.signal(signal.SIGINT, self._previous)  # type: ignore[arg-type]
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
 
 
 def train(
@@ -313,10 +324,9 @@ def train(
                 if step % config.checkpoint_every == 0 or step == config.steps:
                     checkpoint()
                     saved = step
-                if interrupt.pending:
-                    raise KeyboardInterrupt
+                interrupt.deliver()
         except KeyboardInterrupt:
-            if in_step:  # a second Ctrl-C within a step: the last checkpoint stands
+            if in_step:  # a second signal within a step: the last checkpoint stands
                 if say:
                     say(
                         f"stopped during step {step + 1}; {ckpt_path} holds step {saved}: run "
