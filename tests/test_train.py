@@ -494,3 +494,26 @@ def test_ctrl_c_within_a_step_saves_whole_steps_and_the_resumed_run_is_exact(
     )
     assert all(torch.equal(whole[key], split[key]) for key in whole)
     assert not list((tmp_path / "split").glob(".*.tmp"))
+
+
+def test_an_image_over_the_pixel_limit_is_left_out_as_such_not_as_unreadable(tmp_path):
+    # A 400 MP scan was counted 'unreadable': it is readable, but over read_image's limit.
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    header = struct.pack(">IIBBBBB", 20000, 20000, 8, 2, 0, 0, 0)  # 20000 x 20000 RGB
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    (folder / "scan.png").write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 99))
+        + chunk(b"IEND", b"")
+    )  # fmt: skip
+    with pytest.raises(InputError, match=r"1 image left out \(1 over 100 MP\)"):
+        ImageBank.from_folder(folder)
+    write_image(folder / "color.png", np.full((70, 70, 3), (200, 30, 30), np.uint8))
+    assert ImageBank.from_folder(folder).skipped_text() == "1 image left out (1 over 100 MP)"

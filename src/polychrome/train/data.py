@@ -11,8 +11,8 @@ import numpy as np
 import torch
 
 from polychrome.engines.bins import HINT_SCALE
-from polychrome.errors import InputError
-from polychrome.io import read_image
+from polychrome.errors import ImageTooLargeError, InputError
+from polychrome.io import DEFAULT_MAX_PIXELS, read_image
 from polychrome.ops.color import rgb_to_lab
 
 __all__ = ["ImageBank", "class_weights", "sample_hints", "soft_encode"]
@@ -27,7 +27,8 @@ class ImageBank:
     images: list[np.ndarray]
     names: list[str]
     skipped: dict[str, int] = field(default_factory=dict)
-    """Files left out, per reason (``unreadable``, ``gray``, ``smaller than 64 x 64 px``)."""
+    """Files left out, per reason (``unreadable``, ``gray``, ``smaller than 64 x 64 px``,
+    ``over 100 MP``: above the pixel limit of :func:`~polychrome.io.read_image`)."""
 
     def skipped_text(self) -> str:
         """The files left out, as text: ``"3 images left out (2 unreadable, 1 gray)"``."""
@@ -51,10 +52,14 @@ class ImageBank:
         if not files:
             raise InputError(f"no images ({', '.join(SUFFIXES)}) under {folder}")
         images, names = [], []
-        skipped = dict.fromkeys(("unreadable", "gray", "smaller than 64 x 64 px"), 0)
+        too_large = f"over {DEFAULT_MAX_PIXELS / 1e6:g} MP"
+        skipped = dict.fromkeys(("unreadable", "gray", "smaller than 64 x 64 px", too_large), 0)
         for path in files:
             try:
                 data = read_image(path)
+            except ImageTooLargeError:  # readable, but refused before decoding (said unreadable)
+                skipped[too_large] += 1
+                continue
             except InputError:
                 skipped["unreadable"] += 1  # the caller reports the counts
                 continue
