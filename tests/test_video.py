@@ -941,3 +941,42 @@ def test_reference_protocol_on_a_tiny_clip(tmp_path):
     assert rows["video"]["psnr"] > 20 and rows["video"]["flicker"] is not None
     frames = [p for p in report["per_image"] if p.get("method") == "video"]
     assert [p["frame"] for p in frames] == [*range(5), *range(3)]
+
+
+def test_a_killed_folder_run_is_not_lost_and_resume_goes_on_from_it(tmp_path):
+    gray = [
+        np.repeat(f.mean(axis=2, keepdims=True).astype(np.uint8), 3, axis=2) for f in _frames(8)
+    ]
+    _frame_folder(tmp_path / "in", gray)
+    full = tmp_path / "full"
+    colorize_video(tmp_path / "in", full, settings=SMALL)
+    # A run killed outright (SIGKILL) leaves its finished frames in the hidden staging folder.
+    out = tmp_path / "out"
+    staging = out / ".polychrome-partial"
+    staging.mkdir(parents=True)
+    for t in range(3):
+        (staging / f"{t:05d}.png").write_bytes((full / f"{t:05d}.png").read_bytes())
+    (staging / ".00003.png.abcd.tmp").write_bytes(b"half a frame")  # the one being written
+    with pytest.raises(ValueCheckError, match=r"3 frames of a run that was killed.*--resume"):
+        colorize_video(tmp_path / "in", out, settings=SMALL)
+    assert len(list(staging.glob("*.png"))) == 3  # not deleted unasked
+    report = colorize_video(tmp_path / "in", out, settings=SMALL, resume=True)
+    assert (report.resumed, report.frames, report.anchors, report.cuts) == (3, 5, 0, [])
+    assert sorted(p.name for p in out.iterdir()) == [f"{t:05d}.png" for t in range(8)]
+    for t in range(8):  # carried on from frame 2's colors, as the run in one go
+        a = rgb_to_lab(read_image(out / f"{t:05d}.png").pixels / 255.0)[..., 1:]
+        b = rgb_to_lab(read_image(full / f"{t:05d}.png").pixels / 255.0)[..., 1:]
+        assert np.abs(a - b).mean() < 1.0, t
+    # Resuming a finished folder colorizes nothing; a video cannot be continued.
+    again = colorize_video(tmp_path / "in", out, settings=SMALL, resume=True)
+    assert (again.resumed, again.frames, again.kept) == (8, 0, None)
+    args = ["video", str(tmp_path / "in"), "-o", str(tmp_path / "v.mp4"), "--resume"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and "cannot be continued" in result.output, result.output
+    assert not (tmp_path / "v.mp4").exists()
+    (out / "00006.png").unlink()
+    (out / "00007.png").unlink()
+    args = ["video", str(tmp_path / "in"), "-o", str(out), "--resume", "--working-pixels=4096"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "2 frames (after 6 from an earlier run)" in result.output

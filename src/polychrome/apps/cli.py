@@ -1428,6 +1428,14 @@ def video_command(
             help="An option of the engine (see `polychrome engines`). Repeatable.",
         ),
     ] = [],  # noqa: B006
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Go on from an earlier run into the same -o folder (stopped, failed or "
+            "killed): its frames are kept, the colorizing starts after the last of them.",
+        ),
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help=_QUIET)] = False,
 ) -> None:
     """Colorize a video or a folder of frames, colors carried from frame to frame."""
@@ -1478,6 +1486,7 @@ def video_command(
                 crf=crf,
                 progress=advance,
                 report=report,
+                resume=resume,
             )
     except PolychromeError as exc:
         _err(str(exc))
@@ -1485,6 +1494,8 @@ def video_command(
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         _say_kept(report, output, when="so far")
+        if report.kept == output and output.is_dir():  # a folder goes on; a video cannot
+            typer.echo("run again with --resume to go on from there", err=True)
         raise
     if report.cropped is not None:
         typer.echo(
@@ -1526,6 +1537,8 @@ def video_command(
             more = f", ... ({len(report.cuts)} in all)" if len(report.cuts) > 10 else ""
             cuts = f", scene cuts before frames {shown}{more}"
         frames = _counted(report.frames, "frame")
+        if report.resumed:
+            frames += f" (after {report.resumed} from an earlier run)"
         reencoded, dropped = len(report.audio_reencoded), len(report.audio_dropped)
         copied = report.audio_streams - reencoded - dropped
         sound = [f"{_counted(copied, 'audio stream')} copied"] if copied or not reencoded else []

@@ -114,6 +114,8 @@ class _FolderReader:
         self.alpha: np.ndarray | None = None
         self.left_out: list[str] = []
         self.covers: list[str] = []
+        self.start = 0
+        """The first frame iteration reads (a resumed run need not read those before it)."""
         # The first frame gives the size; it is kept for the first iteration (not read twice).
         self._first: tuple[np.ndarray, np.ndarray | None] | None = self._read(0)
         self.size = (self._first[0].shape[1], self._first[0].shape[0])
@@ -147,7 +149,7 @@ class _FolderReader:
 
     def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
         first, self._first = self._first, None
-        for index in range(len(self.files)):
+        for index in range(self.start, len(self.files)):
             pixels, self.alpha = first if index == 0 and first else self._read(index)
             yield index, pixels
 
@@ -388,6 +390,10 @@ class FrameWriter(Protocol):
     alpha_dropped: int
     """Frames with transparency written without it (a video holds none)."""
 
+    resumed: int
+    """Frames found already written (a folder opened with ``resume``: its first frames, in
+    order), which this run does not write again; 0 for a video."""
+
     audio_reencoded: list[str]
     """Codecs of the audio streams re-encoded as Opus (WebM holds no other sound)."""
 
@@ -424,7 +430,7 @@ def _keep_aside(target: Path) -> Path:
 
 
 class _FolderWriter:
-    def __init__(self, folder: Path, names: list[str] | None):
+    def __init__(self, folder: Path, names: list[str] | None, *, resume: bool = False):
         if folder.exists() and not folder.is_dir():
             raise ValueCheckError(f"-o {folder} is a file; frames go to a folder")
         stems: dict[str, str] = {}
@@ -444,12 +450,29 @@ class _FolderWriter:
         self.audio_reencoded: list[str] = []  # a folder holds no sound
         self.audio_dropped: list[str] = []
         self.cropped = None  # PNGs keep every pixel
-        # Frames go to a hidden folder inside the target and move in when the run ends.
+        # Frames go to a hidden folder inside the target and move in when the run ends. A run
+        # killed outright (SIGKILL, power loss) leaves its frames there: --resume takes them in,
+        # a new run does not delete them unasked.
         self.staging = folder / ".polychrome-partial"
         if self.staging.exists():
+            left = [p for p in image_files(self.staging) if not p.name.startswith(".")]
+            if left and not resume:
+                raise ValueCheckError(
+                    f"{self.staging} holds {len(left)} frames of a run that was killed: run "
+                    "again with --resume to go on from them, or delete that folder to start over"
+                )
+            for path in left:  # each was written whole (renamed into place)
+                os.replace(path, folder / path.name)
             shutil.rmtree(self.staging)
         self.staging.mkdir()
         self._done: list[str] = []
+        # Resuming: the frames already in the folder, from the first on, are not written again.
+        self.resumed = 0
+        if resume:
+            count = len(names) if names is not None else None
+            while (count is None or self.resumed < count) and self.path_of(self.resumed).exists():
+                self.resumed += 1
+            self._before -= {self.path_of(k).name for k in range(self.resumed)}
 
     def path_of(self, index: int) -> Path:
         if self.names is not None:
@@ -591,6 +614,7 @@ class _VideoWriter:
         self.kept: Path | None = None
         self.others = 0
         self.alpha_dropped = 0
+        self.resumed = 0  # a video is not continued
         self.fps = fps
         self._pts = -1
         # AVI places sound by position, not time, and holds no time before 0: copied sound that
@@ -692,6 +716,7 @@ def open_writer(
     audio: list[Any] | None = None,
     crf: int = 18,
     sample_aspect: Fraction | None = None,
+    resume: bool = False,
 ) -> FrameWriter:
     """A video file (by its ending) or a folder of PNG frames.
 
@@ -708,8 +733,20 @@ def open_writer(
             same number, on VP9's scale of 0..63).
         sample_aspect: the width of a pixel over its height, when not 1 (kept by a video; a
             folder's PNGs hold the pixels as they are).
+        resume: a folder only: go on from an earlier run stopped or killed: the frames of a
+            killed run (left in the hidden ``.polychrome-partial``) join the folder, and
+            :attr:`FrameWriter.resumed` says how many frames, from the first on, are there.
+            Without it, a killed run's frames found there are an error (never deleted unasked).
+
+    Raises:
+        ValueCheckError: ``resume`` with a video file (a video cannot be continued).
     """
     path = Path(target)
+    if resume and is_video_path(path):
+        raise ValueCheckError(
+            f"--resume goes on in a folder of frames; a video file ({path.name}) cannot be "
+            "continued: write the frames to a folder, then make the video from it"
+        )
     if is_video_path(path):
         return _VideoWriter(
             path,
@@ -721,4 +758,4 @@ def open_writer(
         )
     if path.suffix.lower() in FOLDER_SUFFIXES:
         raise ValueCheckError(f"-o {path.name} names an image; name a video file or a folder")
-    return _FolderWriter(path, names)
+    return _FolderWriter(path, names, resume=resume)

@@ -202,6 +202,31 @@ class VideoColorizer:
         """Forget the previous frame: the next frame is an anchor."""
         self._previous = None
 
+    def prime(self, frame: np.ndarray, result: np.ndarray) -> None:
+        """Go on from an earlier run: ``result`` (``(H, W, 3)`` RGB, uint8/uint16/float), the
+        colorized ``frame``, becomes the previous frame, so the next :meth:`step` carries its
+        colors (not an anchor). The references' positions start again from their direct
+        alignment, as after a cut."""
+        from polychrome.ops.color import rgb_to_lab
+        from polychrome.ops.filters import resize
+        from polychrome.reference.match import to_rgb_float
+
+        lum = prepare(frame, options=self.options, exact=False).work_luminance
+        result = np.asarray(result)
+        if result.ndim == 2:  # a result read back as gray (no chroma anywhere)
+            result = np.repeat(result[..., None], 3, axis=2)
+        rgb = to_rgb_float(result)
+        if rgb.shape[:2] != np.asarray(frame).shape[:2]:
+            raise ValueCheckError(
+                f"the result is {rgb.shape[1]}x{rgb.shape[0]}, its frame "
+                f"{np.asarray(frame).shape[1]}x{np.asarray(frame).shape[0]}"
+            )
+        ab = resize(rgb_to_lab(rgb)[..., 1:], lum.shape, mode="area")
+        self._previous = (lum, ab)
+        self._since_anchor = 0
+        if self._tracker is not None:
+            self._tracker.reset()
+
     def step(self, frame: np.ndarray) -> FrameResult:
         """Colorize the next frame (``(H, W)`` gray or ``(H, W, 3)`` RGB, uint8/uint16/float;
         color frames are recolored from their luminance)."""
@@ -308,6 +333,9 @@ class VideoReport:
     """Indices of the frames a scene cut was detected before."""
     seconds: float = 0.0
     audio_streams: int = 0
+    resumed: int = 0
+    """Frames an earlier run had written (``resume``), not colorized again; not in
+    :attr:`frames`."""
     kept: Path | None = None
     """Where the written frames are: the target, or (a failed run that would have replaced an
     earlier result) ``NAME.partial.EXT`` beside it; None when no frame was written."""
@@ -344,6 +372,7 @@ def colorize_video(
     crf: int = 18,
     progress: Progress | None = None,
     report: VideoReport | None = None,
+    resume: bool = False,
 ) -> VideoReport:
     """Colorize a video file or a folder of frames into a video file or a folder of PNGs.
 
@@ -364,6 +393,10 @@ def colorize_video(
         crf: H.264 (VP9 in WebM) quality of a video output.
         progress: called after each frame with ``(done, total or None, frames per second)``.
         report: filled in as the frames go (pass one to read it after an error).
+        resume: go on from an earlier run into the same folder (stopped, failed or killed):
+            the frames there, from the first on, are kept, and the colorizing starts after the
+            last of them, carrying its colors (see :meth:`VideoColorizer.prime`). A folder
+            target only.
 
     Returns:
         A :class:`VideoReport`.
@@ -407,7 +440,11 @@ def colorize_video(
             audio=getattr(reader, "audio", None),
             crf=crf,
             sample_aspect=getattr(reader, "sample_aspect", None),
+            resume=resume,
         )
+        report.resumed = done = writer.resumed
+        if done and hasattr(reader, "start"):  # a folder: the frames before are not read
+            reader.start = done - 1
         reader.on_audio = writer.write_audio
         report.cropped = writer.cropped
         report.audio_reencoded = list(writer.audio_reencoded)
@@ -416,6 +453,11 @@ def colorize_video(
         ok = False
         try:
             for index, rgb in reader:
+                if index < done:  # written by an earlier run: the last one leads on
+                    if index == done - 1:
+                        earlier = read_image(writer.path_of(index), max_pixels=options.max_pixels)
+                        colorizer.prime(rgb, earlier.pixels)
+                    continue
                 result = colorizer.step(rgb)
                 writer.write(index, result.image, time=reader.time, alpha=reader.alpha)
                 report.frames += 1
@@ -424,7 +466,8 @@ def colorize_video(
                     report.cuts.append(index)
                 report.seconds = time.perf_counter() - start
                 if progress is not None:
-                    progress(report.frames, reader.count, report.fps)
+                    total = None if reader.count is None else reader.count - done
+                    progress(report.frames, total, report.fps)
             ok = True
         finally:
             writer.close(ok)
