@@ -980,3 +980,21 @@ def test_a_killed_folder_run_is_not_lost_and_resume_goes_on_from_it(tmp_path):
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "2 frames (after 6 from an earlier run)" in result.output
+
+
+def test_a_gap_in_frame_numbers_is_warned_about(tmp_path):
+    frames = _frames(4)
+    (tmp_path / "in").mkdir()
+    for name, frame in zip(["0001", "0002", "0004", "0007"], frames, strict=True):
+        write_image(tmp_path / "in" / f"{name}.png", frame)
+    with pytest.warns(UserWarning, match="frame numbers skip 0003, 0005, 0006"):
+        assert colorize_video(tmp_path / "in", tmp_path / "out", settings=SMALL).frames == 4
+    # Natural numbering without a gap (frame_1 ... frame_10), or names that are no sequence.
+    for names in ([f"frame_{k}" for k in range(1, 11)], ["a", "b"], ["t1000", "t2000000"]):
+        folder = tmp_path / names[0]
+        folder.mkdir()
+        for name in names:
+            write_image(folder / f"{name}.png", frames[0])
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            colorize_video(folder, tmp_path / f"out-{names[0]}", settings=SMALL)

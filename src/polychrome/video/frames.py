@@ -116,6 +116,9 @@ class _FolderReader:
         self.covers: list[str] = []
         self.start = 0
         """The first frame iteration reads (a resumed run need not read those before it)."""
+        self.missing = _missing_numbers(self.names)
+        """Frame numbers absent from a numbered sequence (``0001, 0002, 0004``: ``["0003"]``),
+        a dropped scan or a lost file; the clip is read without them."""
         # The first frame gives the size; it is kept for the first iteration (not read twice).
         self._first: tuple[np.ndarray, np.ndarray | None] | None = self._read(0)
         self.size = (self._first[0].shape[1], self._first[0].shape[0])
@@ -155,6 +158,24 @@ class _FolderReader:
 
     def close(self) -> None:
         pass
+
+
+def _missing_numbers(names: list[str]) -> list[str]:
+    """The numbers a sequence of frame names (one prefix, then a number: ``0001.png``,
+    ``frame_7.tif``) skips, as named (zero-padded where the names are); [] when the names are
+    not such a sequence, or are numbered too sparsely to be frames (a time or date)."""
+    import re
+
+    found = [re.fullmatch(r"(.*?)(\d+)", Path(name).stem) for name in names]
+    if len(found) < 2 or not all(found) or len({m.group(1) for m in found}) != 1:
+        return []
+    numbers = sorted(int(m.group(2)) for m in found)
+    if numbers[-1] - numbers[0] > 10 * len(numbers):  # sparse: times or dates, not frames
+        return []
+    widths = {len(m.group(2)) for m in found}
+    width = widths.pop() if len(widths) == 1 else 0
+    have = set(numbers)
+    return [f"{n:0{width}d}" for n in range(numbers[0], numbers[-1]) if n not in have]
 
 
 def _header_size(path: Path) -> tuple[int, int] | None:

@@ -423,6 +423,15 @@ def colorize_video(
     report = report if report is not None else VideoReport()
     report.audio_streams = len(getattr(reader, "audio", []))
     report.left_out, report.covers = list(reader.left_out), list(reader.covers)
+    missing = getattr(reader, "missing", [])
+    if missing:  # a restorer wants to know: a dropped frame shifts every later one in time
+        shown = ", ".join(missing[:10]) + (
+            f", ... ({len(missing)} in all)" if len(missing) > 10 else ""
+        )
+        warnings.warn(
+            f"{source.name}: the frame numbers skip {shown}: the clip is read without them",
+            stacklevel=2,
+        )
     if report.left_out:
         warnings.warn(
             f"{source.name}: the first video stream is colorized; left out: "
