@@ -118,6 +118,14 @@ def test_cli_train(data_dir, tmp_path):
     result = CliRunner().invoke(app, [*args, "--batch", "2"])
     assert result.exit_code == 0, result.output
     assert (out / "model.onnx").is_file() and (out / "model.json").is_file()
+    # The card said how many images, not which data nor the command that made it.
+    card = json.loads((out / "model.json").read_text())
+    assert card["data"] == str(data_dir.resolve())
+    assert card["command"] == (
+        f"polychrome train --data {data_dir} --out {out} --steps 2 --batch 2 --crop 32 --lr 0.002 "
+        "--seed 0 --rebalance 0.5 --no-hints --no-spread"
+    )
+    assert card["versions"]["torch"] == torch.__version__ and card["versions"]["polychrome"]
     bad = CliRunner().invoke(app, ["train", "--data", str(tmp_path / "nope"), "--out", str(out)])
     assert bad.exit_code == 2 and "no such folder" in bad.output
     # Bad data leaves no empty run folder behind; a file as --out is refused.

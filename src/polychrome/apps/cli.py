@@ -1813,9 +1813,25 @@ def train_command(
             hints=hints,
             spread=spread,
         )
+        # The whole command, every setting spelled out, for the run's record and model card.
+        import shlex
+
+        settings = [
+            *("--data", str(data), "--out", str(out), "--steps", str(steps)),
+            *("--batch", str(batch), "--crop", str(crop), "--lr", repr(lr)),
+            *("--seed", str(seed), "--rebalance", repr(rebalance)),
+            *(("--init", str(init)) if init else ()),
+            "--hints" if hints else "--no-hints",
+            "--spread" if spread else "--no-spread",
+        ]
         with _progress_bar("training", loss=True) as advance:
             checkpoint = train(
-                data, out, config, progress=advance, say=lambda line: typer.echo(line, err=True)
+                data,
+                out,
+                config,
+                progress=advance,
+                say=lambda line: typer.echo(line, err=True),
+                command=shlex.join(["polychrome", "train", *settings]),
             )
         if export:
             card = export_onnx(checkpoint, out / "model.onnx")

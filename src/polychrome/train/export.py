@@ -86,6 +86,13 @@ def export_onnx(checkpoint: str | Path, out: str | Path) -> dict:
         "train_seconds": round(state["elapsed"]),
         "parameters": state["meta"]["parameters"],
         "images": state["meta"]["images"],
+        # What made it: the data folder, the command and the versions (runs made before these
+        # were recorded have none).
+        **{
+            key: state["meta"][key]
+            for key in ("data", "command", "versions")
+            if key in state["meta"]
+        },
         "bins": len(ab_bins()),
         "config": state["config"],
         "hints": hints,

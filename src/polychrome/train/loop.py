@@ -201,13 +201,16 @@ def train(
     *,
     progress: Callable[[int, int, float], None] | None = None,
     say: Callable[[str], None] | None = None,
+    command: str = "",
 ) -> Path:
     """Train (or resume) and return the checkpoint path.
 
     ``out/checkpoint.pt`` holds the model, optimizer, step and random state; a run started again
     with the same ``out`` continues where it stopped. ``out/log.jsonl`` gets one line per
     checkpoint (step, mean loss, elapsed seconds). ``say`` gets a line when a run resumes and
-    when an interrupted run has saved its checkpoint.
+    when an interrupted run has saved its checkpoint. ``command`` (the command line that started
+    this run, if any), the data folder and the versions are kept in ``out/run.json`` and the
+    checkpoint, for the model card.
     """
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -257,9 +260,13 @@ def train(
     elif init_state is not None:
         _load_init(model, config, init_state)
     out.mkdir(parents=True, exist_ok=True)  # only once the data and checkpoints are good
+    from polychrome import __version__
+
     meta = {
         "images": len(bank.images),
         "data": str(Path(data).resolve()),
+        **({"command": command} if command else {}),
+        "versions": {"polychrome": __version__, "torch": torch.__version__},
         "bins": len(bins_np),
         "parameters": sum(p.numel() for p in model.parameters()),
         "class_weights": weights.tolist(),
