@@ -188,12 +188,16 @@ def test_cli_train_refuses_bad_lr_init_and_checkpoints_before_making_the_run(dat
     for lr in ("0", "-1", "nan"):
         _clean_failure(_train_cli("--data", data_dir, "--out", out, "--lr", lr), "lr must be")
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    (tmp_path / "model.onnx").write_bytes(b"\x08\x08onnx")
     torch.save({"a": 1}, tmp_path / "foreign.pt")
     torch.save({"model": {"x": torch.zeros(1)}, "config": {"width": 32}}, tmp_path / "other.pt")
     for init, needle in (
         ("junk.pt", "is not a polychrome training checkpoint (cannot read it"),
         ("foreign.pt", "is not a polychrome training checkpoint"),
         ("other.pt", "does not hold this network's weights"),
+        # A run folder said 'no such checkpoint', an ONNX model 'invalid load key'.
+        (".", f"--init {tmp_path / '.'} is a folder; name the checkpoint file"),
+        ("model.onnx", "is an ONNX model, not a training checkpoint; recover one"),
     ):
         result = _train_cli("--data", data_dir, "--out", out, "--init", tmp_path / init)
         _clean_failure(result, needle)

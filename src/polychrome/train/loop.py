@@ -101,8 +101,18 @@ def _read_checkpoint(path: Path, keys: tuple[str, ...]) -> dict:
 def _read_init(config: TrainConfig) -> dict:
     """The checkpoint ``config.init`` names, checked before any work (fine-tuning)."""
     init = Path(config.init)
+    if init.is_dir():  # said 'no such checkpoint'
+        raise InputError(
+            f"--init {init} is a folder; name the checkpoint file (a run's is "
+            f"{init / 'checkpoint.pt'})"
+        )
     if not init.is_file():
         raise InputError(f"no such checkpoint to start from: {init}")
+    if init.suffix.lower() == ".onnx":  # said 'invalid load key'
+        raise InputError(
+            f"--init {init} is an ONNX model, not a training checkpoint; recover one from it with "
+            "scripts/checkpoint_from_onnx.py (in the source tree; see docs/model-card.md)"
+        )
     state = _read_checkpoint(init, ("model", "config"))
     if state["config"].get("width") != config.width:
         raise ValueCheckError(f"{init} has width {state['config'].get('width')}")
