@@ -1,7 +1,14 @@
-"""The eval command's plain-text table."""
+"""The eval command's plain-text table and its JSON report."""
 
-from polychrome.eval.protocols import EvalReport, EvalRow
+import json
+from pathlib import Path
+
+import numpy as np
+
+import polychrome
+from polychrome.eval.protocols import EvalReport, EvalRow, auto_protocol, points_protocol
 from polychrome.eval.report import format_table
+from polychrome.io import write_image
 
 
 def _row(method: str, psnr: float) -> EvalRow:
@@ -34,3 +41,40 @@ def test_the_header_counts_what_was_scored():
     report = EvalReport("points", "photos", 64, 0, 30.0)
     report.rows = [EvalRow("gray baseline", None, 22.0, 0.9, 0.0, 30.0, 10.0, images=1)]
     assert format_table(report).startswith("protocol points on photos (1 image, max side 64,")
+
+
+def _originals(folder: Path) -> Path:
+    y, x = np.mgrid[0:40, 0:56] / np.array([40, 56], dtype=np.float64)[:, None, None]
+    for i in range(2):
+        rgb = np.stack([(x * 200 + 40 * i) % 255, y * 180 + 40, 255 - x * 150 - y * 60], axis=-1)
+        write_image(folder / f"img{i}.png", rgb.astype(np.uint8))
+    return folder
+
+
+def test_the_json_report_records_version_settings_and_timings(tmp_path: Path):
+    # It had the figures, max side and seed, but neither the engines, the hint counts, the
+    # engine options, the version nor any timing: two reports could not be told apart.
+    folder = _originals(tmp_path / "originals")
+    report = points_protocol(folder, points=(5, 20), engines=("none",), max_side=48)
+    data = report.to_dict()
+    assert data["version"] == polychrome.__version__
+    assert data["settings"] == {
+        "engines": ["none"],
+        "engine_options": {"none": {}},
+        "points": [5, 20],
+    }
+    assert set(data["timings"]) == {"none 5 points", "none 20 points", "total"}
+    assert all(t >= 0 for t in data["timings"].values())
+    assert data["timings"]["total"] >= data["timings"]["none 5 points"]
+    json.dumps(data, allow_nan=False)
+    # The same run again gives the same report, timings apart.
+    again = points_protocol(folder, points=(5, 20), engines=("none",), max_side=48).to_dict()
+    assert {**data, "timings": None} == {**again, "timings": None}
+
+    auto = auto_protocol(
+        folder, engines=("cnn",), max_side=48, samples=2, engine_options={"cnn": {"vividness": 1.5}}
+    ).to_dict()
+    assert auto["settings"] == {
+        "engines": ["cnn"], "engine_options": {"cnn": {"vividness": 1.5}}, "samples": 2
+    }  # fmt: skip
+    assert set(auto["timings"]) == {"cnn", "cnn x2", "total"}

@@ -22,13 +22,18 @@ and results are compared with the original.
 
 Metrics: PSNR (RGB, 8 bit), SSIM (RGB), colorfulness (Hasler & Suesstrunk) and its absolute gap to
 the original's, and mean CIEDE2000.
+
+Every report records the polychrome version, the protocol's settings (engines, counts, engine
+options, video settings) and timings: seconds spent colorizing per method (all images) and in all.
 """
 
 from __future__ import annotations
 
 import math
+import time
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +41,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from polychrome import __version__
 from polychrome.engines.base import engine_spec
 from polychrome.errors import InputError, ValueCheckError
 from polychrome.formats import IMAGE_SUFFIXES, image_files
@@ -101,6 +107,12 @@ class EvalReport:
     reference_colorfulness: float
     rows: list[EvalRow] = field(default_factory=list)
     per_image: list[dict] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+    """What the protocol ran with beyond ``max_side`` and ``seed``: engines, counts, options."""
+    timings: dict[str, float] = field(default_factory=dict)
+    """Seconds spent colorizing, per method (all images together), and ``total`` for the whole
+    protocol (reading the originals and scoring too)."""
+    version: str = __version__
     gallery: dict[str, list[tuple[str, np.ndarray]]] = field(default_factory=dict, repr=False)
     """Per image name: ``(caption, RGB uint8)`` tiles, for contact sheets (not serialized)."""
 
@@ -108,6 +120,16 @@ class EvalReport:
         out = asdict(self)
         out.pop("gallery")
         return _finite(out)
+
+    @contextmanager
+    def timed(self, method: str) -> Iterator[None]:
+        """Add the time spent in the block to ``timings[method]``."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            spent = time.perf_counter() - start
+            self.timings[method] = self.timings.get(method, 0.0) + spent
 
     def keep(self, name: str, caption: str, image: np.ndarray, limit: int) -> None:
         if name in self.gallery or len(self.gallery) < limit:
@@ -239,9 +261,11 @@ def auto_protocol(
 ) -> EvalReport:
     """Automatic colorization without hints; see the module docstring. ``engine_options``:
     per engine name, its options (e.g. ``{"cnn": {"vividness": 1.0}}``)."""
+    start = time.perf_counter()
     originals = load_originals(folder, max_side=max_side)
     ref_cf = float(np.mean([colorfulness(o.rgb / 255.0) for o in originals]))
     report = EvalReport("auto", str(folder), max_side, seed, ref_cf)
+    report.settings = _settings(engines, engine_options, samples=samples)
     tick = _counter(len(originals) * (1 + len(engines)), progress)
     _gray_rows(originals, report, tick, gallery)
     for engine in engines:
@@ -249,7 +273,8 @@ def auto_protocol(
         opts = (engine_options or {}).get(engine)
         for o in originals:
             # The plain result (no sampling noise), then the samples, if any.
-            plain = colorize(o.gray, engine=engine, seed=seed, engine_options=opts).image
+            with report.timed(engine):
+                plain = colorize(o.gray, engine=engine, seed=seed, engine_options=opts).image
             first = score(plain, o.rgb)
             report.keep(o.name, f"{engine} {first['psnr']:.1f} dB", plain, gallery)
             report.per_image.append(
@@ -257,9 +282,10 @@ def auto_protocol(
             )
             firsts.append(first)
             if samples > 1 and engine_spec(engine).samples:
-                result = colorize(
-                    o.gray, engine=engine, seed=seed, samples=samples, engine_options=opts
-                )
+                with report.timed(f"{engine} x{samples}"):
+                    result = colorize(
+                        o.gray, engine=engine, seed=seed, samples=samples, engine_options=opts
+                    )
                 scores = [score(img, o.rgb) for img in result.images]
                 for k, (img, s) in enumerate(zip(result.images, scores, strict=True)):
                     report.keep(o.name, f"{engine} {k + 1} {s['psnr']:.1f} dB", img, gallery)
@@ -278,6 +304,22 @@ def auto_protocol(
             row.worst_psnr = float(np.mean(worst))
             report.rows.append(row)
     _keep_originals(originals, report, gallery)
+    return _finish(report, start)
+
+
+def _settings(
+    engines: Sequence[str],
+    engine_options: Mapping[str, Mapping[str, Any]] | None = None,
+    **more: Any,
+) -> dict[str, Any]:
+    """A report's ``settings``: the engines, each one's options (``{}``: its defaults), and the
+    protocol's own settings."""
+    options = {e: dict((engine_options or {}).get(e) or {}) for e in engines}
+    return {"engines": list(engines), "engine_options": options, **more}
+
+
+def _finish(report: EvalReport, start: float) -> EvalReport:
+    report.timings["total"] = time.perf_counter() - start
     return report
 
 
@@ -312,6 +354,7 @@ def points_protocol(
 ) -> EvalReport:
     """Run the random ground-truth points protocol; see the module docstring.
     ``engine_options`` as in :func:`auto_protocol`."""
+    start = time.perf_counter()
     originals = load_originals(folder, max_side=max_side)
     smallest = min(originals, key=lambda o: o.gray.size)
     if points and max(points) > smallest.gray.size:  # found now, not after the smaller counts' work
@@ -322,19 +365,22 @@ def points_protocol(
         )
     ref_cf = float(np.mean([colorfulness(o.rgb / 255.0) for o in originals]))
     report = EvalReport("points", str(folder), max_side, seed, ref_cf)
+    report.settings = _settings(engines, engine_options, points=list(points))
     tick = _counter(len(originals) * (1 + len(points) * len(engines)), progress)
     _gray_rows(originals, report, tick, gallery)
     for engine in engines:
         for n in points:
             scores = []
             for o in originals:
-                result = colorize(
-                    o.gray,
-                    guidance=sample_points(o, n, seed),
-                    engine=engine,
-                    seed=seed,
-                    engine_options=(engine_options or {}).get(engine),
-                )
+                guidance = sample_points(o, n, seed)
+                with report.timed(f"{engine} {n} points"):
+                    result = colorize(
+                        o.gray,
+                        guidance=guidance,
+                        engine=engine,
+                        seed=seed,
+                        engine_options=(engine_options or {}).get(engine),
+                    )
                 s = score(result.image, o.rgb)
                 scores.append(s)
                 report.per_image.append({"image": o.name, "method": engine, "points": n, **s})
@@ -342,7 +388,7 @@ def points_protocol(
                 tick()
             report.rows.append(_mean_row(engine, n, scores))
     _keep_originals(originals, report, gallery)
-    return report
+    return _finish(report, start)
 
 
 # --------------------------------------------------------------------------- regions
@@ -402,14 +448,17 @@ def regions_protocol(
     from polychrome.ops.color import gamut_map, rgb_to_lab
     from polychrome.ops.metrics import ciede2000
 
+    start = time.perf_counter()
     originals = load_originals(folder, max_side=max_side)
     ref_cf = float(np.mean([colorfulness(o.rgb / 255.0) for o in originals]))
     report = EvalReport("regions", str(folder), max_side, seed, ref_cf)
+    report.settings = _settings(engines, regions=regions, modes=list(modes))
     tick = _counter(len(originals) * (1 + len(engines) * len(modes)), progress)
     _gray_rows(originals, report, tick, gallery)
     masks = {o.name: region_masks(o, regions) for o in originals}
     for engine in engines:
-        base = {o.name: colorize(o.gray, engine=engine, seed=seed).image for o in originals}
+        with report.timed(engine):  # without regions, what leakage is measured against
+            base = {o.name: colorize(o.gray, engine=engine, seed=seed).image for o in originals}
         for mode in modes:
             scores, errors, leaks, isolation = [], [], [], []
             for o in originals:
@@ -420,7 +469,8 @@ def regions_protocol(
                     ab = np.asarray(parse_color_phrase(name).color.ab, np.float32)
                     instances.append(Instance(mask=m, ab=ab, label=name, source=f"superpixel {k}"))
                 guidance = Guidance(instances=tuple(instances))
-                result = colorize(o.gray, guidance=guidance, engine=engine, seed=seed).image
+                with report.timed(f"{engine} {mode}"):
+                    result = colorize(o.gray, guidance=guidance, engine=engine, seed=seed).image
                 lab = rgb_to_lab(result / 255.0)
                 for inst in instances:
                     got = lab[inst.mask].mean(axis=0)
@@ -454,7 +504,7 @@ def regions_protocol(
             row.instance_leakage = float(np.max(isolation))
             report.rows.append(row)
     _keep_originals(originals, report, gallery)
-    return report
+    return _finish(report, start)
 
 
 # --------------------------------------------------------------------------- reference (video)
@@ -492,6 +542,7 @@ def reference_protocol(
     from polychrome.video.flow import flicker, track
     from polychrome.video.temporal import VideoColorizer, VideoSettings
 
+    start = time.perf_counter()
     settings = settings or VideoSettings()
     methods = {
         "video": settings,
@@ -510,6 +561,10 @@ def reference_protocol(
     originals = [o for _, frames in clips for o in frames]
     ref_cf = float(np.mean([colorfulness(o.rgb / 255.0) for o in originals]))
     report = EvalReport("reference", str(folder), max_side, seed, ref_cf)
+    report.settings = {
+        "clips": [clip.name for clip, _ in clips],
+        "video": dataclasses.asdict(settings),
+    }
     tick = _counter(sum(len(f) for _, f in clips) * len(methods), progress)
     scores: dict[str, list[dict[str, float]]] = {m: [] for m in methods}
     flickers: dict[str, list[float]] = {m: [] for m in (*methods, "original")}
@@ -531,7 +586,8 @@ def reference_protocol(
             )
             previous = None
             for t, o in enumerate(frames):
-                image = colorizer.step(o.gray).image
+                with report.timed(method):
+                    image = colorizer.step(o.gray).image
                 ab = rgb_to_lab(image / 255.0)[..., 1:]
                 if previous is not None:
                     flickers[method].append(flicker(previous, ab, pairs[t - 1]))
@@ -560,7 +616,7 @@ def reference_protocol(
     for clip, frames in clips:
         for o in frames:
             report.keep(f"{clip.name}/{o.name}", "original", o.rgb, gallery)
-    return report
+    return _finish(report, start)
 
 
 # --------------------------------------------------------------------------- pool (comics)
@@ -584,11 +640,13 @@ def pool_protocol(
     from polychrome.reference.pool import BuiltinEmbedder, Pool, rap_patches
     from polychrome.reference.sequence import pool_hints
 
+    start = time.perf_counter()
     originals = load_originals(folder, max_side=max_side)
     if len(originals) < 2:
         raise InputError(f"{folder} has {len(originals)} page; the pool protocol needs 2 or more")
     ref_cf = float(np.mean([colorfulness(o.rgb / 255.0) for o in originals]))
     report = EvalReport("pool", str(folder), max_side, seed, ref_cf)
+    report.settings = _settings(engines, use_network=use_network)
     tick = _counter(len(originals) * (1 + 2 * len(engines)), progress)
     _gray_rows(originals, report, tick, gallery)
     embedder = BuiltinEmbedder()
@@ -602,9 +660,10 @@ def pool_protocol(
         if k not in hints:
             others = [j for j in range(len(originals)) if j != k]
             pool = Pool(tuple(names[j] for j in others), rows[others], embedder.name)
-            points = pool_hints(
-                lums[k], pool, lambda p: by_name[p.name], seed=seed, use_network=use_network
-            )
+            with report.timed("pool retrieval and matching"):  # once per page, for all engines
+                points = pool_hints(
+                    lums[k], pool, lambda p: by_name[p.name], seed=seed, use_network=use_network
+                )
             hints[k] = Guidance(points=tuple(points))
         return hints[k]
 
@@ -615,7 +674,8 @@ def pool_protocol(
                 (engine, Guidance(), alone),
                 (f"{engine} + pool", pooled_guidance(k), pooled),
             ):
-                image = colorize(o.gray, guidance=guidance, engine=engine, seed=seed).image
+                with report.timed(label):
+                    image = colorize(o.gray, guidance=guidance, engine=engine, seed=seed).image
                 s = score(image, o.rgb)
                 bucket.append(s)
                 report.per_image.append({"image": o.name, "method": label, "points": None, **s})
@@ -624,4 +684,4 @@ def pool_protocol(
         report.rows.append(_mean_row(engine, None, alone))
         report.rows.append(_mean_row(f"{engine} + pool", None, pooled))
     _keep_originals(originals, report, gallery)
-    return report
+    return _finish(report, start)
