@@ -608,6 +608,125 @@ def test_out_of_memory_is_503_and_a_bug_is_a_json_500(monkeypatch):
         assert "boom" not in body["detail"]  # no internals leak
 
 
+# ------------------------------------------------------------------------------ gone clients
+
+
+def test_a_name_beyond_ascii_is_kept_in_the_download_name(client):
+    response = _post(client, files=[("image", ("写真 1.png", _png(_gray())))])
+    assert response.status_code == 200, response.text
+    disposition = response.headers["content-disposition"]
+    assert 'filename="__ 1-color.png"' in disposition  # for clients that read only this
+    assert "filename*=UTF-8''%E5%86%99%E7%9C%9F%201-color.png" in disposition
+
+
+def _form_body() -> bytes:
+    return (
+        b'--b\r\nContent-Disposition: form-data; name="image"; filename="g.png"\r\n'
+        b"Content-Type: image/png\r\n\r\n" + _png(_gray()) + b"\r\n--b\r\n"
+        b'Content-Disposition: form-data; name="engine"\r\n\r\nnone\r\n--b--\r\n'
+    )
+
+
+async def _asgi_post(app, messages: list[dict], then) -> list[dict]:
+    """POST /v1/colorize straight to the ASGI ``app``: ``receive`` hands out ``messages``, then
+    waits for ``then()``'s message (the client's disconnect). Returns what the app sent."""
+    body = _form_body()
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/colorize",
+        "raw_path": b"/v1/colorize",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [
+            (b"host", b"test"),
+            (b"content-type", b"multipart/form-data; boundary=b"),
+            (b"content-length", str(len(body)).encode()),
+        ],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+    }
+    queue = list(messages)
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return queue.pop(0) if queue else await then()
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return sent
+
+
+def _status(sent: list[dict]) -> int:
+    return next(m["status"] for m in sent if m["type"] == "http.response.start")
+
+
+def test_a_client_gone_mid_upload_is_no_internal_error(caplog):
+    import asyncio
+
+    async def never() -> dict:
+        raise AssertionError("read past the disconnect")
+
+    half = _form_body()[:500]
+    messages = [
+        {"type": "http.request", "body": half, "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    app = create_app(ServeSettings())
+    with caplog.at_level("INFO", logger="polychrome.serve"):
+        sent = asyncio.run(_asgi_post(app, messages, never))  # raised ClientDisconnect before
+    assert _status(sent) != 500
+    assert not [r for r in caplog.records if r.levelname == "ERROR"], caplog.text
+    assert "went away" in caplog.text
+
+
+def test_a_queued_request_whose_client_went_away_is_dropped(monkeypatch):
+    import asyncio
+
+    blocked = _Blocked()
+    calls = []
+    monkeypatch.setattr(serve, "_colorize", lambda call: calls.append(1) or blocked(call))
+    app = create_app(ServeSettings(max_jobs=1, max_waiting=1, timeout=10))
+    jobs = app.state.jobs
+    whole = [{"type": "http.request", "body": _form_body(), "more_body": False}]
+
+    async def scenario() -> tuple[list[dict], list[dict], int]:
+        done, gone = asyncio.Event(), asyncio.Event()
+
+        async def stays() -> dict:
+            await done.wait()
+            return {"type": "http.disconnect"}
+
+        async def leaves() -> dict:
+            await gone.wait()
+            return {"type": "http.disconnect"}
+
+        first = asyncio.ensure_future(_asgi_post(app, whole, stays))
+        while not blocked.started.is_set():
+            await asyncio.sleep(0.01)
+        second = asyncio.ensure_future(_asgi_post(app, whole, leaves))
+        while jobs.admitted < 2:
+            await asyncio.sleep(0.01)
+        gone.set()  # the second client closes its connection while it waits for the slot
+        dropped = await second
+        admitted = jobs.admitted  # its place in the queue is free again
+        blocked.release.set()
+        answered = await first
+        done.set()
+        return answered, dropped, admitted
+
+    answered, dropped, admitted = asyncio.run(scenario())
+    assert _status(answered) == 200
+    assert _status(dropped) == 499  # was a 503 after the timeout, the job then run for nobody
+    assert admitted == 1
+    assert len(calls) == 1
+
+
 # ------------------------------------------------------------------------------ settings, CLI
 
 

@@ -49,7 +49,7 @@ import logging
 import math
 import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -572,8 +572,12 @@ class _Jobs:
             self.admitted -= 1
         self._permits.release()
 
-    async def run(self, fn: Callable[[], Any]) -> Any:
-        """Run ``fn`` in a worker; raises :class:`_Refusal` 429 when full, 503 on timeout."""
+    async def run(
+        self, fn: Callable[[], Any], gone: Callable[[], Awaitable[Any]] | None = None
+    ) -> Any:
+        """Run ``fn`` in a worker; raises :class:`_Refusal` 429 when full, 503 on timeout.
+        ``gone``: returns when the client goes away; a job that has not started is then dropped
+        (and its place in the queue freed), and the answer, which nobody reads, is a 499."""
         import asyncio
 
         if not self._permits.acquire(blocking=False):
@@ -592,17 +596,31 @@ class _Jobs:
             self._release()
             raise
         future.add_done_callback(self._release)
+        job = asyncio.wrap_future(future)
+        watch = asyncio.ensure_future(gone()) if gone is not None else None
         try:
-            return await asyncio.wait_for(asyncio.wrap_future(future), self.settings.timeout)
-        except TimeoutError:
-            future.cancel()  # frees the slot now if it has not started
-            raise _Refusal(
-                503,
-                "Timeout",
-                f"the colorization took longer than {self.settings.timeout:g} s; try a smaller "
-                "image, fewer samples, or later",
-                headers={"Retry-After": "30"},
-            ) from None
+            done, _ = await asyncio.wait(
+                [job, *([watch] if watch else [])],
+                timeout=self.settings.timeout,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            if watch is not None:
+                watch.cancel()
+        if job in done:
+            return job.result()
+        job.cancel()
+        future.cancel()  # frees the slot now if it has not started
+        if watch is not None and watch in done:
+            _log.info("the client went away before its colorization ended; dropped")
+            raise _Refusal(499, "ClientDisconnect", "the client closed the connection")
+        raise _Refusal(
+            503,
+            "Timeout",
+            f"the colorization took longer than {self.settings.timeout:g} s; try a smaller "
+            "image, fewer samples, or later",
+            headers={"Retry-After": "30"},
+        )
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -636,6 +654,7 @@ def create_app(
     from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
     from fastapi.staticfiles import StaticFiles
     from starlette.exceptions import HTTPException
+    from starlette.requests import ClientDisconnect
 
     settings = settings or ServeSettings.from_env()
     server_options = {k: dict(v) for k, v in (engine_options or {}).items()}
@@ -771,12 +790,15 @@ def create_app(
                 call = await _parse_form(form, settings, server_options)
         except PolychromeError as exc:
             raise _refusal_of(exc) from None
+        except ClientDisconnect:  # gone mid-upload: not the service's error, nobody to answer
+            _log.info("the client went away during its upload")
+            raise _Refusal(499, "ClientDisconnect", "the client closed the connection") from None
         except HTTPException as exc:  # the multipart parser refused the body
             detail = str(exc.detail)
             too_many = "Too many" in detail or "exceeded maximum size" in detail
             raise _Refusal(413 if too_many else 422, "MalformedForm", detail) from None
         try:
-            encoded, metadata = await jobs.run(lambda: _colorize(call))
+            encoded, metadata = await jobs.run(lambda: _colorize(call), gone=_gone(request))
         except (PolychromeError, MemoryError) as exc:
             if _status_of(exc) == 500:
                 raise
@@ -786,7 +808,7 @@ def create_app(
             return Response(
                 encoded[0],
                 media_type="image/png",
-                headers={"Content-Disposition": f'inline; filename="{_ascii(filename)}"'},
+                headers={"Content-Disposition": _disposition(filename)},
             )
         from polychrome.apps.jobs import guidance_notes
 
@@ -872,6 +894,26 @@ def _docs_field(name: str, field_: dict[str, Any]) -> str:
         f"<li><code>{escape(name)}</code> ({escape('; '.join(facts))}): "
         f"{escape(field_.get('description', ''))}</li>"
     )
+
+
+def _gone(request: Any) -> Callable[[], Awaitable[None]]:
+    """A wait that ends when the client of ``request``, whose body has been read, disconnects
+    (the next ASGI message then says so); it never ends otherwise."""
+    import asyncio
+
+    async def wait() -> None:
+        if (await request.receive())["type"] != "http.disconnect":
+            await asyncio.Event().wait()
+
+    return wait
+
+
+def _disposition(filename: str) -> str:
+    """An inline Content-Disposition naming ``filename``: plain ASCII for every client, and the
+    name itself in UTF-8 (RFC 6266 ``filename*``), which browsers and ``curl -OJ`` prefer."""
+    from urllib.parse import quote
+
+    return f"inline; filename=\"{_ascii(filename)}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 def _ascii(text: str) -> str:
