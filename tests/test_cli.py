@@ -772,6 +772,8 @@ def test_eval_prints_a_table_and_writes_json(originals: Path, tmp_path: Path):
         (["--engine-option", "vividness=9"], "vividness must be in"),
         (["--protocol", "regions", "--engine-option", "vividness=1"], "points and auto"),
         (["--samples", "3"], "--samples applies to the auto protocol, not points"),
+        (["--protocol", "auto", "--points", "10"], "--points applies to the points protocol"),
+        (["--sheet-images", "3"], "--sheet-images applies with --sheet"),
         (["--protocol", "auto", "--regions", "5"], "--regions applies to the regions protocol"),
         (["--protocol", "pool", "--quality", "high"], "--quality applies to the reference"),
         (["--protocol", "reference", "--engine", "none"], "--engine does not apply to the ref"),
@@ -812,7 +814,7 @@ def test_eval_refuses_gray_originals_and_files(tmp_path: Path):
     rgb = np.zeros((48, 64, 3), np.uint8)
     rgb[..., 0] = 200
     write_image(gray / "b.png", rgb)
-    _assert_clean_failure(_invoke("eval", gray, "--points", "5"), "a.png in", "grayscale")
+    _assert_clean_failure(_invoke("eval", gray, "--points", "5"), "a.png in", "is grayscale")
 
 
 def test_eval_refuses_originals_too_small_to_score_up_front(tmp_path: Path):
@@ -855,6 +857,11 @@ def test_eval_an_engine_named_twice_is_evaluated_once(originals: Path, tmp_path:
     assert result.exit_code == 0, result.output
     methods = [row["method"] for row in json.loads(report.read_text())["rows"]]
     assert methods == ["gray baseline", "none"]
+    # So is a hint count (two identical rows).
+    result = _invoke(*args[:3], "5,20,5", *args[4:], "--engine", "none")
+    assert result.exit_code == 0, result.output
+    rows = [(row["method"], row["points"]) for row in json.loads(report.read_text())["rows"]]
+    assert rows == [("gray baseline", None), ("none", 5), ("none", 20)]
 
 
 def test_eval_json_is_strict():

@@ -1669,8 +1669,10 @@ def eval_command(
             ) from None
         if protocol == "points" and (not counts or min(counts) < 1):
             raise ValueCheckError("--points needs at least one positive count")
+        counts = list(dict.fromkeys(counts))  # a count named twice was evaluated twice
         # Settings of another protocol were ignored without a word.
         for flag, given, owner in (
+            ("--points", points != "10,100,1000", "points"),
             ("--samples", samples != 1, "auto"),
             ("--regions", regions != 3, "regions"),
             ("--quality", quality != "fast", "reference"),
@@ -1695,6 +1697,8 @@ def eval_command(
             engine_spec(name)
         per_engine = _eval_engine_options(engine_option, engine, protocol)
         _check_report_paths(folder, {"--json": json_path, "--sheet": sheet})
+        if sheet is None and sheet_images != 20:  # it was ignored without a word
+            raise ValueCheckError("--sheet-images applies with --sheet (the contact sheet)")
         if sheet is not None and sheet.suffix.lower() not in IMAGE_SUFFIXES:
             # Checked now: it failed after the whole evaluation.
             raise ValueCheckError(

@@ -185,8 +185,9 @@ def load_originals(folder: str | Path, *, max_side: int) -> list[Original]:
     if gray:
         which = "the images" if len(gray) == len(out) else ", ".join(gray[:5])
         more = f" and {len(gray) - 5} more" if len(gray) > 5 else ""
+        verb = "is" if len(gray) == 1 and len(out) > 1 else "are"
         raise InputError(
-            f"{which}{more} in {folder} are grayscale; eval compares results with color "
+            f"{which}{more} in {folder} {verb} grayscale; eval compares results with color "
             "originals (a gray original scores infinite PSNR): leave them out"
         )
     return out
