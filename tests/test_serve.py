@@ -205,6 +205,7 @@ def test_openapi_describes_the_colorize_form_and_its_answers(client):
     answers = post["responses"]
     assert {"200", "413", "422", "429", "503"} <= set(answers)
     assert {"image/png", "application/json"} <= set(answers["200"]["content"])
+    assert all("Retry-After" in answers[status]["headers"] for status in ("429", "503"))
     error = answers["422"]["content"]["application/json"]["schema"]
     assert error["required"] == ["error", "detail", "status"]
 
@@ -602,7 +603,9 @@ def test_out_of_memory_is_503_and_a_bug_is_a_json_500(monkeypatch):
 
     with TestClient(create_app(ServeSettings()), raise_server_exceptions=False) as c:
         monkeypatch.setattr(serve, "_colorize", out_of_memory)
-        _refused(_post(c), 503, "MemoryError")
+        out_of_memory_answer = _post(c)
+        _refused(out_of_memory_answer, 503, "MemoryError")
+        assert out_of_memory_answer.headers["retry-after"]  # it passes: say when to try again
         monkeypatch.setattr(serve, "_colorize", bug)
         body = _refused(_post(c), 500, "InternalError")
         assert "boom" not in body["detail"]  # no internals leak

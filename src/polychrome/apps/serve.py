@@ -234,7 +234,10 @@ def _refusal_of(exc: BaseException) -> _Refusal:
     an unknown color's suggestions go with it."""
     detail = "out of memory" if isinstance(exc, MemoryError) else _for_clients(str(exc))
     extra = {"suggestions": exc.suggestions} if isinstance(exc, UnknownColorError) else None
-    return _Refusal(_status_of(exc), type(exc).__name__, detail, extra=extra)
+    # Out of memory passes when the other colorizations end: say when to try again, as a
+    # timeout does.
+    headers = {"Retry-After": "30"} if isinstance(exc, MemoryError) else None
+    return _Refusal(_status_of(exc), type(exc).__name__, detail, headers=headers, extra=extra)
 
 
 def _for_clients(message: str) -> str:
@@ -485,7 +488,7 @@ def _colorize_openapi(settings: ServeSettings) -> dict[str, Any]:
         "413": "The request or an image is over a limit.",
         "422": "Bad input: the detail names the field or the uploaded file.",
         "429": "Every slot and place in the queue is taken; see Retry-After.",
-        "503": "Timed out, or out of memory.",
+        "503": "Timed out, or out of memory; see Retry-After.",
     }
     responses: dict[str, Any] = {
         "200": {
@@ -496,11 +499,17 @@ def _colorize_openapi(settings: ServeSettings) -> dict[str, Any]:
             },
         }
     }
+    retry_after = {
+        "description": "Seconds to wait before sending the request again.",
+        "schema": {"type": "integer"},
+    }
     for status, text in refusals.items():
         responses[status] = {
             "description": text,
             "content": {"application/json": {"schema": error}},
         }
+        if status in ("429", "503"):
+            responses[status]["headers"] = {"Retry-After": retry_after}
     return {
         "requestBody": {
             "required": True,
