@@ -767,6 +767,24 @@ def test_cli_serve_help_and_bad_settings():
     assert "serving on" not in result.output
 
 
+def test_serving_beyond_loopback_warns_that_there_is_no_authentication(monkeypatch):
+    import uvicorn
+
+    served = []
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets: served.append(sockets))
+    runner = CliRunner()
+    result = runner.invoke(cli_app, ["serve", "--host", "0.0.0.0", "--port", "0"])
+    assert result.exit_code == 0, result.output
+    assert "warning: listening on 0.0.0.0" in result.output
+    assert "no authentication" in result.output
+    result = runner.invoke(cli_app, ["serve", "--port", "0"])
+    assert result.exit_code == 0 and "warning" not in result.output
+    for sockets in served:
+        sockets[0].close()
+    assert serve.exposure_warning("::1") is None
+    assert "no authentication" in serve.exposure_warning("::")
+
+
 def test_server_engine_options_apply_to_every_request_and_clients_go_on_top():
     """``serve --engine-option``: the server's options (its weights, a setting) reach every
     request of the engines that have them; a request's own options win, except file ones."""

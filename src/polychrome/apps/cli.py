@@ -1179,6 +1179,10 @@ def serve_command(
     bound = sock.getsockname()[1]  # the real port, also when --port 0 asked for any free one
     shown = f"[{host}]" if ":" in host else host
     typer.echo(f"polychrome serving on http://{shown}:{bound}/", err=True)
+    from polychrome.apps.serve import exposure_warning
+
+    if warning := exposure_warning(sock.getsockname()[0]):
+        typer.echo(warning, err=True)
     import signal
 
     # uvicorn stops gracefully on SIGINT/SIGTERM itself, then re-raises the signal: let it end

@@ -63,7 +63,7 @@ from polychrome.errors import (
     ValueCheckError,
 )
 
-__all__ = ["WEB_DIR", "ServeSettings", "create_app", "settings_help"]
+__all__ = ["WEB_DIR", "ServeSettings", "create_app", "exposure_warning", "settings_help"]
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
 """The page's static files."""
@@ -194,6 +194,23 @@ def settings_help() -> str:
         default = f.default_factory() if callable(f.default_factory) else f.default
         lines += [f"{f.metadata['env']}={default}", f"    {f.metadata['help']}"]
     return "\n".join(lines)
+
+
+def exposure_warning(address: str) -> str | None:
+    """The warning for a service listening on ``address`` (an IP address, as the socket has
+    it), or None on loopback: the service has no authentication."""
+    import ipaddress
+
+    try:
+        if ipaddress.ip_address(address.split("%")[0]).is_loopback:
+            return None
+    except ValueError:
+        pass
+    return (
+        f"warning: listening on {address}, which other machines can reach; the service has no "
+        "authentication, so anyone who reaches it can use it. Keep it on 127.0.0.1 or behind "
+        "a proxy that adds authentication"
+    )
 
 
 # ------------------------------------------------------------------------------ errors
