@@ -817,6 +817,18 @@ def test_eval_refuses_gray_originals_and_files(tmp_path: Path):
     _assert_clean_failure(_invoke("eval", gray, "--points", "5"), "a.png in", "is grayscale")
 
 
+def test_eval_refuses_originals_with_transparency(originals: Path):
+    # The colors under transparent pixels were scored as if they were seen; an opaque alpha
+    # channel is fine.
+    rgb, alpha = read_image(originals / "img1.png").pixels, np.full((H, W), 255, np.uint8)
+    write_image(originals / "img1.png", rgb, alpha=alpha)
+    args = ["eval", originals, "--points", "5", "--max-side", "64", "--engine", "none"]
+    assert _invoke(*args).exit_code == 0
+    alpha[:8, :8] = 0
+    write_image(originals / "img1.png", rgb, alpha=alpha)
+    _assert_clean_failure(_invoke(*args), "img1.png in", "has transparent pixels")
+
+
 def test_eval_refuses_originals_too_small_to_score_up_front(tmp_path: Path):
     # A 5 x 3000 original at --max-side 256 was an internal error (OpenCV, a side of 0); an
     # 8 x 8 one failed after the other images were colorized, without its name.

@@ -46,7 +46,7 @@ from polychrome.engines.base import engine_spec
 from polychrome.errors import InputError, ValueCheckError
 from polychrome.formats import IMAGE_SUFFIXES, image_files
 from polychrome.guidance.hints import Guidance, PointHints
-from polychrome.io import read_image
+from polychrome.io import is_opaque, read_image
 from polychrome.ops.color import lab_to_rgb, luminance_of
 from polychrome.ops.metrics import SSIM_WIN_SIZE, colorfulness, deltae_image, psnr, ssim
 from polychrome.options import ColorizeOptions
@@ -161,6 +161,12 @@ def load_originals(folder: str | Path, *, max_side: int) -> list[Original]:
     out = []
     for path in files:
         data = read_image(path)
+        if data.alpha is not None and not is_opaque(data.alpha):
+            # The colors under transparent pixels were scored, though no one sees them.
+            raise InputError(
+                f"{path.name} in {folder} has transparent pixels; eval scores every pixel "
+                "against the original: flatten it onto a background, or leave it out"
+            )
         rgb = data.pixels
         if data.bit_depth == 16:
             rgb = np.round(rgb / 257.0).astype(np.uint8)
