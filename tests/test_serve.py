@@ -102,6 +102,7 @@ def test_healthz(client):
     body = client.get("/healthz").json()
     assert body["status"] == "ok"
     assert body["running"] == 0 and body["waiting"] == 0 and body["max_jobs"] == 2
+    assert client.head("/healthz").status_code == 200  # monitors that check with HEAD
 
 
 def test_engines_lists_the_registry(client):

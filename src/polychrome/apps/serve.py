@@ -731,6 +731,11 @@ def create_app(
             "max_waiting": settings.max_waiting,
         }
 
+    @app.head("/healthz", include_in_schema=False)
+    async def healthz_head() -> Response:
+        """The same check for monitors that ask with HEAD: 200, no body."""
+        return Response()
+
     @app.get("/v1/engines")
     async def engines() -> JSONResponse:
         """The engines, whether each can run here, and their options (defaults, ranges)."""
