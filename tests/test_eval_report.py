@@ -38,6 +38,9 @@ def test_the_header_counts_what_was_scored():
     assert format_table(report).startswith(
         "protocol reference on clip (2 frames after the reference,"
     )
+    # The originals' flicker, which the methods' flicker compares with, was in the JSON only.
+    report.reference_flicker = 2.0625
+    assert "ground-truth colorfulness 30.0, flicker 2.062\n" in format_table(report)
     report = EvalReport("points", "photos", 64, 0, 30.0)
     report.rows = [EvalRow("gray baseline", None, 22.0, 0.9, 0.0, 30.0, 10.0, images=1)]
     assert format_table(report).startswith("protocol points on photos (1 image, max side 64,")

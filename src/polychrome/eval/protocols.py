@@ -113,6 +113,8 @@ class EvalReport:
     """Seconds spent colorizing, per method (all images together), and ``total`` for the whole
     protocol (reading the originals and scoring too)."""
     version: str = __version__
+    reference_flicker: float | None = None
+    """``reference``: the originals' own flicker, what the methods' flicker compares with."""
     gallery: dict[str, list[tuple[str, np.ndarray]]] = field(default_factory=dict, repr=False)
     """Per image name: ``(caption, RGB uint8)`` tiles, for contact sheets (not serialized)."""
 
@@ -617,8 +619,9 @@ def reference_protocol(
         report.rows.append(row)
     if len(clips) > 1:  # then each clip's own rows
         report.rows += per_clip
+    report.reference_flicker = float(np.nanmean(flickers["original"]))
     report.per_image.append(
-        {"image": "all", "method": "original", "flicker": float(np.nanmean(flickers["original"]))}
+        {"image": "all", "method": "original", "flicker": report.reference_flicker}
     )
     for clip, frames in clips:
         for o in frames:

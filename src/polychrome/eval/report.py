@@ -28,7 +28,8 @@ def format_table(report: EvalReport) -> str:
     lines = [
         f"protocol {report.protocol} on {report.dataset} ({scored}, "
         f"max side {report.max_side}, seed {report.seed}); ground-truth colorfulness "
-        f"{report.reference_colorfulness:.1f}",
+        f"{report.reference_colorfulness:.1f}"
+        + ("" if report.reference_flicker is None else f", flicker {report.reference_flicker:.3f}"),
         head,
         "-" * len(head),
     ]
