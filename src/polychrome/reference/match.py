@@ -65,6 +65,32 @@ Several references are matched together (one tree), so each cell's hint comes fr
 confident reference there, and ambiguity between references of different colors lowers
 confidence.
 
+Where matching fails between comic pages (2026-12-04, manga-dev episode 02, each page with the
+other four as its pool, ``polychrome eval E02/ --protocol pool --max-side 1401``: 23.30 dB, SSIM
+0.9606; per page 28.05 / 17.79 / 21.52 / 24.13 / 25.00 dB). Carrot, the orange cat, covers 1 to 5%
+of each page and keeps no color across them: 0 to 7 of the 159 to 525 hints of a page fall on him
+(the orange pixels of the original), and those are wrong (mean ab error 18 to 38 against 5 to 11
+for all hints, most of which lie on the white gutters and the sepia background). The result gives
+him the chapter's sepia (ab error within him 14.8 / 34.3 / 27.6 / 25.2 / 20.5). Retrieval is not
+the cause: with ``k=3`` per patch every page retrieves all four others. Nor are the confidence
+tests: among the 8 nearest reference descriptors of the cat's pixels only 11 to 18% are orange
+pixels (3 to 4 times chance, 3.5%), so no threshold can find his colors; a gray orange fur has the
+lightness and texture of the sepia background. Tried on those neighbours, none of which lifts the
+share: the network's bin distributions added (11 to 18%) or alone (5 to 25%); descriptors at a
+coarser working size (16,000 pixels: 7 to 18%; 4,000: 3 to 21%); several scales of the references
+pooled (target at 16,000 or 65,000 pixels, references at a quarter, the same and four times that: 9
+to 18%, 12 to 17%); rotation-invariant descriptors (gradient magnitude for the derivatives, the
+patch's sorted values: 10 to 16%). Measured on the protocol and dropped: a color-aware cycle check
+(the backward match may land anywhere whose own match has the same color: 1.1 to 3.7 times the
+hints, 23.29 dB, SSIM 0.9602, no page better by more than 0.07 dB, page 4 0.10 dB worse, the cat
+still at 0 to 7 hints); a longer cycle tolerance (12 working pixels: more hints, the same 0 to 7
+wrong ones on the cat) was dropped before the protocol; and, composed with the true L* without the
+solver (the palette gives 23.19 dB this way), the mean chroma of the 32 nearest reference pixels in
+place of the palette: 23.08 with luminance descriptors, 22.59 with context at sigma 4 and 16, 22.31
+with the network's distributions (page 4 loses 2.6 dB). A character in another pose and size needs
+descriptors that know what it is (a segmentation or an embedding trained on characters), which this
+CPU matcher does not have; scenes no reference shows keep the palette's sepia.
+
 A reference without color (every pixel gray, or a gray file) has nothing to give: it is refused
 with :class:`~polychrome.errors.ValueCheckError` rather than turned into hints that would pull
 the target to gray (usually the gray target itself was passed by mistake).
