@@ -773,6 +773,7 @@ def test_eval_prints_a_table_and_writes_json(originals: Path, tmp_path: Path):
         (["--protocol", "regions", "--engine-option", "vividness=1"], "points and auto"),
         (["--samples", "3"], "--samples applies to the auto protocol, not points"),
         (["--protocol", "auto", "--points", "10"], "--points applies to the points protocol"),
+        (["--protocol", "auto", "--engine", "none", "--samples", "2"], "engines that sample"),
         (["--sheet-images", "3"], "--sheet-images applies with --sheet"),
         (["--protocol", "auto", "--regions", "5"], "--regions applies to the regions protocol"),
         (["--protocol", "pool", "--quality", "high"], "--quality applies to the reference"),

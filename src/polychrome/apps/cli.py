@@ -1699,6 +1699,12 @@ def eval_command(
         engine = list(dict.fromkeys(engine))  # an engine named twice was evaluated twice
         for name in engine:
             engine_spec(name)
+        if samples > 1 and not any(engine_spec(name).samples for name in engine):
+            # The table showed no sample row and said nothing.
+            raise ValueCheckError(
+                f"--samples {samples} applies to engines that sample (cnn, diffusion); "
+                f"{', '.join(engine)} would give identical copies"
+            )
         per_engine = _eval_engine_options(engine_option, engine, protocol)
         _check_report_paths(folder, {"--json": json_path, "--sheet": sheet})
         if sheet is None and sheet_images != 20:  # it was ignored without a word
