@@ -529,3 +529,26 @@ def test_an_image_over_the_pixel_limit_is_left_out_as_such_not_as_unreadable(tmp
         ImageBank.from_folder(folder)
     write_image(folder / "color.png", np.full((70, 70, 3), (200, 30, 30), np.uint8))
     assert ImageBank.from_folder(folder).skipped_text() == "1 image left out (1 over 100 MP)"
+
+
+def test_a_checkpoint_that_would_run_code_is_refused_unloaded(data_dir, tmp_path):
+    # --init and the run's checkpoint were read with weights_only=False: a checkpoint from
+    # elsewhere ran the code it named (here it would make a folder).
+    import os
+
+    class RunsCode:
+        def __reduce__(self):
+            return (os.mkdir, (str(tmp_path / "ran"),))
+
+    torch.save({"model": RunsCode(), "config": {"width": 4}}, tmp_path / "given.pt")
+    config = TrainConfig(steps=1, init=str(tmp_path / "given.pt"), **TINY)
+    with pytest.raises(InputError, match="holds Python objects that a checkpoint does not"):
+        train(data_dir, tmp_path / "run", config)
+    assert not (tmp_path / "ran").exists() and not (tmp_path / "run").exists()
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "checkpoint.pt").write_bytes((tmp_path / "given.pt").read_bytes())
+    with pytest.raises(InputError, match="holds Python objects"):
+        train(data_dir, tmp_path / "run", TrainConfig(steps=1, **TINY))
+    with pytest.raises(InputError, match="holds Python objects"):
+        export_onnx(tmp_path / "given.pt", tmp_path / "model.onnx")
+    assert not (tmp_path / "ran").exists()

@@ -12,6 +12,7 @@ import torch
 
 from polychrome.engines.bins import ab_bins
 from polychrome.io import atomic_write_text, file_sha256
+from polychrome.train.loop import read_checkpoint
 from polychrome.train.model import ColorNet
 
 __all__ = ["export_onnx", "write_card"]
@@ -31,7 +32,7 @@ def export_onnx(checkpoint: str | Path, out: str | Path) -> dict:
     multiples of 16) and, for a hint network, ``hints`` ``(1, 3, H, W)`` (see
     :class:`~polychrome.train.model.ColorNet`); output ``probs`` ``(1, Q, H/4, W/4)`` bin
     probabilities. Returns a description (sha256, size, step, parameters) for the model card."""
-    state = torch.load(checkpoint, weights_only=False)
+    state = read_checkpoint(Path(checkpoint), ("model", "config", "step", "elapsed", "meta"))
     hints = bool(state["config"].get("hints", False))
     # Hint networks trained before the spread inputs existed have no ``hint_spread`` weights.
     spread = any(key.startswith("hint_spread") for key in state["model"])

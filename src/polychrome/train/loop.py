@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import pickle
 import signal
 import threading
 import time
@@ -22,7 +23,7 @@ from polychrome.io import atomic_write_text
 from polychrome.train.data import ImageBank, class_weights, sample_hints, soft_encode
 from polychrome.train.model import ColorNet
 
-__all__ = ["TrainConfig", "train"]
+__all__ = ["TrainConfig", "load_checkpoint", "read_checkpoint", "train"]
 
 
 @dataclass(frozen=True)
@@ -78,21 +79,40 @@ def _lr(config: TrainConfig, step: int) -> float:
     if step < warm:
         return config.lr * (step + 1) / warm
     t = (step - warm) / max(1, config.steps - warm)
-    return config.lr * 0.5 * (1 + np.cos(np.pi * min(t, 1.0)))
+    return config.lr * 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
 
 
 _CHECKPOINT_KEYS = ("model", "optimizer", "step", "elapsed", "rng", "torch_rng", "config")
 
 
-def _read_checkpoint(path: Path, keys: tuple[str, ...]) -> dict:
+def load_checkpoint(path: str | Path) -> object:
+    """The object saved at ``path`` by :func:`torch.save`, read without running code: only
+    tensors, numbers, strings and containers (and the numpy scalars that checkpoints made
+    before 2026-12-04 hold) are accepted, so a checkpoint from elsewhere (``--init``) cannot
+    run code when it is read. Raises what :func:`torch.load` raises."""
+    core = np._core if hasattr(np, "_core") else np.core  # numpy 2 / 1.26
+    scalar = core.multiarray.scalar  # type: ignore[attr-defined]
+    with torch.serialization.safe_globals([scalar, np.dtype, type(np.dtype(np.float64))]):
+        return torch.load(path, weights_only=True, map_location="cpu")
+
+
+def read_checkpoint(path: Path, keys: tuple[str, ...]) -> dict:
     """The checkpoint at ``path``, which must hold ``keys``; anything else (another kind of
     file, a truncated or foreign checkpoint) is an :class:`InputError` that names it."""
     try:
-        state = torch.load(path, weights_only=False, map_location="cpu")
+        state = load_checkpoint(path)
     except Exception as exc:  # torch.load raises pickle, zip and OS errors of many kinds
-        raise InputError(
-            f"{path} is not a polychrome training checkpoint (cannot read it: {exc})"
-        ) from None
+        text = str(exc)
+        if "GLOBAL" in text:  # weights_only refused an object whose loading could run code
+            why = (
+                "it holds Python objects that a checkpoint does not; they were not loaded, as "
+                "loading them could run code"
+            )
+        elif isinstance(exc, pickle.UnpicklingError):  # torch's text is a page on weights_only
+            why = "cannot read it: not a file torch.save wrote, or a damaged one"
+        else:
+            why = f"cannot read it: {text.splitlines()[0].split('. ')[0] if text else exc!r}"
+        raise InputError(f"{path} is not a polychrome training checkpoint ({why})") from None
     if not isinstance(state, dict) or any(key not in state for key in keys):
         raise InputError(f"{path} is not a polychrome training checkpoint")
     return state
@@ -113,7 +133,7 @@ def _read_init(config: TrainConfig) -> dict:
             f"--init {init} is an ONNX model, not a training checkpoint; recover one from it with "
             "scripts/checkpoint_from_onnx.py (in the source tree; see docs/model-card.md)"
         )
-    state = _read_checkpoint(init, ("model", "config"))
+    state = read_checkpoint(init, ("model", "config"))
     if state["config"].get("width") != config.width:
         raise ValueCheckError(f"{init} has width {state['config'].get('width')}")
     return state
@@ -234,7 +254,7 @@ def train(
     if say and bank.skipped:
         say(f"{data}: {bank.skipped_text()}; training on {len(bank.images)}")
     # Everything that can refuse the run is read before the run folder is made.
-    state = _read_checkpoint(ckpt_path, _CHECKPOINT_KEYS) if ckpt_path.exists() else None
+    state = read_checkpoint(ckpt_path, _CHECKPOINT_KEYS) if ckpt_path.exists() else None
     if state is not None:
         # Settings added after a run was made read as their defaults.
         saved_config = {**asdict(TrainConfig()), **state["config"]}
@@ -276,7 +296,7 @@ def train(
         "images": len(bank.images),
         "data": str(Path(data).resolve()),
         **({"command": command} if command else {}),
-        "versions": {"polychrome": __version__, "torch": torch.__version__},
+        "versions": {"polychrome": __version__, "torch": str(torch.__version__)},
         "bins": len(bins_np),
         "parameters": sum(p.numel() for p in model.parameters()),
         "class_weights": weights.tolist(),
