@@ -6,7 +6,13 @@ from pathlib import Path
 import numpy as np
 
 import polychrome
-from polychrome.eval.protocols import EvalReport, EvalRow, auto_protocol, points_protocol
+from polychrome.eval.protocols import (
+    EvalReport,
+    EvalRow,
+    auto_protocol,
+    points_protocol,
+    reference_protocol,
+)
 from polychrome.eval.report import format_table
 from polychrome.io import write_image
 
@@ -81,3 +87,21 @@ def test_the_json_report_records_version_settings_and_timings(tmp_path: Path):
         "engines": ["cnn"], "engine_options": {"cnn": {"vividness": 1.5}}, "samples": 2
     }  # fmt: skip
     assert set(auto["timings"]) == {"cnn", "cnn x2", "total"}
+
+
+def test_the_reference_protocols_sheet_names_each_frame_and_the_reference(tmp_path: Path):
+    # Its rows began with 'video inf dB': no frame name, no gray input, and the reference frame
+    # scored as an infinite PSNR.
+    clip = tmp_path / "clip"
+    y, x = np.mgrid[0:32, 0:40]
+    for t in range(3):
+        rgb = np.stack([(x * 6 + t * 3) % 255, y * 7, 255 - x * 5], axis=-1)
+        write_image(clip / f"f{t}.png", rgb.astype(np.uint8))
+    report = reference_protocol(clip, max_side=40, gallery=3)
+    captions = {name: [c for c, _ in tiles] for name, tiles in report.gallery.items()}
+    assert list(captions) == ["clip/f0.png", "clip/f1.png", "clip/f2.png"]
+    assert captions["clip/f0.png"] == [
+        "f0.png gray", "video (reference)", "per-frame (reference)", "original"
+    ]  # fmt: skip
+    assert captions["clip/f1.png"][0] == "f1.png gray"
+    assert captions["clip/f1.png"][1].startswith("video ") and "dB" in captions["clip/f1.png"][1]

@@ -231,12 +231,17 @@ def _mean_row(method: str, points: int | None, scores: list[dict[str, float]]) -
     return EvalRow(method=method, points=points, images=len(scores), **means)
 
 
+def _gray_rgb(original: Original) -> np.ndarray:
+    """The gray input as 8-bit RGB: the gray baseline's result."""
+    return np.repeat(np.round(original.gray * 255).astype(np.uint8)[..., None], 3, axis=2)
+
+
 def _gray_rows(
     originals: list[Original], report: EvalReport, tick: Callable[[], None], gallery: int
 ) -> None:
     scores = []
     for o in originals:
-        gray = np.repeat(np.round(o.gray * 255).astype(np.uint8)[..., None], 3, axis=2)
+        gray = _gray_rgb(o)
         report.keep(o.name, f"{o.name[:18]} gray", gray, gallery)
         s = score(gray, o.rgb)
         scores.append(s)
@@ -586,6 +591,8 @@ def reference_protocol(
         flickers["original"] += [
             flicker(truth[t - 1], truth[t], pairs[t - 1]) for t in range(1, len(frames))
         ]
+        for o in frames:  # a sheet's row starts with the frame's input, named, as elsewhere
+            report.keep(f"{clip.name}/{o.name}", f"{o.name[:18]} gray", _gray_rgb(o), gallery)
         for method, video in methods.items():
             colorizer = VideoColorizer(
                 [frames[0].rgb],
@@ -607,7 +614,8 @@ def reference_protocol(
                 report.per_image.append(
                     {"image": f"{clip.name}/{o.name}", "method": method, "frame": t, **s}
                 )
-                report.keep(f"{clip.name}/{o.name}", f"{method} {s['psnr']:.1f} dB", image, gallery)
+                caption = f"{method} {s['psnr']:.1f} dB" if t > 0 else f"{method} (reference)"
+                report.keep(f"{clip.name}/{o.name}", caption, image, gallery)
                 tick()
         for method, (k, f) in first.items():
             row = _mean_row(f"{method} {clip.name}", None, scores[method][k:])
