@@ -577,6 +577,23 @@ def test_recolor_takes_no_references(engine, key):
         engine.Options.from_mapping({"recolor": "a.png", key: "b.png"})
 
 
+@pytest.mark.parametrize(
+    ("knob", "strategy"),
+    [
+        ("recolor_strength=0.3", "recolor"),
+        ("anticolor_strength=1", "clip_model"),
+        ("anticolor_every=1", "clip_model"),
+        ("anticolor_texts=a sepia photo", "clip_model"),
+    ],
+)
+def test_a_strategy_knob_without_its_strategy(engine, knob, strategy):
+    """They changed nothing, without a word (the option that turns the strategy on forgotten)."""
+    key, value = knob.split("=")
+    with pytest.raises(ValueCheckError, match=f"{key}=.* has no effect without {strategy}="):
+        engine.Options.from_mapping({key: value})
+    engine.Options.from_mapping({key: value, strategy: "x"})  # with it: fine
+
+
 def test_cli_missing_weights_exit_code(tmp_path):
     from typer.testing import CliRunner
 

@@ -160,6 +160,21 @@ class DiffusionOptions(EngineOptions):
                 f"recolor edits the colors of one image and takes no {given}: give recolor= or "
                 f"{given}=, not both"
             )
+        # A strategy's knobs set without the strategy would change nothing: most likely the
+        # option that turns it on was forgotten.
+        for knob, strategy, on in (
+            ("recolor_strength", "recolor", self.recolor),
+            ("anticolor_strength", "clip_model", self.clip_model),
+            ("anticolor_texts", "clip_model", self.clip_model),
+            ("anticolor_every", "clip_model", self.clip_model),
+        ):
+            field = type(self).__dataclass_fields__[knob]
+            if not on and getattr(self, knob) != field.default:
+                raise ValueCheckError(
+                    f"{knob}={getattr(self, knob)} has no effect without {strategy}= (the "
+                    f"option that turns its strategy on): pass {strategy}=..., or leave "
+                    f"{knob} out"
+                )
 
     @property
     def reference_paths(self) -> list[str]:
