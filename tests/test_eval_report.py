@@ -12,6 +12,7 @@ from polychrome.eval.protocols import (
     auto_protocol,
     points_protocol,
     reference_protocol,
+    regions_protocol,
 )
 from polychrome.eval.report import format_table
 from polychrome.io import write_image
@@ -105,3 +106,24 @@ def test_the_reference_protocols_sheet_names_each_frame_and_the_reference(tmp_pa
     ]  # fmt: skip
     assert captions["clip/f1.png"][0] == "f1.png gray"
     assert captions["clip/f1.png"][1].startswith("video ") and "dB" in captions["clip/f1.png"][1]
+    # Each frame's flicker against the previous result is in the JSON (it had the means only).
+    frames = [e for e in report.to_dict()["per_image"] if e["method"] == "video"]
+    assert [e["frame"] for e in frames] == [0, 1, 2]
+    assert frames[0]["flicker"] is None
+    changes = [e["flicker"] for e in frames[1:]]
+    assert all(c is not None and c >= 0 for c in changes)
+    assert np.isclose(np.mean(changes), report.rows[0].flicker)
+
+
+def test_the_regions_protocol_reports_each_images_color_error_and_leakage(tmp_path: Path):
+    # Per image it had PSNR and the like only: which image missed its colors was not said.
+    folder = _originals(tmp_path / "originals")
+    report = regions_protocol(folder, engines=("none",), regions=2, modes=("true",), max_side=48)
+    entries = [e for e in report.to_dict()["per_image"] if e["method"] == "none true"]
+    assert [e["image"] for e in entries] == ["img0.png", "img1.png"]
+    for e in entries:
+        assert len(e["requested"]) == 2 and all(isinstance(n, str) for n in e["requested"])
+        assert e["color_error"] >= 0 and e["leakage"] >= 0 and e["instance_leakage"] >= 0
+    # The row's color error is the mean over every region, each image having 2.
+    assert np.isclose(np.mean([e["color_error"] for e in entries]), report.rows[1].color_error)
+    assert np.isclose(max(e["instance_leakage"] for e in entries), report.rows[1].instance_leakage)

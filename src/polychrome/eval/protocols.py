@@ -486,14 +486,18 @@ def regions_protocol(
                 with report.timed(f"{engine} {mode}"):
                     result = colorize(o.gray, guidance=guidance, engine=engine, seed=seed).image
                 lab = rgb_to_lab(result / 255.0)
+                own = []  # this image's color errors, one per region
                 for inst in instances:
                     got = lab[inst.mask].mean(axis=0)
                     want = gamut_map(np.array([got[0], *inst.ab], np.float32))
-                    errors.append(float(ciede2000(got[None], want[None])[0]))
+                    own.append(float(ciede2000(got[None], want[None])[0]))
+                errors += own
                 outside = ~np.any([i.mask for i in instances], axis=0)
+                leak = None
                 if outside.any():
                     base_lab = rgb_to_lab(base[o.name] / 255.0)
-                    leaks.append(float(ciede2000(lab[outside], base_lab[outside]).mean()))
+                    leak = float(ciede2000(lab[outside], base_lab[outside]).mean())
+                    leaks.append(leak)
                 worst = 0.0
                 for k in range(len(instances)):
                     rest = tuple(i for j, i in enumerate(instances) if j != k)
@@ -508,8 +512,10 @@ def regions_protocol(
                 s = score(result, o.rgb)
                 scores.append(s)
                 report.per_image.append(
-                    {"image": o.name, "method": f"{engine} {mode}", "points": None, **s}
-                )
+                    {"image": o.name, "method": f"{engine} {mode}", "points": None, **s,
+                     "requested": [i.label for i in instances], "color_error": float(np.mean(own)),
+                     "leakage": leak, "instance_leakage": worst}
+                )  # fmt: skip
                 report.keep(o.name, f"{engine} {mode} {s['psnr']:.1f} dB", result, gallery)
                 tick()
             row = _mean_row(f"{engine} {mode}", None, scores)
@@ -605,15 +611,18 @@ def reference_protocol(
                 with report.timed(method):
                     image = colorizer.step(o.gray).image
                 ab = rgb_to_lab(image / 255.0)[..., 1:]
+                change = None  # against the previous frame
                 if previous is not None:
-                    flickers[method].append(flicker(previous, ab, pairs[t - 1]))
+                    change = flicker(previous, ab, pairs[t - 1])
+                    flickers[method].append(change)
                 previous = ab
                 s = score(image, o.rgb)
                 if t > 0:
                     scores[method].append(s)
                 report.per_image.append(
-                    {"image": f"{clip.name}/{o.name}", "method": method, "frame": t, **s}
-                )
+                    {"image": f"{clip.name}/{o.name}", "method": method, "frame": t, **s,
+                     "flicker": change}
+                )  # fmt: skip
                 caption = f"{method} {s['psnr']:.1f} dB" if t > 0 else f"{method} (reference)"
                 report.keep(f"{clip.name}/{o.name}", caption, image, gallery)
                 tick()
