@@ -127,3 +127,17 @@ def test_the_regions_protocol_reports_each_images_color_error_and_leakage(tmp_pa
     # The row's color error is the mean over every region, each image having 2.
     assert np.isclose(np.mean([e["color_error"] for e in entries]), report.rows[1].color_error)
     assert np.isclose(max(e["instance_leakage"] for e in entries), report.rows[1].instance_leakage)
+
+
+def test_contact_sheet_captions_are_not_cut_at_a_narrow_images_width():
+    # Beside landscape photos, a portrait photo's caption was cut at its own width
+    # ('none 1000 pts 3'), and a caption longer than the cell was cut too.
+    from polychrome.apps.sheet import contact_sheet
+
+    wide, narrow = np.full((100, 150, 3), 128, np.uint8), np.full((150, 100, 3), 128, np.uint8)
+    sheet = contact_sheet([wide, narrow], ["wide", "none 1000 pts 35.8 dB"], height=160, columns=2)
+    cell = sheet.shape[1] // 2
+    ink = np.flatnonzero((sheet[:28, cell:] < 128).any(axis=(0, 2)))
+    narrow_width = round(100 * 160 / 150)
+    assert ink.max() > narrow_width  # the caption spans the cell, past the image
+    assert ink.max() < cell - 2  # and ends inside it, not cut at its edge
