@@ -552,3 +552,25 @@ def test_a_checkpoint_that_would_run_code_is_refused_unloaded(data_dir, tmp_path
     with pytest.raises(InputError, match="holds Python objects"):
         export_onnx(tmp_path / "given.pt", tmp_path / "model.onnx")
     assert not (tmp_path / "ran").exists()
+
+
+def test_a_run_resumed_on_other_data_says_so(data_dir, tmp_path):
+    # A run resumed with another --data (other images, other class weights) went on silently.
+    config = TrainConfig(steps=3, checkpoint_every=10, **TINY)
+
+    def stop_at_1(step, total, loss):
+        if step == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(data_dir, tmp_path / "run", config, progress=stop_at_1)
+    other = tmp_path / "other"
+    other.mkdir()
+    for src in sorted(data_dir.glob("img*.png"))[:2]:
+        (other / src.name).write_bytes(src.read_bytes())
+    said = []
+    train(other, tmp_path / "run", config, say=said.append)
+    assert said[-1] == (
+        f"warning: {tmp_path / 'run' / 'checkpoint.pt'} was trained on {data_dir.resolve()} (6 "
+        f"images); it goes on with {other.resolve()} (2 images)"
+    )

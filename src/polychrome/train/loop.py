@@ -287,6 +287,15 @@ def train(
             say(f"{ckpt_path} has finished (step {step} of {config.steps}); nothing to train")
         elif say:
             say(f"resuming {ckpt_path} at step {step} of {config.steps}")
+            # The data is not a setting (a moved folder resumes), but other images change what
+            # the rest of the run learns and its class weights: said, not silent.
+            made = state.get("meta", {})
+            here = (str(Path(data).resolve()), len(bank.images))
+            if "data" in made and (made["data"], made.get("images")) != here:
+                say(
+                    f"warning: {ckpt_path} was trained on {made['data']} ({made.get('images')} "
+                    f"images); it goes on with {here[0]} ({here[1]} images)"
+                )
     elif init_state is not None:
         _load_init(model, config, init_state)
     out.mkdir(parents=True, exist_ok=True)  # only once the data and checkpoints are good
