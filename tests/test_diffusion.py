@@ -517,6 +517,29 @@ def test_missing_input_files_are_found_before_the_models_load(engine, tiny, tmp_
             engine.propose(_lum(), options=opts, seed=0)
 
 
+def test_wrong_input_images_are_found_before_the_models_load(engine, tiny, tmp_path, monkeypatch):
+    """A gray or misshapen recolor image, a gray reference and a pool that is no pool were
+    found after the models had loaded (minutes on a CPU)."""
+    from polychrome.engines.diffusion import loading
+
+    def never(*args, **kwargs):
+        raise AssertionError("the models were loaded before the wrong image was found")
+
+    monkeypatch.setattr(loading, "load_components", never)
+    base, _ = tiny
+    gray = _write_color(tmp_path / "gray.png", np.full((24, 32, 3), 0.5))
+    square = _write_color(tmp_path / "square.png", np.random.default_rng(0).random((32, 32, 3)))
+    for key, path, error, message in (
+        ("recolor", gray, ValueCheckError, "recolor image .* has no color"),
+        ("recolor", square, ShapeError, "same aspect ratio"),
+        ("references", gray, ValueCheckError, "reference .* has no color"),
+        ("pool", gray, InputError, "not a polychrome pool"),
+    ):
+        opts = engine.Options.from_mapping({**base, key: path})
+        with pytest.raises(error, match=message):
+            engine.propose(_lum(), options=opts, seed=0)
+
+
 def test_incomplete_folder_and_offline_hub_id(engine, tiny, tmp_path, monkeypatch):
     base, _ = tiny
     (tmp_path / "unet").mkdir()

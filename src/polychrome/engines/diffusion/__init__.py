@@ -67,9 +67,16 @@ class DiffusionEngine:
         from polychrome.engines.diffusion.anticolor import AntiColorGuide
         from polychrome.engines.diffusion.loading import load_clip, load_components
         from polychrome.engines.diffusion.sampler import Sampler
-        from polychrome.engines.diffusion.strategies import build_plan, sample_seed, to_proposal
+        from polychrome.engines.diffusion.strategies import (
+            build_plan,
+            read_inputs,
+            sample_seed,
+            to_proposal,
+        )
 
         context = context or EngineContext()
+        # 0. The images the options name, read and checked before minutes of model loading
+        images = read_inputs(options, luminance)
         # The models are cached and shared, and a run swaps their attention processors: one
         # run at a time in a process (the HTTP service colorizes in several threads).
         with _RUN_LOCK:
@@ -92,6 +99,7 @@ class DiffusionEngine:
                 vae_scale=components.vae_scale,
                 seed=sample_seed(seed, sample),
                 anticolor=anticolor,
+                images=images,
             )
             # 4. Sample and decode
             rgb = Sampler(components).run(plan, progress=_with_sample(progress, sample))

@@ -30,7 +30,16 @@ from polychrome.errors import ShapeError, ValueCheckError
 from polychrome.ops.color import rgb_to_lab
 from polychrome.ops.filters import resize
 
-__all__ = ["Layout", "build_plan", "instance_text", "model_shape", "sample_seed", "to_proposal"]
+__all__ = [
+    "InputImages",
+    "Layout",
+    "build_plan",
+    "instance_text",
+    "model_shape",
+    "read_inputs",
+    "sample_seed",
+    "to_proposal",
+]
 
 
 @dataclass(frozen=True)
@@ -107,7 +116,24 @@ def _cover(rgb: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return np.clip(resize(np.ascontiguousarray(rgb), shape, mode="area"), 0, 1)
 
 
-def _references(options: DiffusionOptions, luminance: np.ndarray) -> list[np.ndarray]:
+@dataclass(frozen=True)
+class InputImages:
+    """The images the options name, read and checked: ``references`` (each ``(H, W, 3)``
+    float32 RGB in ``[0, 1]``, at most 3) and the ``recolor`` image (same, or None)."""
+
+    references: tuple[np.ndarray, ...] = ()
+    recolor: np.ndarray | None = None
+
+
+def read_inputs(options: DiffusionOptions, luminance: np.ndarray) -> InputImages:
+    """Read and check the references (given, or retrieved from the pool) and the recolor image
+    for ``luminance`` ``(h, w)``: cheap, so it runs before the models load (a gray, unreadable
+    or misshapen image is found in a second, not after minutes of loading on a CPU).
+
+    Raises:
+        ValueCheckError: an image is gray, or the pool is no pool.
+        ShapeError: the recolor image has another aspect ratio than the input.
+    """
     paths = options.reference_paths
     if options.pool:
         from polychrome.reference.pool import Pool
@@ -115,7 +141,17 @@ def _references(options: DiffusionOptions, luminance: np.ndarray) -> list[np.nda
         pool = Pool.open(os.path.expanduser(options.pool))
         retrieved = [str(p) for p, _ in pool.retrieve(luminance)]
         paths += [p for p in retrieved if p not in paths]
-    return [_read_color(p, "reference") for p in paths[:3]]
+    references = tuple(_read_color(p, "reference") for p in paths[:3])
+    original = None
+    if options.recolor:
+        original = _read_color(options.recolor, "recolor image")
+        ratio = (original.shape[0] / original.shape[1]) / (luminance.shape[0] / luminance.shape[1])
+        if abs(ratio - 1) > 0.02:
+            raise ShapeError(
+                f"the recolor image is {original.shape[1]}x{original.shape[0]}: it must be a color "
+                "version of the input (same aspect ratio)"
+            )
+    return InputImages(references, original)
 
 
 def _luminance01(rgb: np.ndarray) -> np.ndarray:
@@ -131,8 +167,12 @@ def build_plan(
     vae_scale: int,
     seed: int,
     anticolor=None,
+    images: InputImages | None = None,
 ) -> tuple[SamplingPlan, Layout]:
-    """The sampling plan for ``luminance`` ``(h, w)`` in ``[0, 100]`` (working resolution)."""
+    """The sampling plan for ``luminance`` ``(h, w)`` in ``[0, 100]`` (working resolution).
+    ``images``: from :func:`read_inputs` (read here when not given)."""
+    if images is None:
+        images = read_inputs(options, luminance)
     cell = model_shape(luminance.shape, options.resolution, multiple)
     target_l = np.clip(resize(luminance.astype(np.float32), cell, mode="area") / 100, 0, 1)
     # Instances: masks and texts (the description binds objects to them).
@@ -145,7 +185,7 @@ def build_plan(
     prompt = description or options.prompt
     prompt = _prompt_with(prompt, [t for t, _ in texts])
     # Canvas: the target alone, or beside its references (in-context reference).
-    references = _references(options, luminance)
+    references = images.references
     rows, cols = (1, 1) if not references else (1, 2) if len(references) == 1 else (2, 2)
     canvas = (cell[0] * rows, cell[1] * cols)
     control = np.zeros(canvas, np.float32)
@@ -164,14 +204,8 @@ def build_plan(
         keep_px = np.ones(canvas, np.float32)
         keep_px[: cell[0], : cell[1]] = 0
         keep = resize(keep_px, latent, mode="area")
-    if options.recolor:
-        original = _read_color(options.recolor, "recolor image")
-        ratio = (original.shape[0] / original.shape[1]) / (luminance.shape[0] / luminance.shape[1])
-        if abs(ratio - 1) > 0.02:
-            raise ShapeError(
-                f"the recolor image is {original.shape[1]}x{original.shape[0]}: it must be a color "
-                "version of the input (same aspect ratio)"
-            )
+    if images.recolor is not None:
+        original = images.recolor
         known = resize(original, cell, mode="area").clip(0, 1)
         strength = options.recolor_strength
         work = resize(original, luminance.shape, mode="area").clip(0, 1)
