@@ -574,3 +574,19 @@ def test_a_run_resumed_on_other_data_says_so(data_dir, tmp_path):
         f"warning: {tmp_path / 'run' / 'checkpoint.pt'} was trained on {data_dir.resolve()} (6 "
         f"images); it goes on with {other.resolve()} (2 images)"
     )
+
+
+def test_an_export_cut_short_leaves_no_temporary_file(data_dir, tmp_path, monkeypatch):
+    # Ctrl-C during the export left .model.onnx.tmp (a partial model) in the run folder.
+    run = tmp_path / "run"
+    train(data_dir, run, TrainConfig(steps=1, **TINY))
+
+    def cut_short(model, args, path, **kwargs):
+        with open(path, "wb") as f:
+            f.write(b"partial")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch.onnx, "export", cut_short)
+    with pytest.raises(KeyboardInterrupt):
+        export_onnx(run / "checkpoint.pt", run / "model.onnx")
+    assert sorted(p.name for p in run.iterdir()) == ["checkpoint.pt", "log.jsonl", "run.json"]

@@ -55,30 +55,33 @@ def export_onnx(checkpoint: str | Path, out: str | Path) -> dict:
         axes["hints"] = {2: "height", 3: "width"}
     with torch.no_grad():
         want = model(*(torch.from_numpy(v) for v in probe.values())).numpy()
-    with warnings.catch_warnings():
-        # The tracer warns that a shape-dependent Python value (the spread hints' kernel
-        # sizes) is taken as a constant; the check below, at another size than the example's,
-        # refuses an export where that changed anything.
-        warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        torch.onnx.export(
-            model,
-            example,
-            str(tmp),
-            input_names=list(probe),
-            output_names=["probs"],
-            dynamic_axes=axes,
-            opset_version=17,
-            dynamo=False,
-        )
-    # Check that ONNX Runtime gives what torch gives before replacing anything.
-    import onnxruntime as ort
+    try:  # cut short (Ctrl-C, a full disk, a failed check): no temporary file is left
+        with warnings.catch_warnings():
+            # The tracer warns that a shape-dependent Python value (the spread hints' kernel
+            # sizes) is taken as a constant; the check below, at another size than the example's,
+            # refuses an export where that changed anything.
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            torch.onnx.export(
+                model,
+                example,
+                str(tmp),
+                input_names=list(probe),
+                output_names=["probs"],
+                dynamic_axes=axes,
+                opset_version=17,
+                dynamo=False,
+            )
+        # Check that ONNX Runtime gives what torch gives before replacing anything.
+        import onnxruntime as ort
 
-    session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
-    got = session.run(None, probe)[0]
-    if not np.allclose(got, want, atol=1e-4):
-        tmp.unlink()
-        raise RuntimeError("the ONNX export disagrees with torch; not written")
-    os.replace(tmp, out)
+        session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+        got = session.run(None, probe)[0]
+        if not np.allclose(got, want, atol=1e-4):
+            raise RuntimeError("the ONNX export disagrees with torch; not written")
+        os.replace(tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return {
         "file": out.name,
         "sha256": file_sha256(out),
