@@ -593,6 +593,14 @@ def test_bad_options(engine, key, value, message):
         engine.Options.from_mapping({key: value})
 
 
+@pytest.mark.parametrize(("key", "value"), [("steps", 2.5), ("steps", True), ("confidence", True)])
+def test_python_values_of_the_wrong_type(engine, key, value):
+    """From Python (or JSON), steps=2.5 ran 2 steps and steps=True ran 1, without a word."""
+    with pytest.raises(ValueCheckError, match=f"engine option {key}={value}: not a"):
+        engine.Options.from_mapping({key: value})
+    assert engine.Options.from_mapping({"steps": 3.0}).steps == 3
+
+
 @pytest.mark.parametrize("key", ["references", "pool"])
 def test_recolor_takes_no_references(engine, key):
     """They were ignored without a word."""

@@ -130,6 +130,10 @@ class EngineOptions:
             try:
                 if kind is bool and isinstance(raw, str):
                     converted[key] = parse_bool(raw)  # bool("false") would be True
+                elif kind in (int, float) and isinstance(raw, bool):
+                    raise ValueError  # int(True) is 1: a yes/no is no number
+                elif kind is int and isinstance(raw, float) and not raw.is_integer():
+                    raise ValueError  # int(2.5) would be 2, silently
                 else:
                     converted[key] = kind(raw) if not isinstance(raw, kind) else raw
             except (TypeError, ValueError) as exc:
