@@ -682,6 +682,28 @@ def test_cli_model_paths_exit_codes(tiny, tmp_path, monkeypatch):
         assert not (tmp_path / "out.png").exists()
 
 
+@pytest.mark.parametrize("device", ["cuda", "mps"])
+def test_cli_device_not_here_before_the_start_line(tiny, tmp_path, monkeypatch, device):
+    """device=cuda on a machine without CUDA said so only after 'colorizing ... minutes'."""
+    import torch
+    from typer.testing import CliRunner
+
+    from polychrome.apps.cli import app
+    from polychrome.io import write_image
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    write_image(tmp_path / "in.png", np.full((16, 16), 100, np.uint8))
+    args = ["colorize", str(tmp_path / "in.png"), "-o", str(tmp_path / "out.png")]
+    args += ["--engine", "diffusion"]
+    for key, given in {**tiny[0], "device": device}.items():
+        args += ["--engine-option", f"{key}={given}"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 3, result.output
+    assert result.stderr.startswith(f"error: device={device} was asked for"), result.stderr
+    assert not (tmp_path / "out.png").exists()
+
+
 def test_similar_folder(tmp_path, monkeypatch):
     """The folder a mistyped path (one or more parts) most likely meant, or None."""
     from polychrome.hub import similar_folder

@@ -11,6 +11,7 @@ and ``engines`` answer instantly.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import inspect
 import json
 import math
@@ -815,7 +816,12 @@ def colorize_command(*, options: ColorizeOptions, **flags: Any) -> None:
         from polychrome.engines.diffusion import DiffusionOptions, check_paths
 
         try:
-            check_paths(DiffusionOptions.from_mapping(engine_options))
+            diffusion = DiffusionOptions.from_mapping(engine_options)
+            check_paths(diffusion)
+            if diffusion.device in ("cuda", "mps") and importlib.util.find_spec("torch"):
+                from polychrome.engines.diffusion.loading import resolve_device
+
+                resolve_device(diffusion.device, diffusion.dtype)  # asked for, and here?
         except PolychromeError as exc:
             raise _fail(exc) from None
     steps_shown = options.engine == "diffusion" and not batch and not quiet
