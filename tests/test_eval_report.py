@@ -68,6 +68,7 @@ def test_the_json_report_records_version_settings_and_timings(tmp_path: Path):
     report = points_protocol(folder, points=(5, 20), engines=("none",), max_side=48)
     data = report.to_dict()
     assert data["version"] == polychrome.__version__
+    assert list(data)[-2:] == ["rows", "per_image"]  # the settings first, where one reads them
     assert data["settings"] == {
         "engines": ["none"],
         "engine_options": {"none": {}},

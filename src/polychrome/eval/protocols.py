@@ -105,16 +105,16 @@ class EvalReport:
     max_side: int
     seed: int
     reference_colorfulness: float
-    rows: list[EvalRow] = field(default_factory=list)
-    per_image: list[dict] = field(default_factory=list)
+    reference_flicker: float | None = None
+    """``reference``: the originals' own flicker, what the methods' flicker compares with."""
+    version: str = __version__
     settings: dict[str, Any] = field(default_factory=dict)
     """What the protocol ran with beyond ``max_side`` and ``seed``: engines, counts, options."""
     timings: dict[str, float] = field(default_factory=dict)
     """Seconds spent colorizing, per method (all images together), and ``total`` for the whole
     protocol (reading the originals and scoring too)."""
-    version: str = __version__
-    reference_flicker: float | None = None
-    """``reference``: the originals' own flicker, what the methods' flicker compares with."""
+    rows: list[EvalRow] = field(default_factory=list)
+    per_image: list[dict] = field(default_factory=list)
     gallery: dict[str, list[tuple[str, np.ndarray]]] = field(default_factory=dict, repr=False)
     """Per image name: ``(caption, RGB uint8)`` tiles, for contact sheets (not serialized)."""
 
