@@ -590,3 +590,38 @@ def test_an_export_cut_short_leaves_no_temporary_file(data_dir, tmp_path, monkey
     with pytest.raises(KeyboardInterrupt):
         export_onnx(run / "checkpoint.pt", run / "model.onnx")
     assert sorted(p.name for p in run.iterdir()) == ["checkpoint.pt", "log.jsonl", "run.json"]
+
+
+@pytest.mark.parametrize("every", [2, 10])
+def test_a_second_ctrl_c_stops_within_the_step_and_keeps_the_last_checkpoint(
+    data_dir, tmp_path, monkeypatch, every
+):
+    import os
+    import signal
+
+    from polychrome.train import loop
+
+    calls = []
+
+    def encode_then_two_ctrl_c(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:  # within step 3: the first is held, the second stops at once
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)
+        return soft_encode(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "soft_encode", encode_then_two_ctrl_c)
+    said = []
+    with pytest.raises(KeyboardInterrupt):
+        train(
+            data_dir,
+            tmp_path,
+            TrainConfig(steps=5, checkpoint_every=every, **TINY),
+            say=said.append,
+        )
+    if every == 2:
+        assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"] == 2
+        assert said[-1].startswith("stopped during step 3; ") and "holds step 2" in said[-1]
+    else:  # it said the checkpoint held step 0
+        assert not (tmp_path / "checkpoint.pt").exists()
+        assert said[-1] == "stopped during step 3, before the first checkpoint: nothing saved"

@@ -373,10 +373,15 @@ def train(
                 interrupt.deliver()
         except KeyboardInterrupt:
             if in_step:  # a second signal within a step: the last checkpoint stands
-                if say:
+                if say and ckpt_path.exists():
                     say(
                         f"stopped during step {step + 1}; {ckpt_path} holds step {saved}: run "
                         "the same command to resume from there"
+                    )
+                elif say:  # it said the checkpoint held step 0, and there was none
+                    say(
+                        f"stopped during step {step + 1}, before the first checkpoint: nothing "
+                        "saved"
                     )
                 raise
             if step != saved:
