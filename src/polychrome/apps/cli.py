@@ -1624,7 +1624,7 @@ def eval_command(
             "--engine",
             metavar="<str>",
             help="Engine(s) to evaluate; repeatable. Default: none and cnn for points, cnn for "
-            "auto (those available).",
+            "auto, regions and pool (those available).",
         ),
     ] = [],  # noqa: B006
     samples: Annotated[
@@ -1636,7 +1636,12 @@ def eval_command(
     max_side: Annotated[
         int, typer.Option("--max-side", help="Resize originals to at most this side.", min=16)
     ] = 256,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the sampling.", min=0)] = 0,
+    seed: Annotated[
+        int,
+        typer.Option(
+            "--seed", help="Seed of the sampling: hint points (points), samples (auto).", min=0
+        ),
+    ] = 0,
     quality: Annotated[
         str,
         typer.Option(
