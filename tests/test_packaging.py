@@ -112,6 +112,31 @@ def test_base_install_pulls_no_torch_and_extras_pin_it():
                 assert r == "torch==2.13.0", (extra, r)
 
 
+# The oldest release of each base dependency that works, and why an older one does not (found by
+# installing the wheel beside the older releases and running the CLI: each failed with a traceback).
+MINIMUM = {
+    "opencv-contrib-python-headless": ((4, 13), "cv2.IMWRITE_PNG_FILTER and cv2.utils.logging"),
+    "typer": ((0, 16), "older ones break on click 8.2+, which they do not exclude"),
+    "numpy": ((2, 0), "opencv 4.13 needs it"),
+    "scipy": ((1, 13), "the first for numpy 2"),
+    "onnxruntime": ((1, 19), "the first for numpy 2"),
+    "scikit-image": ((0, 24), "the first for numpy 2"),
+}
+
+
+def _lower_bound(requirement: str) -> tuple[int, ...]:
+    match = re.search(r">=\s*([0-9][0-9.]*)", requirement)
+    assert match, f"no lower bound: {requirement}"
+    return tuple(int(x) for x in match.group(1).split("."))
+
+
+@pytest.mark.parametrize("distribution", sorted(MINIMUM))
+def test_base_dependencies_exclude_releases_that_fail(distribution):
+    version, why = MINIMUM[distribution]
+    requirement = next(r for r in PROJECT["dependencies"] if _name(r) == distribution)
+    assert _lower_bound(requirement) >= version, f"{requirement}: needs >= {version}: {why}"
+
+
 def test_package_data_covers_every_data_file():
     """Every file of the package that is not Python (weights, samples, web page, tables) is
     matched by a package-data pattern, so the wheel holds it."""
