@@ -625,6 +625,16 @@ def test_a_strategy_knob_without_its_strategy(engine, knob, strategy):
     engine.Options.from_mapping({key: value, strategy: "x"})  # with it: fine
 
 
+def test_anticolor_without_texts(engine):
+    """An empty anticolor_texts made anti-color guidance cost a decode per step and do nothing
+    (the contrastive loss over the description alone is 0)."""
+    with pytest.raises(ValueCheckError, match=r"anticolor_texts=' \| ' holds no text"):
+        engine.Options.from_mapping({"clip_model": "x", "anticolor_texts": " | "})
+    engine.Options.from_mapping(
+        {"clip_model": "x", "anticolor_texts": "|", "anticolor_strength": 0}
+    )
+
+
 def test_cli_missing_weights_exit_code(tmp_path):
     from typer.testing import CliRunner
 

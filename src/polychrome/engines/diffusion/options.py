@@ -176,6 +176,15 @@ class DiffusionOptions(EngineOptions):
                     f"{knob} out"
                 )
 
+        if self.clip_model and self.anticolor_strength > 0 and not self.anticolor_list:
+            # The contrastive loss over the description alone is 0: each guided step would
+            # cost a decode and a backward pass, and change nothing.
+            raise ValueCheckError(
+                f"anticolor_texts={self.anticolor_texts!r} holds no text: anti-color guidance "
+                "needs texts to push away from, separated by | (or anticolor_strength=0 to "
+                "turn it off)"
+            )
+
     @property
     def reference_paths(self) -> list[str]:
         return [p.strip() for p in self.references.split(",") if p.strip()]
