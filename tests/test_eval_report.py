@@ -107,13 +107,21 @@ def test_the_reference_protocols_sheet_names_each_frame_and_the_reference(tmp_pa
     ]  # fmt: skip
     assert captions["clip/f1.png"][0] == "f1.png gray"
     assert captions["clip/f1.png"][1].startswith("video ") and "dB" in captions["clip/f1.png"][1]
+    # The gray baseline is scored as in the other protocols, on the frames after the reference
+    # (the table had none).
+    gray = report.rows[0]
+    assert (gray.method, gray.images, gray.flicker, gray.colorfulness) == ("gray baseline", 2, 0, 0)
+    assert [r.images for r in report.rows] == [2, 2, 2]
+    grays = [e for e in report.to_dict()["per_image"] if e["method"] == "gray"]
+    assert [e["frame"] for e in grays] == [1, 2]
+    assert np.isclose(np.mean([e["psnr"] for e in grays]), gray.psnr)
     # Each frame's flicker against the previous result is in the JSON (it had the means only).
     frames = [e for e in report.to_dict()["per_image"] if e["method"] == "video"]
     assert [e["frame"] for e in frames] == [0, 1, 2]
     assert frames[0]["flicker"] is None
     changes = [e["flicker"] for e in frames[1:]]
     assert all(c is not None and c >= 0 for c in changes)
-    assert np.isclose(np.mean(changes), report.rows[0].flicker)
+    assert np.isclose(np.mean(changes), report.rows[1].flicker)
 
 
 def test_the_regions_protocol_reports_each_images_color_error_and_leakage(tmp_path: Path):

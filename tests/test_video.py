@@ -933,7 +933,7 @@ def test_reference_protocol_on_a_tiny_clip(tmp_path):
     report = json.loads(out.read_text())
     rows = {r["method"]: r for r in report["rows"]}
     clip_rows = {f"{m} {c}" for m in ("video", "per-frame") for c in ("one", "two")}
-    assert set(rows) == {"video", "per-frame"} | clip_rows  # all frames, then each clip's
+    assert set(rows) == {"gray baseline", "video", "per-frame"} | clip_rows  # then each clip's
     assert rows["video"]["images"] == 4 + 2  # the reference frames themselves are not scored
     assert (rows["video one"]["images"], rows["video two"]["images"]) == (4, 2)
     mean = (4 * rows["video one"]["psnr"] + 2 * rows["video two"]["psnr"]) / 6

@@ -10,12 +10,12 @@ and results are compared with the original.
   scored, and the diversity (mean pairwise ab distance between samples, per pixel) is reported.
 
 - ``reference`` (video): on a folder of frames, or a folder of such folders (one per clip), the
-  first frame's original is the reference; every frame is colorized by the video path
-  (:class:`~polychrome.video.temporal.VideoColorizer`) and, in the same run, frame by frame on its
-  own (each frame an anchor). PSNR/SSIM are per frame, their means over the frames after the
-  reference frame (all clips' frames together; with several clips, each clip's rows follow);
-  flicker is the mean |ab change| between consecutive results after flow compensation (flow and
-  its consistency from the originals' luminance).
+  first frame's original is the reference; beside the gray baseline, every frame is colorized by
+  the video path (:class:`~polychrome.video.temporal.VideoColorizer`) and, in the same run,
+  frame by frame on its own (each frame an anchor). PSNR/SSIM are per frame, their means over
+  the frames after the reference frame (all clips' frames together; with several clips, each
+  clip's rows follow); flicker is the mean |ab change| between consecutive results after flow
+  compensation (flow and its consistency from the originals' luminance).
 - ``pool`` (comics): on a folder of pages, each page is colorized with the other pages as its
   reference pool (retrieval, matching and the references' palette, over ``cnn``), beside ``cnn``
   alone.
@@ -589,6 +589,7 @@ def reference_protocol(
     scores: dict[str, list[dict[str, float]]] = {m: [] for m in methods}
     flickers: dict[str, list[float]] = {m: [] for m in (*methods, "original")}
     per_clip: list[EvalRow] = []
+    gray_scores: list[dict[str, float]] = []
     for clip, frames in clips:
         first = {m: (len(scores[m]), len(flickers[m])) for m in methods}
         lums = [luminance_of(o.rgb) for o in frames]
@@ -597,8 +598,15 @@ def reference_protocol(
         flickers["original"] += [
             flicker(truth[t - 1], truth[t], pairs[t - 1]) for t in range(1, len(frames))
         ]
-        for o in frames:  # a sheet's row starts with the frame's input, named, as elsewhere
-            report.keep(f"{clip.name}/{o.name}", f"{o.name[:18]} gray", _gray_rgb(o), gallery)
+        for t, o in enumerate(frames):  # the gray baseline (a sheet's row starts with it)
+            gray = _gray_rgb(o)
+            report.keep(f"{clip.name}/{o.name}", f"{o.name[:18]} gray", gray, gallery)
+            if t > 0:
+                gray_scores.append(score(gray, o.rgb))
+                report.per_image.append(
+                    {"image": f"{clip.name}/{o.name}", "method": "gray", "frame": t,
+                     **gray_scores[-1]}
+                )  # fmt: skip
         for method, video in methods.items():
             colorizer = VideoColorizer(
                 [frames[0].rgb],
@@ -630,6 +638,9 @@ def reference_protocol(
             row = _mean_row(f"{method} {clip.name}", None, scores[method][k:])
             row.flicker = float(np.nanmean(flickers[method][f:]))
             per_clip.append(row)
+    row = _mean_row("gray baseline", None, gray_scores)
+    row.flicker = 0.0  # no chroma, no change of it
+    report.rows.append(row)
     for method in methods:
         row = _mean_row(method, None, scores[method])
         row.flicker = float(np.nanmean(flickers[method]))
