@@ -82,11 +82,14 @@ def test_the_json_report_records_version_settings_and_timings(tmp_path: Path):
     again = points_protocol(folder, points=(5, 20), engines=("none",), max_side=48).to_dict()
     assert {**data, "timings": None} == {**again, "timings": None}
 
+    # Engine options as the engine reads them: the CLI gives text ("1.5", "false").
+    options = {"cnn": {"vividness": "1.5", "hints": "false"}}
     auto = auto_protocol(
-        folder, engines=("cnn",), max_side=48, samples=2, engine_options={"cnn": {"vividness": 1.5}}
+        folder, engines=("cnn",), max_side=48, samples=2, engine_options=options
     ).to_dict()
     assert auto["settings"] == {
-        "engines": ["cnn"], "engine_options": {"cnn": {"vividness": 1.5}}, "samples": 2
+        "engines": ["cnn"], "engine_options": {"cnn": {"vividness": 1.5, "hints": False}},
+        "samples": 2,
     }  # fmt: skip
     assert set(auto["timings"]) == {"cnn", "cnn x2", "total"}
 

@@ -42,7 +42,7 @@ import cv2
 import numpy as np
 
 from polychrome import __version__
-from polychrome.engines.base import engine_spec
+from polychrome.engines.base import engine_spec, load_engine
 from polychrome.errors import InputError, ValueCheckError
 from polychrome.formats import IMAGE_SUFFIXES, image_files
 from polychrome.guidance.hints import Guidance, PointHints
@@ -326,10 +326,19 @@ def _settings(
     engine_options: Mapping[str, Mapping[str, Any]] | None = None,
     **more: Any,
 ) -> dict[str, Any]:
-    """A report's ``settings``: the engines, each one's options (``{}``: its defaults), and the
-    protocol's own settings."""
-    options = {e: dict((engine_options or {}).get(e) or {}) for e in engines}
+    """A report's ``settings``: the engines, each one's options as the engine reads them
+    (``hints=false`` is ``False``; ``{}``: its defaults), and the protocol's own settings."""
+    options = {}
+    for e in engines:
+        given = dict((engine_options or {}).get(e) or {})
+        read = load_engine(e).Options.from_mapping(given) if given else None
+        options[e] = {k: _plain(getattr(read, k)) for k in given}
     return {"engines": list(engines), "engine_options": options, **more}
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as JSON has it (a path as text)."""
+    return value if value is None or isinstance(value, (bool, int, float, str)) else str(value)
 
 
 def _finish(report: EvalReport, start: float) -> EvalReport:
