@@ -92,6 +92,10 @@ def test_the_json_report_records_version_settings_and_timings(tmp_path: Path):
         "samples": 2,
     }  # fmt: skip
     assert set(auto["timings"]) == {"cnn", "cnn x2", "total"}
+    # The samples' row counts images, as every row does (it said 4: 2 images x 2 samples).
+    assert [(r["method"], r["images"]) for r in auto["rows"]] == [
+        ("gray baseline", 2), ("cnn", 2), ("cnn x2", 2)
+    ]  # fmt: skip
 
 
 def test_the_reference_protocols_sheet_names_each_frame_and_the_reference(tmp_path: Path):

@@ -314,6 +314,7 @@ def auto_protocol(
         report.rows.append(_mean_row(engine, None, firsts))
         if samples > 1 and engine_spec(engine).samples:
             row = _mean_row(f"{engine} x{samples}", None, every)
+            row.images = len(worst)  # not the number of samples scored (images x samples)
             row.diversity = float(np.mean(spread))
             row.worst_psnr = float(np.mean(worst))
             report.rows.append(row)
