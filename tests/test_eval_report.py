@@ -35,6 +35,13 @@ def test_columns_stay_aligned_with_long_method_names():
     end = head.index("PSNR") + len("PSNR")
     assert [r[end - 5 : end] for r in rows] == ["30.00", "24.50"]
     assert rows[1].startswith("video davis_bmx-trees (30 frames) ")
+    # No rows with hint counts (reference, auto, regions, pool), no 'points' column of dashes.
+    assert "points" not in head and head.startswith("method ")
+    report.rows.insert(0, EvalRow("none", 10, 28.0, 0.95, 20.0, 3.0, 5.0, images=2))
+    lines = format_table(report).splitlines()
+    end = lines[1].index("points") + len("points")
+    assert lines[1].index("PSNR") > end
+    assert [r[end - 2 : end] for r in lines[3:]] == ["10", " -", " -"]
 
 
 def test_the_header_counts_what_was_scored():

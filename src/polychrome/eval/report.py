@@ -10,7 +10,8 @@ __all__ = ["format_table"]
 def format_table(report: EvalReport) -> str:
     """A plain-text table of a report's rows (means over images)."""
     width = max([20, *(len(r.method) + 1 for r in report.rows)])
-    head = f"{'method':<{width}}{'points':>7}{'PSNR':>8}{'SSIM':>8}"
+    points = any(r.points is not None for r in report.rows)  # only the points protocol's
+    head = f"{'method':<{width}}" + (f"{'points':>7}" if points else "") + f"{'PSNR':>8}{'SSIM':>8}"
     head += f"{'colorful':>10}{'gap':>7}{'dE2000':>8}"
     if any(r.diversity is not None for r in report.rows):
         head += f"{'diversity':>11}{'worst PSNR':>12}"
@@ -34,9 +35,11 @@ def format_table(report: EvalReport) -> str:
         "-" * len(head),
     ]
     for r in report.rows:
-        pts = "-" if r.points is None else str(r.points)
-        line = (
-            f"{r.method:<{width}}{pts:>7}{r.psnr:>8.2f}{r.ssim:>8.4f}{r.colorfulness:>10.1f}"
+        line = f"{r.method:<{width}}"
+        if points:
+            line += f"{'-' if r.points is None else r.points:>7}"
+        line += (
+            f"{r.psnr:>8.2f}{r.ssim:>8.4f}{r.colorfulness:>10.1f}"
             f"{r.colorfulness_gap:>7.1f}{r.ciede2000:>8.2f}"
         )
         if r.diversity is not None:
