@@ -194,13 +194,10 @@ def test_results_into_the_pool_folder_are_refused_before_any_page(chapter, tmp_p
         colorize_sequence(pages, Pool.open(refs), refs, skip_existing=True)
 
 
-def test_cli_sequence_interrupted_says_how_far_it_got_and_resumes(chapter, tmp_path, monkeypatch):
-    # Ctrl-C halfway printed "error: interrupted" alone: not which pages were done, nor how to
-    # go on.
+def _stop_on_the_second_page(monkeypatch):
+    """Make the second page's colorize raise KeyboardInterrupt (Ctrl-C); returns the real one."""
     from polychrome import pipeline
 
-    refs, pages, _ = chapter
-    write_image(pages / "p10.png", _gray(_page(4)[0]))  # after p3 (numbers compare as numbers)
     real, calls = pipeline.colorize, []
 
     def stopped_on_the_second_page(*args, **kwargs):
@@ -210,6 +207,17 @@ def test_cli_sequence_interrupted_says_how_far_it_got_and_resumes(chapter, tmp_p
         return real(*args, **kwargs)
 
     monkeypatch.setattr(pipeline, "colorize", stopped_on_the_second_page)
+    return real
+
+
+def test_cli_sequence_interrupted_says_how_far_it_got_and_resumes(chapter, tmp_path, monkeypatch):
+    # Ctrl-C halfway printed "error: interrupted" alone: not which pages were done, nor how to
+    # go on.
+    from polychrome import pipeline
+
+    refs, pages, _ = chapter
+    write_image(pages / "p10.png", _gray(_page(4)[0]))  # after p3 (numbers compare as numbers)
+    real = _stop_on_the_second_page(monkeypatch)
     out = tmp_path / "out"
     args = ["sequence", str(pages), "--pool", str(refs), "-o", str(out), "-q"]
     result = CliRunner().invoke(app, args)
@@ -245,15 +253,7 @@ def test_a_color_page_is_said_as_it_finishes_not_at_the_end(chapter, tmp_path, m
 
     refs, pages, _ = chapter
     write_image(pages / "p1.png", _page(5)[0])  # first in order, in color
-    real, calls = pipeline.colorize, []
-
-    def stopped_on_the_second_page(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(pipeline, "colorize", stopped_on_the_second_page)
+    real = _stop_on_the_second_page(monkeypatch)
     out = tmp_path / "out"
     args = ["sequence", str(pages), "--pool", str(refs), "-o", str(out), "-q"]
     result = CliRunner().invoke(app, args)
