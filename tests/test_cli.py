@@ -7,6 +7,7 @@ of tracebacks, which stream the progress bar goes to, and which modules get impo
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -1021,6 +1022,86 @@ def test_console_script_progress_bar_goes_to_stderr(tmp_path: Path):
     assert done.stdout.decode().splitlines() == [f"2 written, 0 skipped -> {out}"]
     assert "2/2" in terminal
     assert "Traceback" not in terminal
+
+
+class _Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class _Log(io.StringIO):
+    """A log file: not a terminal."""
+
+    def isatty(self) -> bool:
+        return False
+
+
+def test_progress_off_a_terminal_is_a_plain_line_every_30_s():
+    """Off a terminal (nohup, a log file) a long job prints a plain progress line: none in the
+    first 30 s, then at most one per 30 s, with count, percent, rate and time left; no ANSI."""
+    from polychrome.apps.cli import _progress_bar
+
+    clock, log = _Clock(), _Log()
+    with _progress_bar("frames", stream=log, clock=clock) as advance:
+        for done in range(1, 300):  # 10 frames per second for 29.9 s: a short job says nothing
+            clock.now += 0.1
+            advance(done, 5000)
+        assert log.getvalue() == ""
+        clock.now += 0.1
+        advance(300, 5000)  # 30 s in
+        clock.now += 10
+        advance(400, 5000)  # throttled
+        lines = log.getvalue().splitlines()
+        assert lines == ["progress: frames 300/5000 (6 %), 10.0/s, about 8 min left"]
+        clock.now += 20
+        advance(600, 5000)  # 60 s in: the next line
+    lines = log.getvalue().splitlines()
+    assert len(lines) == 2
+    assert lines[1] == "progress: frames 600/5000 (12 %), 10.0/s, about 7 min left"
+    assert "\x1b" not in log.getvalue()
+
+
+def test_progress_off_a_terminal_shows_the_rate_the_command_gives_and_no_total():
+    from polychrome.apps.cli import _progress_bar
+
+    clock, log = _Clock(), _Log()
+    with _progress_bar("frames", unit="frames/s", stream=log, clock=clock) as advance:
+        clock.now += 31
+        advance(62, 100, 2.0)
+    with _progress_bar("pool", stream=log, clock=clock) as advance:
+        advance(1, None)
+        clock.now += 45
+        advance(91, None)
+    assert log.getvalue().splitlines() == [
+        "progress: frames 62/100 (62 %), 2.0 frames/s, about 19 s left",
+        "progress: pool 91, 2.0/s",
+    ]
+
+
+def test_progress_off_a_terminal_is_silent_when_quiet_and_training_keeps_its_loss_log(capsys):
+    from polychrome.apps.cli import _progress_bar
+
+    clock, log = _Clock(), _Log()
+    with _progress_bar("frames", enabled=False, stream=log, clock=clock) as advance:
+        for done in range(1, 10):
+            clock.now += 60
+            advance(done, 10)
+    assert log.getvalue() == ""
+    with _progress_bar("training", loss=True, stream=log, clock=clock) as advance:
+        for step in range(1, 201):
+            clock.now += 60
+            advance(step, 200, 0.5)
+    assert log.getvalue() == ""  # training logs its loss every 100 steps, no progress lines
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(" (")[0] for line in lines] == [
+        "training: 100/200 loss 0.5000",
+        "training: 200/200 loss 0.5000",
+    ]
 
 
 def test_a_path_the_system_refuses_is_a_clear_error(scene: Scene):

@@ -892,7 +892,7 @@ def _diffusion_steps(samples: int, *, enabled: bool) -> Iterator[None]:
         ):
             yield
         return
-    # Off a terminal, _progress_bar is silent, or logs a training loss every 100 steps; a
+    # Off a terminal, _progress_bar logs a line every 30 s, or a training loss every 100 steps; a
     # diffusion run is logged by phase and by time instead, so its lines are made here.
     said = {"at": 0.0, "label": ""}
 
@@ -1866,16 +1866,73 @@ def train_command(
         raise _fail(exc) from None
 
 
+def _duration(seconds: float) -> str:
+    """``seconds`` in words: ``45 s``, ``7 min``, ``2 h 5 min``."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 90 else f"{minutes // 60} h {minutes % 60} min"
+
+
 class _progress_bar:
     """A rich progress bar as a context manager yielding ``advance(done, total, value=None, *,
     label="")``: ``value`` is a training loss (``loss=True``) or a rate shown with its ``unit``;
-    ``label`` replaces the bar's label."""
+    ``label`` replaces the bar's label.
 
-    def __init__(self, label: str, *, enabled: bool = True, loss: bool = False, unit: str = ""):
+    Off a terminal (a log file, nohup, systemd) there is no bar: training logs its loss every 100
+    steps, anything else prints a plain ``progress: ...`` line at most every ``every`` seconds, the
+    first one after ``every`` seconds (short jobs print nothing). ``enabled=False`` (``-q``) prints
+    nothing. ``stream`` and ``clock`` default to stderr and ``time.monotonic`` (tests replace them).
+    """
+
+    def __init__(
+        self,
+        label: str,
+        *,
+        enabled: bool = True,
+        loss: bool = False,
+        unit: str = "",
+        every: float = 30.0,
+        stream: Any = None,
+        clock: Callable[[], float] | None = None,
+    ):
+        import time
+
         self.label = label
         self.loss = loss
         self.unit = unit
-        self.enabled = enabled and sys.stderr.isatty()
+        self.every = every
+        self.stream = stream if stream is not None else sys.stderr
+        self.clock = clock or time.monotonic
+        self.quiet = not enabled
+        self.enabled = enabled and self.stream.isatty()
+
+    def _lines(self) -> Callable[..., None]:
+        """``advance`` off a terminal: a plain progress line at most every ``self.every`` s."""
+        start = self.clock()
+        said = {"at": start, "done": None}
+
+        def advance(
+            done: int, total: int | None, value: float | None = None, *, label: str = ""
+        ) -> None:
+            if said["done"] is None:  # the count this run started at (a resumed job: not 0)
+                said["done"] = max(done - 1, 0)
+            now = self.clock()
+            if now - said["at"] < self.every:
+                return
+            said["at"] = now
+            counted = f"{done}/{total} ({100 * done / total:.0f} %)" if total else f"{done}"
+            if value is None:  # items per second since the start
+                rate = (done - said["done"]) / max(now - start, 1e-9)
+                shown = f"{rate:.1f}/s"
+            else:  # the command's own rate, in its unit
+                rate, shown = value, f"{value:.1f} {self.unit}"
+            parts = [f"progress: {label or self.label} {counted}", shown]
+            if total and rate > 0 and done < total:
+                parts.append(f"about {_duration((total - done) / rate)} left")
+            print(", ".join(parts), file=self.stream, flush=True)
+
+        return advance
 
     def __enter__(self) -> Callable[..., None]:
         import time
@@ -1883,7 +1940,9 @@ class _progress_bar:
         start = time.perf_counter()
         if not self.enabled:
             if not self.loss:
-                return lambda done, total, *extra, **label: None
+                if self.quiet:
+                    return lambda done, total, *extra, **label: None
+                return self._lines()
 
             first: list[int] = []  # the step this run started at (a resumed run: not 0)
 
