@@ -400,28 +400,19 @@ def test_a_folder_holding_its_own_results_can_be_colorized_into_another_folder(t
     # and a.jpg share a file stem ... write into another folder", which is what it did.
     inputs, _ = _folder_scene(tmp_path)
     (inputs / "c.png").unlink()
-    assert (
-        _invoke("colorize", inputs, "-o", inputs, "--format", "jpg", "--engine", "none").exit_code
-        == 0
-    )
-    for command in ("colorize", "batch"):
-        out = tmp_path / f"out-{command}"
-        result = _invoke(command, inputs, "-o", out, "--engine", "none")
-        assert result.exit_code == 0, result.output
-        assert "left out 2 results of an earlier run beside their inputs" in result.output
-        assert sorted(p.name for p in out.glob("*.png")) == ["a.png", "b.png"]
-    # Results in two formats (JPEG, then WebP): the JPEG, older than the WebP, was taken for an
-    # input, and a.jpg + a.png refused as sharing a stem.
-    assert (
-        _invoke("colorize", inputs, "-o", inputs, "--format", "webp", "--engine", "none").exit_code
-        == 0
-    )
-    for command in ("colorize", "batch"):
-        out = tmp_path / f"out2-{command}"
-        result = _invoke(command, inputs, "-o", out, "--engine", "none")
-        assert result.exit_code == 0, result.output
-        assert "left out 4 results of an earlier run beside their inputs" in result.output
-        assert sorted(p.name for p in out.iterdir() if p.suffix == ".png") == ["a.png", "b.png"]
+    # Then results in two formats (JPEG, then WebP): the JPEG, older than the WebP, was taken for
+    # an input, and a.jpg + a.png refused as sharing a stem.
+    for fmt, earlier, prefix in (("jpg", 2, "out"), ("webp", 4, "out2")):
+        result = _invoke("colorize", inputs, "-o", inputs, "--format", fmt, "--engine", "none")
+        assert result.exit_code == 0
+        for command in ("colorize", "batch"):
+            out = tmp_path / f"{prefix}-{command}"
+            result = _invoke(command, inputs, "-o", out, "--engine", "none")
+            assert result.exit_code == 0, result.output
+            assert (
+                f"left out {earlier} results of an earlier run beside their inputs" in result.output
+            )
+            assert sorted(p.name for p in out.glob("*.png")) == ["a.png", "b.png"]
 
 
 # --------------------------------------------------------------------------- colorize: bad input

@@ -631,7 +631,9 @@ def _mask_texts(page) -> list[str]:
     return page.eval_on_selector_all("#mask-list input[type=text]", "els => els.map(e => e.value)")
 
 
-def test_clear_all_and_removing_a_mask_can_be_undone_and_redone(page, tmp_path):
+def _red_stroke_then_two_masks(page, tmp_path) -> str:
+    """Open a 200x100 image, paint a red stroke, add a mask "green" with a stroke on it, then a
+    mask "blue" (selected, nothing painted on it); returns the hint layer's selector."""
     page.set_input_files("#image-input", str(_small_png(tmp_path, "small.png", (200, 100))))
     page.wait_for_selector("#stage:not([hidden])")
     hints = "#hint-layer"
@@ -642,6 +644,11 @@ def test_clear_all_and_removing_a_mask_can_be_undone_and_redone(page, tmp_path):
     _drag(page, hints, [(0.1, 0.5), (0.4, 0.5)])
     page.click("#add-mask")
     page.keyboard.type("blue")
+    return hints
+
+
+def test_clear_all_and_removing_a_mask_can_be_undone_and_redone(page, tmp_path):
+    hints = _red_stroke_then_two_masks(page, tmp_path)
     _drag(page, hints, [(0.6, 0.8), (0.9, 0.8)])
     assert page.locator("#redo").is_disabled()
 
@@ -714,16 +721,7 @@ def test_clear_all_and_removing_a_mask_can_be_undone_and_redone(page, tmp_path):
 def test_adding_a_mask_can_be_undone_and_redone(page, tmp_path):
     # Undo took back strokes, Clear all and removals, but not Add mask: a mask added by mistake
     # had to be removed with its x, and Undo went on past it to the stroke before.
-    page.set_input_files("#image-input", str(_small_png(tmp_path, "small.png", (200, 100))))
-    page.wait_for_selector("#stage:not([hidden])")
-    hints, mask = "#hint-layer", "#mask-layers canvas"
-    page.fill("#stroke-color", "#ff0000")
-    _drag(page, hints, [(0.1, 0.2), (0.9, 0.2)])
-    page.click("#add-mask")
-    page.keyboard.type("green")
-    _drag(page, hints, [(0.1, 0.5), (0.4, 0.5)])
-    page.click("#add-mask")
-    page.keyboard.type("blue")
+    hints, mask = _red_stroke_then_two_masks(page, tmp_path), "#mask-layers canvas"
 
     def active() -> list[str]:
         return page.eval_on_selector_all(
